@@ -1,0 +1,79 @@
+"""The command line: the only place that builds things (settings, engine, app). No logic here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+def sagemaker_serve() -> int:
+    """The `serve` executable SageMaker runs: `docker run IMAGE serve`, SageMaker's defaults."""
+    argv = [a for a in sys.argv[1:] if a != "serve"]
+    return main(["serve", *argv])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sagemaker-openai",
+        description="Serve chat models on SageMaker in the exact OpenAI Chat Completions format.",
+    )
+    commands = parser.add_subparsers(metavar="COMMAND")
+    _add_serve(commands)
+    _add_demo_model(commands)
+    return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("serve", help="serve a model on /ping and /invocations (and /v1)")
+    p.add_argument("--model", help="model folder, or 'demo' [env SMOAI_MODEL; /opt/ml/model]")
+    p.add_argument("--engine", help="transformers, vllm or auto [env SMOAI_ENGINE; auto]")
+    p.add_argument("--host", help="bind address [env SMOAI_HOST; 0.0.0.0]")
+    p.add_argument("--port", type=int, help="port [env SAGEMAKER_BIND_TO_PORT; 8080]")
+    p.add_argument(
+        "--stream-format",
+        choices=["jsonl", "sse"],
+        help="framing of streamed /invocations responses [env SMOAI_STREAM_FORMAT; jsonl]",
+    )
+    p.add_argument(
+        "--served-model-name", help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; folder name]"
+    )
+    p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import run_server
+    from .settings import load_settings
+
+    settings = load_settings(vars(args))
+    run_server(settings)
+    return 0
+
+
+def _add_demo_model(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("demo-model", help="provision the demo model and print its folder")
+    p.add_argument("--cache-dir", help="where to keep it [env SMOAI_CACHE_DIR]")
+    p.set_defaults(func=_demo_model)
+
+
+def _demo_model(args: argparse.Namespace) -> int:
+    from .demo import ensure_demo_model
+    from .settings import load_settings
+
+    settings = load_settings(vars(args))
+    print(ensure_demo_model(settings.cache_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

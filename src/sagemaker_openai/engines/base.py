@@ -1,0 +1,72 @@
+"""The engine interface: what the server needs from anything that generates tokens."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length"]
+
+# Optional request features an engine may declare; the chat layer rejects the rest with a 400.
+Feature = Literal["logprobs", "logit_bias", "response_format"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """One sequence's sampling settings, already validated (OpenAI semantics)."""
+
+    max_tokens: int  # completion tokens, >= 1, already capped to the context window
+    temperature: float = 1.0  # 0 means greedy
+    top_p: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    stop: tuple[str, ...] = ()  # stop text is excluded from the output
+    seed: int | None = None
+    logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
+    response_format: dict | None = None
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int]
+    top_logprobs: list[tuple[str, float, list[int]]]  # (token, logprob, bytes)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one generation step adds to a sequence."""
+
+    text: str  # new text, whole UTF-8 characters only; may be ""
+    completion_tokens: int  # tokens generated so far (cumulative)
+    finish_reason: FinishReason | None = None  # set on the last step only
+    logprobs: tuple[TokenLogprob, ...] = ()  # for the tokens this step added, when asked
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the chat layer needs to know about the loaded model."""
+
+    name: str  # served model name
+    context_length: int  # tokens: prompt + completion
+    chat_template: str  # Jinja source, rendered by the chat layer in a sandbox
+    special_tokens: dict[str, str]  # bos_token, eos_token, ... passed to the template
+    features: frozenset[str] = frozenset()  # subset of Feature
+
+
+class Engine(Protocol):
+    """A loaded model. `generate` is called concurrently from the event loop."""
+
+    card: ModelCard
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of an already-templated prompt (no special tokens added)."""
+        ...
+
+    def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
+        """Stream one sequence; closing the iterator early must free the sequence."""
+        ...
