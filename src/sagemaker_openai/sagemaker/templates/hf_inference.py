@@ -38,6 +38,9 @@ def input_fn(input_data, content_type):
 def predict_fn(request, service):
     if isinstance(request, OpenAIError):
         return request
+    if request.stream:
+        # MMS cannot stream: answer with the whole completion (usage included), as documented.
+        request = request.model_copy(update={"stream": False, "stream_options": None})
     try:
         return _loop.run_until_complete(service.complete(request))
     except OpenAIError as error:
