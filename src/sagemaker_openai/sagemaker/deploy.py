@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TextIO
 
 from .client import Endpoint, SageMakerClient
@@ -68,11 +69,11 @@ class TerminalProgress:
 
 def deploy(
     opts: DeployOptions, client: SageMakerClient | None, out: TextIO, progress: Progress,
-    dry_run: bool = False,
+    dry_run: bool = False, now: datetime | None = None,
 ) -> Plan:
     """Plan (validating locally first), print, and unless dry_run execute. `client` may be None
     in a dry run: nothing is called."""
-    plan = build_plan(opts, account=None, current_config=False)  # local checks before any call
+    plan = build_plan(opts, account=None, current_config=False, now=now)  # local checks before any call
     if not dry_run:
         if client is None:
             raise DeployError("an AWS client is needed to deploy")
@@ -87,7 +88,7 @@ def deploy(
             raise DeployError(f"endpoint {opts.endpoint_name} is Failed "
                               f"({current.failure_reason}); run `sagemaker-openai delete` first")
         config = current.config_name if current else None
-        plan = build_plan(opts, account=account, current_config=config)
+        plan = build_plan(opts, account=account, current_config=config, now=now)
     print(format_plan(plan, dry_run), file=out, flush=True)
     if not dry_run:
         assert client is not None
