@@ -83,8 +83,12 @@ def _demo_model(args: argparse.Namespace) -> int:
 def _add_package(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
     p.add_argument("--model", required=True, help="model folder, or 'demo'")
-    p.add_argument("--target", default="image", choices=["image", "hf-dlc", "lmi"],
-                   help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]")
+    p.add_argument(
+        "--target",
+        default="image",
+        choices=["image", "hf-dlc", "lmi"],
+        help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
+    )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
     p.set_defaults(func=_package)
@@ -116,13 +120,22 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", required=True, help="e.g. ml.g5.xlarge")
     p.add_argument("--role", default="", help="IAM role ARN SageMaker assumes (required)")
-    p.add_argument("--target", default="lmi", choices=["image", "hf-dlc", "lmi"],
-                   help="packaging target [lmi]; image needs --image-uri")
+    p.add_argument(
+        "--target",
+        default="lmi",
+        choices=["image", "hf-dlc", "lmi"],
+        help="packaging target [lmi]; image needs --image-uri",
+    )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
-    p.add_argument("--env", action="append", default=[], metavar="K=V",
-                   help="container environment, repeatable")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="container environment, repeatable",
+    )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -140,11 +153,19 @@ def _deploy(args: argparse.Namespace) -> int:
     try:
         session = _session(args.region)
         opts = DeployOptions(
-            model=args.model, endpoint_name=args.endpoint_name, instance_type=args.instance_type,
-            role=args.role, region=session.region_name or "", target=args.target,
-            image_uri=args.image_uri, instance_count=args.instance_count,
-            autoscale=args.autoscale, env=tuple(args.env), bucket=args.bucket,
-            wait=not args.no_wait, cache_dir=load_settings(vars(args)).cache_dir,
+            model=args.model,
+            endpoint_name=args.endpoint_name,
+            instance_type=args.instance_type,
+            role=args.role,
+            region=session.region_name or "",
+            target=args.target,
+            image_uri=args.image_uri,
+            instance_count=args.instance_count,
+            autoscale=args.autoscale,
+            env=tuple(args.env),
+            bucket=args.bucket,
+            wait=not args.no_wait,
+            cache_dir=load_settings(vars(args)).cache_dir,
         )
         client = None if args.dry_run else _client(session)
         deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)

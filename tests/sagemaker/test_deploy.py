@@ -43,9 +43,19 @@ class Quiet:
 
 
 def _opts(model: str, **kw) -> DeployOptions:
-    base = dict(model=model, endpoint_name="chat-ep", instance_type="ml.g4dn.xlarge", role=ROLE,
-                region="us-east-1", target="image", image_uri=IMAGE, instance_count=2,
-                autoscale="1:3", env=("FOO=bar",), bucket="models-bucket")
+    base = dict(
+        model=model,
+        endpoint_name="chat-ep",
+        instance_type="ml.g4dn.xlarge",
+        role=ROLE,
+        region="us-east-1",
+        target="image",
+        image_uri=IMAGE,
+        instance_count=2,
+        autoscale="1:3",
+        env=("FOO=bar",),
+        bucket="models-bucket",
+    )
     base.update(kw)
     return DeployOptions(**base)
 
@@ -65,27 +75,44 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     plan = deploy(_opts(str(light_model_dir)), client, out, progress, now=NOW)
     assert "CreateEndpoint chat-ep" in out.getvalue()
     assert [type(s).__name__ for s in plan.steps] == [
-        "Package", "Upload", "CreateModel", "CreateEndpointConfig", "CreateEndpoint",
-        "WaitInService", "RegisterScalableTarget", "PutScalingPolicy"]
+        "Package",
+        "Upload",
+        "CreateModel",
+        "CreateEndpointConfig",
+        "CreateEndpoint",
+        "WaitInService",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
     sm, s3 = session.client("sagemaker"), session.client("s3")
     aas = session.client("application-autoscaling")
     key = "sagemaker-openai/chat-ep/20250102-030405/model.tar.gz"
-    assert progress.sent == progress.total == s3.head_object(Bucket="models-bucket",
-                                                             Key=key)["ContentLength"]
+    assert (
+        progress.sent
+        == progress.total
+        == s3.head_object(Bucket="models-bucket", Key=key)["ContentLength"]
+    )
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == [NAME]
     model = sm.describe_model(ModelName=NAME)
     assert model["ExecutionRoleArn"] == ROLE
     assert model["PrimaryContainer"]["Image"] == IMAGE
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://models-bucket/{key}"
     assert model["PrimaryContainer"]["Environment"] == {
-        "SMOAI_SERVED_MODEL_NAME": light_model_dir.name, "FOO": "bar"}
+        "SMOAI_SERVED_MODEL_NAME": light_model_dir.name,
+        "FOO": "bar",
+    }
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]}
     assert tags["sagemaker-openai:endpoint"] == "chat-ep"
     assert tags["sagemaker-openai:target"] == "image"
-    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [NAME]
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
+        NAME
+    ]
     (variant,) = sm.describe_endpoint_config(EndpointConfigName=NAME)["ProductionVariants"]
     assert (variant["ModelName"], variant["InstanceType"], variant["InitialInstanceCount"]) == (
-        NAME, "ml.g4dn.xlarge", 2)
+        NAME,
+        "ml.g4dn.xlarge",
+        2,
+    )
     assert sm.describe_endpoint(EndpointName="chat-ep")["EndpointConfigName"] == NAME
     (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert target["ResourceId"] == "endpoint/chat-ep/variant/AllTraffic"
@@ -108,12 +135,14 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
 def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Path) -> None:
     session, client = aws
     sm = session.client("sagemaker")
-    sm.create_model(ModelName="someone-elses", ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"Image": IMAGE})
+    sm.create_model(
+        ModelName="someone-elses", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE}
+    )
 
     def refuse(**_):
-        raise ClientError({"Error": {"Code": "ResourceLimitExceeded", "Message": "quota"}},
-                          "CreateEndpoint")
+        raise ClientError(
+            {"Error": {"Code": "ResourceLimitExceeded", "Message": "quota"}}, "CreateEndpoint"
+        )
 
     client._sm.meta.events.register("before-call.sagemaker.CreateEndpoint", refuse)
     with pytest.raises(StepFailed) as failed:
@@ -121,8 +150,10 @@ def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Pa
     assert failed.value.step == "CreateEndpoint"
     assert "ResourceLimitExceeded" in str(failed.value)
     assert failed.value.rolled_back == [
-        f"endpoint config {NAME}", f"model {NAME}",
-        "s3://models-bucket/sagemaker-openai/chat-ep/20250102-030405/model.tar.gz"]
+        f"endpoint config {NAME}",
+        f"model {NAME}",
+        "s3://models-bucket/sagemaker-openai/chat-ep/20250102-030405/model.tar.gz",
+    ]
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["someone-elses"]
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
     assert session.client("s3").list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0
@@ -134,38 +165,100 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     data = "s3://models-bucket/prebuilt/model.tar.gz"
     sts, sm = Stubber(client._sts), Stubber(client._sm)
     sts.add_response("get_caller_identity", {"Account": "123456789012"}, {})
-    sm.add_response("list_endpoints", {"Endpoints": [{
-        "EndpointName": "chat-ep", "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/chat-ep",
-        "CreationTime": NOW, "LastModifiedTime": NOW, "EndpointStatus": "InService"}]},
-        {"NameContains": "chat-ep"})
-    sm.add_response("describe_endpoint", {
-        "EndpointName": "chat-ep", "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/chat-ep",
-        "EndpointConfigName": "chat-ep-old", "EndpointStatus": "InService",
-        "CreationTime": NOW, "LastModifiedTime": NOW}, {"EndpointName": "chat-ep"})
-    sm.add_response("describe_endpoint_config", {
-        "EndpointConfigName": "chat-ep-old", "EndpointConfigArn": "arn:aws:sagemaker:x:1:ec/o",
-        "CreationTime": NOW, "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": "chat-ep-old",
-            "InstanceType": "ml.g4dn.xlarge", "InitialInstanceCount": 1}]},
-        {"EndpointConfigName": "chat-ep-old"})
-    tags = [{"Key": "sagemaker-openai:endpoint", "Value": "chat-ep"},
-            {"Key": "sagemaker-openai:target", "Value": "lmi"}]
-    sm.add_response("create_model", {"ModelArn": "arn:aws:sagemaker:x:1:model/m"}, {
-        "ModelName": NAME, "ExecutionRoleArn": ROLE, "Tags": tags,
-        "PrimaryContainer": {
-            "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:"
-                     "0.30.0-lmi12.0.0-cu124",
-            "ModelDataUrl": data, "Environment": {"FOO": "bar"}}})
-    sm.add_response("create_endpoint_config", {"EndpointConfigArn": "arn:aws:sagemaker:x:1:ec/n"}, {
-        "EndpointConfigName": NAME, "Tags": tags, "ProductionVariants": [{
-            "VariantName": "AllTraffic", "ModelName": NAME, "InstanceType": "ml.g4dn.xlarge",
-            "InitialInstanceCount": 2, "InitialVariantWeight": 1.0}]})
-    sm.add_response("update_endpoint", {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/chat-ep"},
-                    {"EndpointName": "chat-ep", "EndpointConfigName": NAME})
+    sm.add_response(
+        "list_endpoints",
+        {
+            "Endpoints": [
+                {
+                    "EndpointName": "chat-ep",
+                    "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/chat-ep",
+                    "CreationTime": NOW,
+                    "LastModifiedTime": NOW,
+                    "EndpointStatus": "InService",
+                }
+            ]
+        },
+        {"NameContains": "chat-ep"},
+    )
+    sm.add_response(
+        "describe_endpoint",
+        {
+            "EndpointName": "chat-ep",
+            "EndpointArn": "arn:aws:sagemaker:us-east-1:1:endpoint/chat-ep",
+            "EndpointConfigName": "chat-ep-old",
+            "EndpointStatus": "InService",
+            "CreationTime": NOW,
+            "LastModifiedTime": NOW,
+        },
+        {"EndpointName": "chat-ep"},
+    )
+    sm.add_response(
+        "describe_endpoint_config",
+        {
+            "EndpointConfigName": "chat-ep-old",
+            "EndpointConfigArn": "arn:aws:sagemaker:x:1:ec/o",
+            "CreationTime": NOW,
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": "chat-ep-old",
+                    "InstanceType": "ml.g4dn.xlarge",
+                    "InitialInstanceCount": 1,
+                }
+            ],
+        },
+        {"EndpointConfigName": "chat-ep-old"},
+    )
+    tags = [
+        {"Key": "sagemaker-openai:endpoint", "Value": "chat-ep"},
+        {"Key": "sagemaker-openai:target", "Value": "lmi"},
+    ]
+    sm.add_response(
+        "create_model",
+        {"ModelArn": "arn:aws:sagemaker:x:1:model/m"},
+        {
+            "ModelName": NAME,
+            "ExecutionRoleArn": ROLE,
+            "Tags": tags,
+            "PrimaryContainer": {
+                "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:"
+                "0.30.0-lmi12.0.0-cu124",
+                "ModelDataUrl": data,
+                "Environment": {"FOO": "bar"},
+            },
+        },
+    )
+    sm.add_response(
+        "create_endpoint_config",
+        {"EndpointConfigArn": "arn:aws:sagemaker:x:1:ec/n"},
+        {
+            "EndpointConfigName": NAME,
+            "Tags": tags,
+            "ProductionVariants": [
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": NAME,
+                    "InstanceType": "ml.g4dn.xlarge",
+                    "InitialInstanceCount": 2,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        },
+    )
+    sm.add_response(
+        "update_endpoint",
+        {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/chat-ep"},
+        {"EndpointName": "chat-ep", "EndpointConfigName": NAME},
+    )
     out = io.StringIO()
     with sts, sm:
-        plan = deploy(_opts(data, target="lmi", image_uri=None, autoscale=None, bucket=None,
-                            wait=False), client, out, Quiet(), now=NOW)
+        plan = deploy(
+            _opts(data, target="lmi", image_uri=None, autoscale=None, bucket=None, wait=False),
+            client,
+            out,
+            Quiet(),
+            now=NOW,
+        )
         sm.assert_no_pending_responses()
     assert "UpdateEndpoint chat-ep to config " + NAME in out.getvalue()
     assert [type(s).__name__ for s in plan.steps][-1] == "UpdateEndpoint"
@@ -177,7 +270,8 @@ def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, light_model_dir:
 
     monkeypatch.setattr("botocore.client.BaseClient._make_api_call", no_calls)
     out = io.StringIO()
-    plan = deploy(_opts(str(light_model_dir), bucket=None), None, out, Quiet(), dry_run=True,
-                  now=NOW)
+    plan = deploy(
+        _opts(str(light_model_dir), bucket=None), None, out, Quiet(), dry_run=True, now=NOW
+    )
     assert "dry run" in out.getvalue() and len(plan.steps) == 8
     assert not Path(plan.steps[0].path).exists()  # type: ignore[union-attr]

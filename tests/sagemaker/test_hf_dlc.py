@@ -100,8 +100,12 @@ def test_seed_request_gets_a_chat_completion(service, seed_request: dict) -> Non
     [
         (b"{not json", None),
         (json.dumps({"messages": []}).encode(), "messages"),
-        (json.dumps({"messages": [{"role": "user", "content": "hi"}], "temperature": 9}).encode(),
-         "temperature"),
+        (
+            json.dumps(
+                {"messages": [{"role": "user", "content": "hi"}], "temperature": 9}
+            ).encode(),
+            "temperature",
+        ),
     ],
 )
 def test_bad_input_gets_an_openai_error(service, body: bytes, param: str | None) -> None:

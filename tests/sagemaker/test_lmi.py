@@ -62,7 +62,10 @@ def test_stream_lines_follow_the_chunk_rules(lmi, seed_request: dict) -> None:
     assert last["choices"][0]["delta"] == {"content": ""}
     assert last["choices"][0]["finish_reason"] in ("stop", "length")
     assert usage["choices"] == [] and set(usage["usage"]) == {
-        "prompt_tokens", "completion_tokens", "total_tokens"}
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+    }
     assert first["model"] == "demo-served"
 
 

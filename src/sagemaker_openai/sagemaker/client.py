@@ -88,7 +88,9 @@ class SageMakerClient:
             self._s3.create_bucket(**args)
         return True
 
-    def upload_file(self, path: Path, bucket: str, key: str, progress: Callable[[int], None]) -> None:
+    def upload_file(
+        self, path: Path, bucket: str, key: str, progress: Callable[[int], None]
+    ) -> None:
         """Multipart upload; `progress` gets the bytes sent since its last call."""
         with _aws("PutObject"):
             self._s3.upload_file(str(path), bucket, key, Callback=progress)
@@ -100,13 +102,20 @@ class SageMakerClient:
     # models and endpoint configs
 
     def create_model(
-        self, name: str, image: str, model_data_url: str, role: str, env: dict[str, str],
+        self,
+        name: str,
+        image: str,
+        model_data_url: str,
+        role: str,
+        env: dict[str, str],
         tags: dict[str, str],
     ) -> None:
         container = {"Image": image, "ModelDataUrl": model_data_url, "Environment": env}
         with _aws("CreateModel"):
             self._sm.create_model(
-                ModelName=name, PrimaryContainer=container, ExecutionRoleArn=role,
+                ModelName=name,
+                PrimaryContainer=container,
+                ExecutionRoleArn=role,
                 Tags=_tags(tags),
             )
 
@@ -126,7 +135,12 @@ class SageMakerClient:
             self._sm.delete_model(ModelName=name)
 
     def create_endpoint_config(
-        self, name: str, model_name: str, variant: str, instance_type: str, count: int,
+        self,
+        name: str,
+        model_name: str,
+        variant: str,
+        instance_type: str,
+        count: int,
         tags: dict[str, str],
     ) -> None:
         variants = [
@@ -147,8 +161,12 @@ class SageMakerClient:
         with _aws("DescribeEndpointConfig"):
             config = self._sm.describe_endpoint_config(EndpointConfigName=name)
         return tuple(
-            Variant(v["VariantName"], v["ModelName"], v.get("InstanceType", "serverless"),
-                    int(v.get("InitialInstanceCount", 0)))
+            Variant(
+                v["VariantName"],
+                v["ModelName"],
+                v.get("InstanceType", "serverless"),
+                int(v.get("InitialInstanceCount", 0)),
+            )
             for v in config["ProductionVariants"]
         )
 
@@ -176,8 +194,10 @@ class SageMakerClient:
         with _aws("DescribeEndpoint"):
             ep = self._sm.describe_endpoint(EndpointName=name)
         variants = self.endpoint_config_variants(ep["EndpointConfigName"])
-        current = {v["VariantName"]: v.get("CurrentInstanceCount") for v in
-                   ep.get("ProductionVariants", [])}
+        current = {
+            v["VariantName"]: v.get("CurrentInstanceCount")
+            for v in ep.get("ProductionVariants", [])
+        }
         return Endpoint(
             name=ep["EndpointName"],
             status=ep["EndpointStatus"],
@@ -185,8 +205,12 @@ class SageMakerClient:
             created=ep["CreationTime"],
             failure_reason=ep.get("FailureReason"),
             variants=tuple(
-                Variant(v.name, v.model_name, v.instance_type,
-                        int(current.get(v.name) or v.instance_count))
+                Variant(
+                    v.name,
+                    v.model_name,
+                    v.instance_type,
+                    int(current.get(v.name) or v.instance_count),
+                )
                 for v in variants
             ),
         )
@@ -208,8 +232,10 @@ class SageMakerClient:
     def register_scalable_target(self, resource_id: str, min_count: int, max_count: int) -> None:
         with _aws("RegisterScalableTarget"):
             self._aas.register_scalable_target(
-                ServiceNamespace="sagemaker", ResourceId=resource_id,
-                ScalableDimension=SCALABLE_DIMENSION, MinCapacity=min_count,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                MinCapacity=min_count,
                 MaxCapacity=max_count,
             )
 
@@ -226,15 +252,19 @@ class SageMakerClient:
         }
         with _aws("PutScalingPolicy"):
             self._aas.put_scaling_policy(
-                PolicyName=policy_name, ServiceNamespace="sagemaker", ResourceId=resource_id,
-                ScalableDimension=SCALABLE_DIMENSION, PolicyType="TargetTrackingScaling",
+                PolicyName=policy_name,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                PolicyType="TargetTrackingScaling",
                 TargetTrackingScalingPolicyConfiguration=config,
             )
 
     def has_scalable_target(self, resource_id: str) -> bool:
         with _aws("DescribeScalableTargets"):
             found = self._aas.describe_scalable_targets(
-                ServiceNamespace="sagemaker", ResourceIds=[resource_id],
+                ServiceNamespace="sagemaker",
+                ResourceIds=[resource_id],
                 ScalableDimension=SCALABLE_DIMENSION,
             )
         return bool(found["ScalableTargets"])
@@ -242,11 +272,11 @@ class SageMakerClient:
     def deregister_scalable_target(self, resource_id: str) -> None:
         with _aws("DeregisterScalableTarget"):
             self._aas.deregister_scalable_target(
-                ServiceNamespace="sagemaker", ResourceId=resource_id,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
                 ScalableDimension=SCALABLE_DIMENSION,
             )
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
-

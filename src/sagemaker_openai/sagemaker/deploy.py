@@ -68,12 +68,18 @@ class TerminalProgress:
 
 
 def deploy(
-    opts: DeployOptions, client: SageMakerClient | None, out: TextIO, progress: Progress,
-    dry_run: bool = False, now: datetime | None = None,
+    opts: DeployOptions,
+    client: SageMakerClient | None,
+    out: TextIO,
+    progress: Progress,
+    dry_run: bool = False,
+    now: datetime | None = None,
 ) -> Plan:
     """Plan (validating locally first), print, and unless dry_run execute. `client` may be None
     in a dry run: nothing is called."""
-    plan = build_plan(opts, account=None, current_config=False, now=now)  # local checks before any call
+    plan = build_plan(
+        opts, account=None, current_config=False, now=now
+    )  # local checks before any call
     if not dry_run:
         if client is None:
             raise DeployError("an AWS client is needed to deploy")
@@ -85,17 +91,23 @@ def deploy(
             )
         # A Failed endpoint cannot be updated; it must be deleted and created anew.
         if current is not None and current.status == "Failed":
-            raise DeployError(f"endpoint {opts.endpoint_name} is Failed "
-                              f"({current.failure_reason}); run `sagemaker-openai delete` first")
+            raise DeployError(
+                f"endpoint {opts.endpoint_name} is Failed "
+                f"({current.failure_reason}); run `sagemaker-openai delete` first"
+            )
         config = current.config_name if current else None
         plan = build_plan(opts, account=account, current_config=config, now=now)
     print(format_plan(plan, dry_run), file=out, flush=True)
     if not dry_run:
         assert client is not None
         execute(plan, client, progress)
-        print(f"endpoint {plan.endpoint_name} is ready" if opts.wait else
-              f"endpoint {plan.endpoint_name} is being created; see `sagemaker-openai status`",
-              file=out, flush=True)
+        print(
+            f"endpoint {plan.endpoint_name} is ready"
+            if opts.wait
+            else f"endpoint {plan.endpoint_name} is being created; see `sagemaker-openai status`",
+            file=out,
+            flush=True,
+        )
     return plan
 
 
@@ -108,7 +120,9 @@ class _Run:
 
 
 def execute(
-    plan: Plan, client: SageMakerClient, progress: Progress,
+    plan: Plan,
+    client: SageMakerClient,
+    progress: Progress,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Run each step; if one fails, undo the earlier ones in reverse and raise StepFailed."""
@@ -139,19 +153,30 @@ def _run_step(step: Step, run: _Run) -> None:
     elif isinstance(step, Upload):
         if step.create_bucket:
             c.ensure_bucket(step.bucket)  # a shared default bucket: never deleted on rollback
-        c.upload_file(step.path, step.bucket, step.key, run.progress.upload(step.path.stat().st_size))
+        c.upload_file(
+            step.path, step.bucket, step.key, run.progress.upload(step.path.stat().st_size)
+        )
         run.progress.done()
-        run.undo.append((f"s3://{step.bucket}/{step.key}",
-                         lambda: c.delete_object(step.bucket, step.key)))
+        run.undo.append(
+            (f"s3://{step.bucket}/{step.key}", lambda: c.delete_object(step.bucket, step.key))
+        )
     elif isinstance(step, CreateModel):
-        c.create_model(step.name, step.image, step.model_data_url, step.role, dict(step.env),
-                       dict(step.tags))
+        c.create_model(
+            step.name, step.image, step.model_data_url, step.role, dict(step.env), dict(step.tags)
+        )
         run.undo.append((f"model {step.name}", lambda: c.delete_model(step.name)))
     elif isinstance(step, CreateEndpointConfig):
-        c.create_endpoint_config(step.name, step.model_name, step.variant, step.instance_type,
-                                 step.instance_count, dict(step.tags))
-        run.undo.append((f"endpoint config {step.name}",
-                         lambda: c.delete_endpoint_config(step.name)))
+        c.create_endpoint_config(
+            step.name,
+            step.model_name,
+            step.variant,
+            step.instance_type,
+            step.instance_count,
+            dict(step.tags),
+        )
+        run.undo.append(
+            (f"endpoint config {step.name}", lambda: c.delete_endpoint_config(step.name))
+        )
     elif isinstance(step, CreateEndpoint):
         c.create_endpoint(step.name, step.config_name, dict(step.tags))
         run.undo.append((f"endpoint {step.name}", lambda: c.delete_endpoint(step.name)))
@@ -162,12 +187,17 @@ def _run_step(step: Step, run: _Run) -> None:
         _wait(c, step.name, run)
     elif isinstance(step, RegisterScalableTarget):
         c.register_scalable_target(step.resource_id, step.min_count, step.max_count)
-        run.undo.append((f"scalable target {step.resource_id}",
-                         lambda: c.deregister_scalable_target(step.resource_id)))
+        run.undo.append(
+            (
+                f"scalable target {step.resource_id}",
+                lambda: c.deregister_scalable_target(step.resource_id),
+            )
+        )
     elif isinstance(step, PutScalingPolicy):
         # Deregistering the scalable target (undo above) deletes its policies too.
-        c.put_target_tracking_policy(step.policy_name, step.resource_id,
-                                     step.invocations_per_instance)
+        c.put_target_tracking_policy(
+            step.policy_name, step.resource_id, step.invocations_per_instance
+        )
 
 
 def _wait(client: SageMakerClient, name: str, run: _Run) -> Endpoint:
@@ -182,7 +212,9 @@ def _wait(client: SageMakerClient, name: str, run: _Run) -> Endpoint:
             run.progress.done()
             return ep
         if ep.status in ("Failed", "OutOfService", "Deleting"):
-            raise DeployError(f"endpoint {name} is {ep.status}: {ep.failure_reason or 'no reason given'}")
+            raise DeployError(
+                f"endpoint {name} is {ep.status}: {ep.failure_reason or 'no reason given'}"
+            )
         if time.monotonic() > deadline:
             raise DeployError(f"endpoint {name} not InService after {WAIT_LIMIT_S:.0f} s")
         run.sleep(POLL_S)

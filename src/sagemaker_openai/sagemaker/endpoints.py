@@ -53,9 +53,19 @@ def format_status(endpoints: list[Endpoint]) -> str:
     rows = [("ENDPOINT", "STATUS", "INSTANCE", "COUNT", "VARIANT", "CREATED")]
     for ep in endpoints:
         for v in ep.variants or ():
-            rows.append((ep.name, ep.status, v.instance_type, str(v.instance_count), v.name,
-                         ep.created.strftime("%Y-%m-%d %H:%M:%S %Z").strip()))
+            rows.append(
+                (
+                    ep.name,
+                    ep.status,
+                    v.instance_type,
+                    str(v.instance_count),
+                    v.name,
+                    ep.created.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
+                )
+            )
         if ep.failure_reason:
             rows.append((ep.name, "reason:", ep.failure_reason, "", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )

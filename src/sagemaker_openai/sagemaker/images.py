@@ -78,15 +78,17 @@ def default_image_uri(target: str, region: str, instance_type: str) -> str:
     """The documented image for a target in a region; raises InvalidInput where there is none."""
     if target == "image":
         raise InvalidInput(
-            "--image-uri", "target 'image' has no default: build docker/Dockerfile, push it to ECR "
-            "and pass its URI"
+            "--image-uri",
+            "target 'image' has no default: build docker/Dockerfile, push it to ECR "
+            "and pass its URI",
         )
     family = IMAGES[target]
     account = REGISTRIES.get(region)
     if account is None:
         raise InvalidInput(
-            "--region", f"no {family.repository} image is listed for region {region!r}; "
-            "pass --image-uri or use one of: " + ", ".join(sorted(REGISTRIES))
+            "--region",
+            f"no {family.repository} image is listed for region {region!r}; "
+            "pass --image-uri or use one of: " + ", ".join(sorted(REGISTRIES)),
         )
     gpu = is_gpu_instance(instance_type) or family.cpu_tag is None
     tag = family.gpu_tag if gpu else family.cpu_tag

@@ -78,7 +78,11 @@ def _extra_files(target: str, tmp: Path, served_name: str) -> dict[str, Path]:
     if target == "hf-dlc":
         script = _render("hf_inference.py", served_name, tmp / "inference.py")
         reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/code/{wheel.name}\n")
-        return {"code/inference.py": script, "code/requirements.txt": reqs, f"code/{wheel.name}": wheel}
+        return {
+            "code/inference.py": script,
+            "code/requirements.txt": reqs,
+            f"code/{wheel.name}": wheel,
+        }
     script = _render("lmi_model.py", served_name, tmp / "model.py")
     props = _write(tmp / "serving.properties", _template("serving.properties"))
     reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/{wheel.name}\n")

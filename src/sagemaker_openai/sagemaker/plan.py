@@ -114,8 +114,15 @@ class PutScalingPolicy:
 
 
 Step = (
-    Package | Upload | CreateModel | CreateEndpointConfig | CreateEndpoint | UpdateEndpoint
-    | WaitInService | RegisterScalableTarget | PutScalingPolicy
+    Package
+    | Upload
+    | CreateModel
+    | CreateEndpointConfig
+    | CreateEndpoint
+    | UpdateEndpoint
+    | WaitInService
+    | RegisterScalableTarget
+    | PutScalingPolicy
 )
 
 
@@ -127,7 +134,9 @@ class Plan:
 
 
 def build_plan(
-    opts: DeployOptions, account: str | None, current_config: str | None | bool,
+    opts: DeployOptions,
+    account: str | None,
+    current_config: str | None | bool,
     now: datetime | None = None,
 ) -> Plan:
     """Validate everything that can be checked locally and lay out the steps.
@@ -143,7 +152,7 @@ def build_plan(
     name = f"{opts.endpoint_name[:47]}-{stamp}"  # <= 63 characters, SageMaker's limit
     tags = ((f"{TAG_PREFIX}:endpoint", opts.endpoint_name), (f"{TAG_PREFIX}:target", opts.target))
     steps: list[Step] = []
-    model_tags = tags
+    model_tags: tuple[tuple[str, str], ...] = tags
     if opts.model.startswith("s3://"):
         model_data_url = opts.model
         served_name = opts.endpoint_name
@@ -165,7 +174,9 @@ def build_plan(
         CreateEndpointConfig(name, name, VARIANT, opts.instance_type, opts.instance_count, tags)
     )
     if isinstance(current_config, str):
-        steps.append(UpdateEndpoint(opts.endpoint_name, name, current_config if opts.wait else None))
+        steps.append(
+            UpdateEndpoint(opts.endpoint_name, name, current_config if opts.wait else None)
+        )
     else:
         steps.append(CreateEndpoint(opts.endpoint_name, name, tags))
     if opts.wait:
@@ -174,8 +185,9 @@ def build_plan(
         resource_id = f"endpoint/{opts.endpoint_name}/variant/{VARIANT}"
         steps.append(RegisterScalableTarget(resource_id, *min_max))
         steps.append(
-            PutScalingPolicy(f"{opts.endpoint_name}-invocations", resource_id,
-                             INVOCATIONS_PER_INSTANCE)
+            PutScalingPolicy(
+                f"{opts.endpoint_name}-invocations", resource_id, INVOCATIONS_PER_INSTANCE
+            )
         )
     return Plan(opts.endpoint_name, opts.region, tuple(steps))
 
@@ -196,11 +208,15 @@ def _describe(step: Step, dry_run: bool) -> str:
         return f"upload {step.path.name} to s3://{step.bucket}/{step.key}"
     if isinstance(step, CreateModel):
         env = ", ".join(f"{k}={v}" for k, v in step.env) or "none"
-        return (f"CreateModel {step.name}: image {step.image}, data {step.model_data_url}, "
-                f"role {step.role}, env {env}")
+        return (
+            f"CreateModel {step.name}: image {step.image}, data {step.model_data_url}, "
+            f"role {step.role}, env {env}"
+        )
     if isinstance(step, CreateEndpointConfig):
-        return (f"CreateEndpointConfig {step.name}: variant {step.variant}, "
-                f"{step.instance_count} x {step.instance_type}")
+        return (
+            f"CreateEndpointConfig {step.name}: variant {step.variant}, "
+            f"{step.instance_count} x {step.instance_type}"
+        )
     if isinstance(step, CreateEndpoint):
         note = " (or UpdateEndpoint if it exists: not checked in a dry run)" if dry_run else ""
         return f"CreateEndpoint {step.name} with config {step.config_name}{note}"
@@ -210,21 +226,25 @@ def _describe(step: Step, dry_run: bool) -> str:
         return f"wait until {step.name} is InService"
     if isinstance(step, RegisterScalableTarget):
         return f"RegisterScalableTarget {step.resource_id}: {step.min_count}..{step.max_count}"
-    return (f"PutScalingPolicy {step.policy_name}: target "
-            f"{step.invocations_per_instance:g} invocations per instance per minute")
+    return (
+        f"PutScalingPolicy {step.policy_name}: target "
+        f"{step.invocations_per_instance:g} invocations per instance per minute"
+    )
 
 
 def _validate(opts: DeployOptions) -> None:
     if not ENDPOINT_NAME.match(opts.endpoint_name):
         raise InvalidInput(
-            "--endpoint-name", f"{opts.endpoint_name!r} must be 1-63 letters, digits or hyphens, "
-            "starting and ending with a letter or digit"
+            "--endpoint-name",
+            f"{opts.endpoint_name!r} must be 1-63 letters, digits or hyphens, "
+            "starting and ending with a letter or digit",
         )
     if not opts.role:
         raise InvalidInput("--role", "an IAM role ARN that SageMaker can assume is required")
     if not ROLE_ARN.match(opts.role):
-        raise InvalidInput("--role", f"{opts.role!r} is not an IAM role ARN "
-                           "(arn:aws:iam::123456789012:role/NAME)")
+        raise InvalidInput(
+            "--role", f"{opts.role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        )
     if not INSTANCE_TYPE.match(opts.instance_type):
         raise InvalidInput("--instance-type", f"{opts.instance_type!r} is not like ml.g5.xlarge")
     if opts.target not in TARGETS:

@@ -35,7 +35,10 @@ def build_wheel(out_dir: Path) -> Path:
 
         for path in sorted(package_dir.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                add(f"sagemaker_openai/{path.relative_to(package_dir).as_posix()}", path.read_bytes())
+                add(
+                    f"sagemaker_openai/{path.relative_to(package_dir).as_posix()}",
+                    path.read_bytes(),
+                )
         metadata = [
             "Metadata-Version: 2.1",
             f"Name: {PROJECT}",
