@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -151,8 +152,8 @@ def test_unicode_deltas_are_whole_characters(base_url: str, prompt: str, expecte
     response = post_raw(base_url, "/invocations", json.dumps({**body, "stream": True}).encode())
     objects = assert_chunk_rules(response.chunks)
     deltas = [o["choices"][0]["delta"].get("content", "") for o in objects]
-    # a cut at max_tokens may end inside a character: only that last piece may be replaced
-    assert not any("\ufffd" in d for d in deltas[:-2])
+    # a cut at max_tokens inside a character drops its bytes rather than emit U+FFFD
+    assert not any("\ufffd" in d for d in deltas)
     assert expected in "".join(deltas)
     assert any(len(d.encode()) > len(d) for d in deltas)  # multi-byte characters were streamed
 
@@ -348,10 +349,16 @@ def test_ping_stays_fast_while_eight_streams_run(base_url: str) -> None:
         t.start()
     time.sleep(1.0)
     worst = 0.0
+    host, port = base_url.removeprefix("http://").split(":")
     while any(t.is_alive() for t in threads):
+        # a bare connection per ping: the time measured is the server's, not a client's set-up
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
         started = time.perf_counter()
-        assert httpx.get(f"{base_url}/ping", timeout=5).status_code == 200
+        conn.request("GET", "/ping")
+        status = conn.getresponse().status
         worst = max(worst, time.perf_counter() - started)
+        conn.close()
+        assert status == 200
         time.sleep(0.3)
     for t in threads:
         t.join()
@@ -364,7 +371,7 @@ def test_ping_stays_fast_while_eight_streams_run(base_url: str) -> None:
 def test_ping_is_503_until_the_model_has_loaded(demo_model_dir, tmp_path) -> None:
     process, url, log = start_server(tmp_path, "--model", str(demo_model_dir))
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: binding takes ~0.3 s, but CI may be busy
         first = None
         while first is None and time.monotonic() < deadline:
             try:
