@@ -45,7 +45,8 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         help="framing of streamed /invocations responses [env SMOAI_STREAM_FORMAT; jsonl]",
     )
     p.add_argument(
-        "--served-model-name", help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; folder name]"
+        "--served-model-name",
+        help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; the folder name]",
     )
     p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
     p.set_defaults(func=_serve)

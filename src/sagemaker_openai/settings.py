@@ -37,7 +37,9 @@ class Settings:
     num_gpus: int = 0  # SageMaker's SM_NUM_GPUS: tensor parallelism for the vllm engine
 
 
-def load_settings(flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
     """Build settings from the environment, then flags that were given (None means not given)."""
     environ = os.environ if environ is None else environ
     types = {f.name: f.type for f in fields(Settings)}

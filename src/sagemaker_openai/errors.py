@@ -1,0 +1,66 @@
+"""Errors that carry their own HTTP status and OpenAI error fields; mapped to HTTP in server.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OpenAIError(Exception):
+    """An error with OpenAI's fields: `{"error": {"message", "type", "param", "code"}}`."""
+
+    status = 500
+    type = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(OpenAIError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    def __init__(self, message: str, *, param: str | None = "messages"):
+        super().__init__(message, param=param, code="context_length_exceeded")
+
+
+class RequestTooLarge(OpenAIError):
+    status = 413
+    type = "invalid_request_error"
+
+    def __init__(self, message: str):
+        super().__init__(message, code="request_too_large")
+
+
+class NotFound(OpenAIError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class NotReady(OpenAIError):
+    status = 503
+    type = "server_error"
+
+    def __init__(self, message: str = "The model is still loading; retry once /ping returns 200."):
+        super().__init__(message, code="model_not_ready")
+
+
+class InternalError(OpenAIError):
+    """A fault of ours: the body says only that; the log has the traceback."""
+
+    def __init__(self, message: str = "The server had an internal error generating a response."):
+        super().__init__(message, code="internal_error")

@@ -1,0 +1,161 @@
+"""The OpenAI Chat Completions request, validated at the edge. Names follow OpenAI's API."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidRequest
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's request payload limit: 6 MiB
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+
+
+class _Model(BaseModel):
+    # Strict values (no "0.5" for a number, no "true" for a boolean), lenient shape.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class ChatCompletionMessage(_Model):
+    role: Role
+    content: Any = None  # str | None | [{"type": "text", "text": str}, ...]; checked below
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _content_shape(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if not isinstance(value, list):
+            raise ValueError("must be a string, null, or a list of content parts")
+        for part in value:
+            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+                raise ValueError('each content part must be an object with a "type"')
+            if part["type"] == "text" and not isinstance(part.get("text"), str):
+                raise ValueError('a "text" content part needs a string "text"')
+        return value
+
+
+class StreamOptions(_Model):
+    include_usage: bool | None = None
+
+
+class ChatCompletionRequest(_Model):
+    messages: list[ChatCompletionMessage] = Field(min_length=1)
+    model: Any = None  # never rejected: clients send endpoint names, placeholders, anything
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    presence_penalty: Penalty | None = Field(
+        None, validation_alias=AliasChoices("presence_penalty", "presencePenalty")
+    )
+    frequency_penalty: Penalty | None = Field(
+        None, validation_alias=AliasChoices("frequency_penalty", "frequencyPenalty")
+    )
+    stop: str | list[str] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    seed: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
+    user: str | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_shape(cls, value: str | list[str] | None) -> str | list[str] | None:
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > 4:
+            raise ValueError("at most 4 stop sequences are allowed")
+        if any(s == "" for s in stops):
+            raise ValueError("stop sequences must not be empty")
+        return value
+
+    @property
+    def completion_limit(self) -> int | None:
+        """The smaller of max_tokens and max_completion_tokens, if either is given."""
+        limits = [v for v in (self.max_tokens, self.max_completion_tokens) if v is not None]
+        return min(limits) if limits else None
+
+    @property
+    def stop_sequences(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+def parse_request(body: bytes) -> ChatCompletionRequest:
+    """Decode and validate a request body; every failure is an InvalidRequest naming its param."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc.msg} "
+            f"(line {exc.lineno}, column {exc.colno})."
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(
+            f"The request body must be a JSON object, not a JSON {_json_type(data)}."
+        )
+    try:
+        request = ChatCompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if request.model_extra:
+        # Names only: clients leak settings and credentials into the body (LiteLLM does).
+        log.info("ignoring unknown request keys: %s", ", ".join(sorted(request.model_extra)))
+    return request
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    error = exc.errors(include_url=False)[0]
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and _is_type_tag(p))]
+    param = _param_path([_ALIASES.get(p, p) if isinstance(p, str) else p for p in loc])
+    if error["type"] == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    value = json.dumps(error.get("input"), default=str)
+    if len(value) > 80:
+        value = value[:77] + "..."
+    message = error["msg"].removeprefix("Value error, ")
+    message = message[:1].upper() + message[1:]
+    return InvalidRequest(f"Invalid value for '{param}': {value}. {message}.", param=param)
+
+
+_ALIASES = {"presencePenalty": "presence_penalty", "frequencyPenalty": "frequency_penalty"}
+
+
+def _is_type_tag(part: str) -> bool:
+    # pydantic puts union member names ('str', 'list[str]', 'constrained-float') into locations
+    return part in {"str", "int", "float", "bool", "list[str]", "dict[str,any]"} or part.startswith(
+        ("constrained-", "function-", "list[", "dict[")
+    )
+
+
+def _param_path(loc: list[Any]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)

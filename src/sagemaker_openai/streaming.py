@@ -1,0 +1,41 @@
+"""OpenAI objects to stream bytes: one complete object per write, jsonl or sse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+StreamFormat = Literal["jsonl", "sse"]
+
+MEDIA_TYPES: dict[str, str] = {"jsonl": "application/jsonlines", "sse": "text/event-stream"}
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+def encode_chunk(obj: dict[str, Any], fmt: StreamFormat) -> bytes:
+    """One chunk: `{json}\\n` (jsonl) or `data: {json}\\n\\n` (sse)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if fmt == "sse":
+        return b"data: " + text.encode() + b"\n\n"
+    return text.encode() + b"\n"
+
+
+async def encode_stream(
+    chunks: AsyncIterator[dict[str, Any]], fmt: StreamFormat
+) -> AsyncIterator[bytes]:
+    """Frame every chunk as its own write; SSE ends with [DONE]."""
+    async for chunk in chunks:
+        yield encode_chunk(chunk, fmt)
+    if fmt == "sse":
+        yield SSE_DONE
+
+
+def choose_format(default: StreamFormat, custom_attributes: str, accept: str) -> StreamFormat:
+    """Per-request framing: `stream_format=...` in SageMaker's custom attributes, then Accept."""
+    for item in custom_attributes.replace(",", ";").split(";"):
+        key, _, value = item.strip().partition("=")
+        if key.strip() == "stream_format" and value.strip() in MEDIA_TYPES:
+            return value.strip()  # type: ignore[return-value]
+    if "text/event-stream" in accept:
+        return "sse"
+    return default

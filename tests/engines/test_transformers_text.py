@@ -1,0 +1,42 @@
+"""Text handling of the transformers engine, on the demo model's real tokenizer."""
+
+import pytest
+
+transformers = pytest.importorskip("transformers")
+
+from sagemaker_openai.engines.transformers import IncrementalDetokenizer, StopText  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tokenizer(demo_model_dir):
+    return transformers.AutoTokenizer.from_pretrained(demo_model_dir)
+
+
+@pytest.mark.parametrize("text", ["Hello, world!", "naïve café 東京 🙂🎉 done", " a  b\n\tc"])
+def test_deltas_reassemble_the_text_and_never_split_a_character(tokenizer, text) -> None:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    detok = IncrementalDetokenizer(tokenizer, prompt=[])
+    deltas = [detok.add(i) for i in ids] + [detok.flush()]
+    assert "".join(deltas) == text
+    assert all("\ufffd" not in d for d in deltas)
+    # an emoji is several byte tokens: some steps must have held text back
+    if "🙂" in text:
+        assert "" in deltas[:-1]
+
+
+def test_stop_text_holds_back_a_possible_prefix_and_cuts_before_the_stop() -> None:
+    stop = StopText(("STOP", "xyz"))
+    assert stop.feed("abc S") == ("abc ", False)  # "S" could begin "STOP": held back
+    assert stop.feed("TO") == ("", False)
+    assert stop.feed("P and more") == ("", True)
+
+
+def test_stop_text_without_stops_passes_everything() -> None:
+    stop = StopText(())
+    assert stop.feed("anything") == ("anything", False)
+
+
+def test_stop_text_flushes_a_held_prefix_that_never_completed() -> None:
+    stop = StopText(("END",))
+    assert stop.feed("the E") == ("the ", False)
+    assert stop.flush() == "E"
