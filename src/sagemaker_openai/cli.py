@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND")
     _add_serve(commands)
     _add_demo_model(commands)
+    _add_emulate(commands)
     return parser
 
 
@@ -49,6 +50,16 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; the folder name]",
     )
     p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
+    p.add_argument(
+        "--emulator-port",
+        type=int,
+        help="also serve a local SageMaker Runtime API on this port, forwarding to this server",
+    )
+    p.add_argument(
+        "--endpoint-name",
+        action="append",
+        help="endpoint name(s) the emulator answers to (repeatable; default demo)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -57,7 +68,40 @@ def _serve(args: argparse.Namespace) -> int:
     from .settings import load_settings
 
     settings = load_settings(vars(args))
+    if args.emulator_port:
+        from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
+
+        upstream = f"http://127.0.0.1:{settings.port}"
+        config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
+        start_emulator_thread(config, settings.host, args.emulator_port)
+        print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     run_server(settings)
+    return 0
+
+
+def _add_emulate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("emulate", help="serve the SageMaker Runtime API locally")
+    p.add_argument("--host", default="127.0.0.1", help="bind address [127.0.0.1]")
+    p.add_argument("--port", type=int, default=8081, help="port [8081]")
+    p.add_argument("--upstream", default="http://127.0.0.1:8080", help="the container's URL")
+    p.add_argument(
+        "--endpoint-name", action="append", help="endpoint name (repeatable; default demo)"
+    )
+    p.add_argument(
+        "--fault",
+        choices=["none", "split", "merge"],
+        default="none",
+        help="split: each container chunk over two parts; merge: two chunks in one part",
+    )
+    p.set_defaults(func=_emulate)
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .emulator.app import EmulatorConfig, describe_emulator, run_emulator
+
+    config = EmulatorConfig(args.upstream, tuple(args.endpoint_name or ["demo"]), args.fault)
+    print(describe_emulator(config, args.host, args.port), file=sys.stderr)
+    run_emulator(config, args.host, args.port)
     return 0
 
 

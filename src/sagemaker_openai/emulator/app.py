@@ -7,12 +7,12 @@ headers, error shapes and event-stream framing, so unmodified SDKs can be tested
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from starlette.applications import Starlette
@@ -245,15 +245,34 @@ async def _parts(chunks: AsyncIterator[bytes], fault: Fault) -> AsyncIterator[by
         yield pending
 
 
-def run_emulator(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> None:
-    """Serve the emulator with uvicorn until interrupted."""
+def emulator_server(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> Any:
+    """A uvicorn.Server for the emulator, not yet started."""
     import uvicorn
 
-    uvicorn.run(create_emulator_app(config), host=host, port=port, log_level="info")
+    app = create_emulator_app(config)
+    return uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False))
 
 
-def describe(config: EmulatorConfig, host: str, port: int) -> str:
-    """A line telling the user how to point their SDK at the emulator."""
+def run_emulator(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> None:
+    """Serve the emulator until interrupted."""
+    emulator_server(config, host, port).run()
+
+
+def start_emulator_thread(
+    config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081
+) -> threading.Thread:
+    """Serve the emulator from a daemon thread beside a container server in the main thread."""
+    server = emulator_server(config, host, port)
+    thread = threading.Thread(target=server.run, name="sagemaker-emulator", daemon=True)
+    thread.start()
+    return thread
+
+
+def describe_emulator(config: EmulatorConfig, host: str, port: int) -> str:
+    """One line telling the user where the emulator is and how to point an SDK at it."""
+    local = "127.0.0.1" if host in ("0.0.0.0", "") else host
     names = ", ".join(config.endpoint_names)
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-    return json.dumps({"endpoint_url": url, "endpoints": names, "upstream": config.upstream})
+    return (
+        f"endpoints {names} at http://{local}:{port} -> {config.upstream}; point SDKs at it with "
+        f"AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://{local}:{port}"
+    )
