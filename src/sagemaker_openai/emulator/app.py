@@ -90,6 +90,8 @@ class _Emulator:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         timeout = httpx.Timeout(self.config.timeout_s, connect=5.0)
         async with httpx.AsyncClient(base_url=self.config.upstream, timeout=timeout) as client:
+            # Send only what SageMaker sends: no default Accept, no compression of the stream.
+            del client.headers["accept"], client.headers["accept-encoding"]
             self.client = client
             yield
 
