@@ -65,7 +65,7 @@ def runtime_client(endpoint_url: str | None = None):
 
 
 def fake_container(chunks: list[bytes], *, ping: int = 200, break_after: bool = False) -> Starlette:
-    """A stand-in for someone else's container: fixed chunks, a chosen /ping, or a dropped stream."""
+    """A stand-in for someone else's container: fixed chunks, a set /ping, or a dropped stream."""
 
     async def ping_route(request: Request) -> Response:
         return JSONResponse({}, status_code=ping)
@@ -81,7 +81,9 @@ def fake_container(chunks: list[bytes], *, ping: int = 200, break_after: bool = 
         echoed = {k: v for k, v in request.headers.items() if k.startswith(("x-amzn", "accept"))}
         if "echo" in request.headers.get("x-amzn-sagemaker-custom-attributes", ""):
             return JSONResponse(echoed)
-        return StreamingResponse(body(), media_type="application/jsonlines", headers={"x-seen": "1"})
+        return StreamingResponse(
+            body(), media_type="application/jsonlines", headers={"x-seen": "1"}
+        )
 
     routes = [Route("/ping", ping_route), Route("/invocations", invocations, methods=["POST"])]
     return Starlette(routes=routes)

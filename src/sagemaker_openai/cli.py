@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_demo_model(commands)
     _add_emulate(commands)
+    _add_invoke(commands)
+    _add_chat(commands)
+    _add_check(commands)
     return parser
 
 
@@ -118,6 +121,89 @@ def _demo_model(args: argparse.Namespace) -> int:
     settings = load_settings(vars(args))
     print(ensure_demo_model(settings.cache_dir))
     return 0
+
+
+def _add_endpoint_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--endpoint", required=required, help="SageMaker endpoint name")
+    p.add_argument(
+        "--endpoint-url",
+        help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
+        "[env AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME]",
+    )
+    p.add_argument("--region", help="AWS region [AWS_REGION / your AWS profile]")
+
+
+def _add_request_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=int, default=256, help="completion token limit [256]")
+    p.add_argument("--temperature", type=float, help="sampling temperature [the model's]")
+    p.add_argument("--system", help="a system message")
+
+
+def _endpoint_client(args: argparse.Namespace):
+    from .client import EndpointClient
+
+    return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    values = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _add_invoke(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("invoke", help="send one chat request to an endpoint")
+    _add_endpoint_flags(p)
+    _add_request_flags(p)
+    p.add_argument("message", help="the user message ('-' reads standard input)")
+    p.add_argument("--stream", action="store_true", help="stream the answer as it is generated")
+    p.add_argument("--raw", action="store_true", help="print the JSON (one line per chunk)")
+    p.set_defaults(func=_invoke)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from .console import invoke
+
+    message = sys.stdin.read() if args.message == "-" else args.message
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    request = {**_sampling(args), "messages": [*system, {"role": "user", "content": message}]}
+    return invoke(_endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout)
+
+
+def _add_chat(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("chat", help="chat with an endpoint in the terminal")
+    _add_endpoint_flags(p)
+    _add_request_flags(p)
+    p.set_defaults(func=_chat)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .console import chat
+
+    client = _endpoint_client(args)
+    return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "check", help="check an endpoint (or a container by --url) against the wire contract"
+    )
+    _add_endpoint_flags(p, required=False)
+    p.add_argument("--url", help="a container's base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import format_report, run_check
+    from .exchange import ContainerTarget, EndpointTarget
+
+    if bool(args.url) == bool(args.endpoint):
+        print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
+        return 2
+    target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
+    results = run_check(target)
+    print(format_report(results, target, args.json))
+    return 0 if all(r.passed for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class StreamError(InvocationError):
 
 
 class ChunkDecoder:
-    """Bytes in any slicing -> whole chunk objects, for jsonl (`{...}\\n`) and sse (`data: {...}`)."""
+    """Bytes in any slicing -> whole chunk objects; reads jsonl and sse (`data: {...}`)."""
 
     def __init__(self) -> None:
         self._buffer = b""  # bytes, so a UTF-8 character split across parts stays whole
@@ -100,7 +100,7 @@ class EndpointClient:
     def complete(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """One non-streaming call: the chat.completion object."""
         body = json.dumps({**request, "stream": False}).encode()
-        response = self._call(self.runtime.invoke_endpoint, body)
+        response = self.send(body, stream=False)
         return json.loads(response["Body"].read())
 
     def stream(self, request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -113,7 +113,7 @@ class EndpointClient:
     def stream_parts(self, request: Mapping[str, Any]) -> Iterator[bytes]:
         """One streaming call: the raw bytes of each PayloadPart, as SageMaker framed them."""
         body = json.dumps({**request, "stream": True}).encode()
-        response = self._call(self.runtime.invoke_endpoint_with_response_stream, body)
+        response = self.send(body, stream=True)
         try:
             for event in response["Body"]:
                 if "PayloadPart" in event:
@@ -121,7 +121,13 @@ class EndpointClient:
         except ClientError as error:  # botocore's EventStreamError for exception events
             raise _stream_error(error) from None
 
-    def _call(self, method: Any, body: bytes) -> dict[str, Any]:
+    def send(self, body: bytes, stream: bool) -> dict[str, Any]:
+        """One raw call: boto3's response (its Body a stream, or an event stream)."""
+        method = (
+            self.runtime.invoke_endpoint_with_response_stream
+            if stream
+            else self.runtime.invoke_endpoint
+        )
         kwargs: dict[str, Any] = {
             "EndpointName": self.endpoint_name,
             "Body": body,

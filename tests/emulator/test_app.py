@@ -166,14 +166,17 @@ def test_stream_broken_by_the_container_is_an_in_stream_model_stream_error() -> 
 @pytest.mark.parametrize("fault", ["split", "merge"])
 def test_fault_modes_reshape_parts(fault: str) -> None:
     chunks = [b'{"n":1}\n', b'{"n":2}\n', b'{"n":3}\n']
-    with serve_app(fake_container(chunks)) as container, emulator_for(container, fault=fault) as url:
+    with (
+        serve_app(fake_container(chunks)) as container,
+        emulator_for(container, fault=fault) as url,
+    ):
         response = runtime_client(url).invoke_endpoint_with_response_stream(
             EndpointName="demo", Body=b"{}"
         )
         parts = [event["PayloadPart"]["Bytes"] for event in response["Body"]]
     assert b"".join(parts) == b"".join(chunks)
     if fault == "split":
-        assert parts == [b'{"n"', b':1}\n', b'{"n"', b':2}\n', b'{"n"', b':3}\n']
+        assert parts == [b'{"n"', b":1}\n", b'{"n"', b":2}\n", b'{"n"', b":3}\n"]
     else:
         assert parts == [b'{"n":1}\n{"n":2}\n', b'{"n":3}\n']
 

@@ -74,7 +74,9 @@ def create_emulator_app(config: EmulatorConfig) -> Starlette:
     routes = [
         Route("/endpoints/{name}/invocations", emulator.invoke, methods=["POST"]),
         Route(
-            "/endpoints/{name}/invocations-response-stream", emulator.invoke_stream, methods=["POST"]
+            "/endpoints/{name}/invocations-response-stream",
+            emulator.invoke_stream,
+            methods=["POST"],
         ),
     ]
     return Starlette(routes=routes, lifespan=emulator.lifespan)
@@ -135,7 +137,9 @@ class _Emulator:
             )
             raise ServiceError(400, "ValidationError", message)
         if not await self._is_ready():
-            message = f"Model for endpoint {name} is not ready: the container does not ping 200 yet."
+            message = (
+                f"Model for endpoint {name} is not ready: the container does not ping 200 yet."
+            )
             raise ServiceError(429, "ModelNotReadyException", message)
         return body
 

@@ -47,7 +47,9 @@ def encode_payload_part(data: bytes) -> bytes:
     )
 
 
-def encode_exception(message: str, error_code: str, exception_type: str = "ModelStreamError") -> bytes:
+def encode_exception(
+    message: str, error_code: str, exception_type: str = "ModelStreamError"
+) -> bytes:
     """An in-stream exception event (ModelStreamError or InternalStreamFailure)."""
     payload = json.dumps({"Message": message, "ErrorCode": error_code}).encode()
     return encode_frame(
