@@ -87,3 +87,43 @@ def fake_container(chunks: list[bytes], *, ping: int = 200, break_after: bool = 
 
     routes = [Route("/ping", ping_route), Route("/invocations", invocations, methods=["POST"])]
     return Starlette(routes=routes)
+
+
+def reframing_proxy(upstream: str, mode: str) -> Starlette:
+    """A fake of another vendor's server: our container's answers, streamed as SSE (`sse`) or
+    with two chunks per write (`merge`)."""
+    import httpx
+
+    async def ping(request: Request) -> Response:
+        return Response(status_code=200)
+
+    async def invocations(request: Request) -> Response:
+        client = httpx.AsyncClient(base_url=upstream, timeout=120)
+        outgoing = client.build_request(
+            "POST", "/invocations", content=await request.body(), headers={"Accept": "*/*"}
+        )
+        answer = await client.send(outgoing, stream=True)
+        if "jsonlines" not in answer.headers.get("content-type", ""):
+            body = await answer.aread()
+            await client.aclose()
+            kind = answer.headers.get("content-type", "")
+            return Response(body, status_code=answer.status_code, media_type=kind)
+
+        async def reframed() -> object:
+            pending = b""
+            async for line in answer.aiter_lines():
+                if mode == "sse":
+                    yield b"data: " + line.encode() + b"\n\n"
+                elif pending:
+                    yield pending + line.encode() + b"\n"
+                    pending = b""
+                else:
+                    pending = line.encode() + b"\n"
+            yield b"data: [DONE]\n\n" if mode == "sse" else pending
+            await client.aclose()
+
+        kind = "text/event-stream" if mode == "sse" else "application/jsonlines"
+        return StreamingResponse(reframed(), media_type=kind)
+
+    routes = [Route("/ping", ping), Route("/invocations", invocations, methods=["POST"])]
+    return Starlette(routes=routes)

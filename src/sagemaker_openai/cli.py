@@ -190,6 +190,9 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     _add_endpoint_flags(p, required=False)
     p.add_argument("--url", help="a container's base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--rule", action="append", help="run only rules starting with this (e.g. stream.)"
+    )
     p.set_defaults(func=_check)
 
 
@@ -201,7 +204,7 @@ def _check(args: argparse.Namespace) -> int:
         print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
         return 2
     target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
-    results = run_check(target)
+    results = run_check(target, args.rule or ())
     print(format_report(results, target, args.json))
     return 0 if all(r.passed for r in results) else 1
 
