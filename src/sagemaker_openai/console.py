@@ -66,7 +66,7 @@ def chat(
             break
         history.append({"role": "user", "content": line})
         try:
-            answer = stream_answer(client, {**settings, "messages": history}, out)
+            answer = stream_answer(client, {**settings, "messages": list(history)}, out)
         except InvocationError as error:
             history.pop()  # the turn failed: forget the question, keep the chat going
             print(f"\nerror: {_describe(error)}", file=out)
