@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install demo serve test lint format clean
+.PHONY: install demo serve test lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -28,7 +28,11 @@ demo: install
 serve: demo
 	$(BIN)/sagemaker-openai serve --model demo --port $(PORT)
 
-test: demo
+# The AWS SDK for JavaScript v3, for the emulator's JS test (skipped there when node is absent).
+js-sdk:
+	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund; fi
+
+test: demo js-sdk
 	$(BIN)/python -m pytest
 
 lint: install
