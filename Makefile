@@ -29,8 +29,10 @@ serve: demo
 	$(BIN)/sagemaker-openai serve --model demo --port $(PORT)
 
 # The AWS SDK for JavaScript v3, for the emulator's JS test (skipped there when node is absent).
-js-sdk:
-	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund; fi
+js-sdk: tests/js/node_modules/.installed
+
+tests/js/node_modules/.installed: tests/js/package-lock.json
+	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund && touch node_modules/.installed; fi
 
 test: demo js-sdk
 	$(BIN)/python -m pytest

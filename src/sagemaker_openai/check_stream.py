@@ -27,9 +27,25 @@ from .exchange import Exchange
 def _content_type(probe: Probe) -> list[str]:
     exchange = probe.stream()
     if exchange.status != 200:
-        return [f"status {exchange.status}: {_clip(exchange.body)}"]
+        found = [f"status {exchange.status}: {_clip(exchange.body)}"]
+        if exchange.status == 400 and b'"param": "stream"' in exchange.body.replace(
+            b'":"', b'": "'
+        ):
+            # what a `--target hf-dlc` endpoint answers: its toolkit (MMS) cannot stream
+            found.append(
+                "the container refuses to stream: the Hugging Face inference toolkit cannot "
+                "stream; package with --target lmi or image for streaming clients"
+            )
+        return found
     ok = exchange.content_type.split(";")[0].strip() == "application/jsonlines"
     return [] if ok else [f"content type {exchange.content_type!r}, not application/jsonlines"]
+
+
+def _error_param(body: bytes) -> Any:
+    try:
+        return json.loads(body)["error"]["param"]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 @rule("stream.one_object_per_part", "4")

@@ -211,6 +211,8 @@ def _check(args: argparse.Namespace) -> int:
     results = run_check(target, args.rule or ())
     print(format_report(results, target, args.json))
     return 0 if all(r.passed for r in results) else 1
+
+
 def _add_package(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
     p.add_argument("--model", required=True, help="model folder, or 'demo'")

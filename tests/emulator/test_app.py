@@ -7,7 +7,7 @@ import json
 import botocore.exceptions
 import httpx
 import pytest
-from conftest import post_raw
+from live import post_raw
 from local_sagemaker import emulator_for, fake_container, runtime_client, serve_app
 
 from sagemaker_openai.emulator.eventstream import decode_frame, encode_payload_part

@@ -8,7 +8,7 @@ import sys
 import time
 
 import httpx
-from conftest import start_server, stop, wait_ready
+from live import start_server, stop, wait_ready
 from local_sagemaker import free_port, runtime_client
 
 ASK = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
