@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -71,10 +72,13 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import run_server
     from .settings import load_settings
 
     settings = load_settings(vars(args))
+    # Listen before the heavier imports: connections queue from the first few milliseconds.
+    sock = _listen(settings.host, settings.port)
+    from .server import run_server
+
     if args.emulator_port:
         from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
 
@@ -82,8 +86,13 @@ def _serve(args: argparse.Namespace) -> int:
         config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
         start_emulator_thread(config, settings.host, args.emulator_port)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
-    run_server(settings)
+    run_server(settings, sock)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=2048)
 
 
 def _add_emulate(commands: argparse._SubParsersAction) -> None:

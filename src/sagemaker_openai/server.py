@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -186,18 +188,18 @@ def _error(exc: OpenAIError) -> Response:
     return JSONResponse(exc.to_dict(), status_code=exc.status)
 
 
-def run_server(settings: Settings) -> None:
-    """Serve until interrupted: bind first, load the model in the background."""
+def run_server(settings: Settings, sock: socket.socket | None = None) -> None:
+    """Serve until interrupted: bind first, provision and load the model in the background."""
     import uvicorn
 
     from .engines import load_engine, resolve_engine_name
 
-    model_dir, served_name = resolve_model(settings)
+    locate, served_name = resolve_model(settings)
     engine_name = resolve_engine_name(settings.engine)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    log.info("serving %s from %s with the %s engine", served_name, model_dir, engine_name)
+    log.info("serving %s (%s) with the %s engine", served_name, settings.model, engine_name)
     server: uvicorn.Server | None = None
     failed: list[bool] = []
 
@@ -209,7 +211,7 @@ def run_server(settings: Settings) -> None:
     options: dict[str, Any] = {"num_gpus": settings.num_gpus}
     app = create_app(
         settings,
-        lambda: load_engine(engine_name, model_dir, served_name=served_name, **options),
+        lambda: load_engine(engine_name, locate(), served_name=served_name, **options),
         on_load_failure=stop,
     )
     config = uvicorn.Config(
@@ -221,21 +223,21 @@ def run_server(settings: Settings) -> None:
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
-    server.run()
+    server.run(sockets=[sock] if sock else None)
     if failed:
         raise SystemExit("error: the model failed to load (see the log above)")
 
 
-def resolve_model(settings: Settings) -> tuple[Any, str]:
-    """The model folder and served name; `demo` is provisioned on first use."""
-    from pathlib import Path
-
+def resolve_model(settings: Settings) -> tuple[Callable[[], Path], str]:
+    """A function giving the model folder, and the served name. Bad folders fail here, at once;
+    the demo model is provisioned by the function (in the loading thread, after binding)."""
     if settings.model == "demo":
-        from .demo import ensure_demo_model
+        from .demo import DEMO_NAME, ensure_demo_model
 
-        model_dir = ensure_demo_model(settings.cache_dir)
-    else:
-        model_dir = Path(settings.model).expanduser()
+        return lambda: ensure_demo_model(
+            settings.cache_dir
+        ), settings.served_model_name or DEMO_NAME
+    model_dir = Path(settings.model).expanduser()
     if not (model_dir / "config.json").is_file():
         raise SystemExit(f"error: {model_dir} is not a model folder (no config.json)")
-    return model_dir, settings.served_model_name or model_dir.name
+    return lambda: model_dir, settings.served_model_name or model_dir.name
