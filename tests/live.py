@@ -12,6 +12,17 @@ from pathlib import Path
 
 import httpx
 
+# The user's brief's example request, word for word.
+SEED_REQUEST = {
+    "model": "YourDefinedModel",
+    "messages": [{"role": "user", "content": "hello"}],
+    "stream": True,
+    "temperature": 0.5,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "top_p": 1,
+    "max_tokens": 4000,
+}
 START_TIMEOUT_S = 600  # first start may convert the demo model (~35 s) and load an engine
 
 

@@ -9,18 +9,8 @@ import time
 
 import httpx
 import pytest
-from live import post_raw, start_server, stop, wait_ready
+from live import SEED_REQUEST, post_raw, start_server, stop, wait_ready
 
-SEED_REQUEST = {
-    "model": "YourDefinedModel",
-    "messages": [{"role": "user", "content": "hello"}],
-    "stream": True,
-    "temperature": 0.5,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "top_p": 1,
-    "max_tokens": 4000,
-}
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
 
 

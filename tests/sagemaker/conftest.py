@@ -6,21 +6,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from live import SEED_REQUEST as SEED
 
 from sagemaker_openai.demo import ensure_demo_model
 from sagemaker_openai.sagemaker.package import build_package
 from sagemaker_openai.settings import load_settings
 
-SEED_REQUEST = {
-    "model": "YourDefinedModel",
-    "messages": [{"role": "user", "content": "hello"}],
-    "stream": True,
-    "temperature": 0.5,
-    "presence_penalty": 0,
-    "frequency_penalty": 0,
-    "top_p": 1,
-    "max_tokens": 8,  # the seed says 4000; kept small so the suite stays fast on 2 cores
-}
+# the seed says 4000 tokens; kept small so the suite stays fast on 2 cores
+SEED_REQUEST = {**SEED, "max_tokens": 8}
 
 
 @pytest.fixture(autouse=True)
