@@ -110,7 +110,8 @@ class Engine:
                     ids = ids[:-1]
                     logprobs = logprobs[: len(ids)]
                 tokens += len(ids)
-                entries = tuple(self._logprobs(ids, logprobs, params.logprobs)) if logprobs else ()
+                top = params.logprobs or 0
+                entries = tuple(self._logprobs(ids, logprobs, top)) if logprobs else ()
                 if out.text or entries or finish:
                     yield Step(out.text, tokens, finish, entries)
                 if finish:
@@ -119,13 +120,14 @@ class Engine:
             # An early close reaches vLLM's generator only when closed explicitly; it aborts there.
             await outputs.aclose()
 
-    def _logprobs(self, ids: list[int], entries: Any, top: int | None) -> list[TokenLogprob]:
+    def _logprobs(self, ids: list[int], entries: Any, top: int) -> list[TokenLogprob]:
         """vLLM's per-token {id: Logprob} maps as OpenAI's token, logprob, bytes, top list."""
         result = []
         for token_id, candidates in zip(ids, entries, strict=False):
             chosen = self._entry(token_id, candidates[token_id].logprob)
+            # vLLM returns the top `top` by rank plus the chosen token wherever it ranks
             ranked = sorted(
-                (c for c in candidates.items() if c[1].rank is not None and c[1].rank <= (top or 0)),
+                (c for c in candidates.items() if c[1].rank is not None and c[1].rank <= top),
                 key=lambda c: c[1].rank,
             )
             alternatives = [self._entry(i, lp.logprob) for i, lp in ranked]
