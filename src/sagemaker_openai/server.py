@@ -209,7 +209,7 @@ def run_server(settings: Settings) -> None:
     options: dict[str, Any] = {"num_gpus": settings.num_gpus}
     app = create_app(
         settings,
-        lambda: load_engine(engine_name, model_dir, served_name=served_name, **options),
+        lambda: load_engine(settings.engine, model_dir, served_name=served_name, **options),
         on_load_failure=stop,
     )
     config = uvicorn.Config(

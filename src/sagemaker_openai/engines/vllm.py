@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -58,6 +59,15 @@ def load(
     return Engine(llm, served_name)
 
 
+def supports(model_dir: Path) -> bool:
+    """Whether vLLM has an implementation of the folder's architecture."""
+    from vllm.model_executor.models.registry import ModelRegistry
+
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    supported = set(ModelRegistry.get_supported_archs())
+    return any(arch in supported for arch in config.get("architectures") or ())
+
+
 class Engine:
     """Streams deltas from vLLM; closing a stream aborts its request in the engine core."""
 
@@ -92,6 +102,10 @@ class Engine:
     def running(self) -> int:
         """Requests the engine holds (queued or generating); 0 once every stream has ended."""
         return int(self._llm.get_num_unfinished_requests())
+
+    def close(self) -> None:
+        """Stop the engine-core process (the server never needs to; tests and the bench do)."""
+        self._llm.shutdown()
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         from vllm.inputs.engine import tokens_input
