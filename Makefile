@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[transformers,dev]'
+	# Hugging Face inference toolkit, to test the hf-dlc inference.py in-process. --no-deps:
+	# its declared deps would downgrade numpy and pull librosa and friends; the handler needs
+	# only these (and scipy, in the dev extra).
+	$(BIN)/python -m pip install --quiet --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
+		sagemaker-inference==1.10.1 multi-model-server==1.1.11 'retrying>=1.3.3,<1.4'
 	touch $@
 
 demo: install

@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND")
     _add_serve(commands)
     _add_demo_model(commands)
+    _add_package(commands)
+    _add_deploy(commands)
+    _add_delete(commands)
+    _add_status(commands)
     return parser
 
 
@@ -74,6 +78,155 @@ def _demo_model(args: argparse.Namespace) -> int:
     settings = load_settings(vars(args))
     print(ensure_demo_model(settings.cache_dir))
     return 0
+
+
+def _add_package(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
+    p.add_argument("--model", required=True, help="model folder, or 'demo'")
+    p.add_argument(
+        "--target",
+        default="image",
+        choices=["image", "hf-dlc", "lmi"],
+        help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
+    )
+    p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
+    p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
+    p.set_defaults(func=_package)
+
+
+def _package(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .sagemaker.errors import DeployError
+    from .sagemaker.package import build_package, resolve_model_dir
+    from .settings import load_settings
+
+    try:
+        model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
+        out = build_package(model_dir, args.target, Path(args.output), model_dir.name)
+    except DeployError as e:
+        return _fail(e)
+    print(out)
+    return 0
+
+
+def _add_aws(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--region", help="AWS region [AWS_REGION or the configured one]")
+
+
+def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
+    p.add_argument("--model", required=True, help="model folder, 'demo', or s3://.../model.tar.gz")
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--instance-type", required=True, help="e.g. ml.g5.xlarge")
+    p.add_argument("--role", default="", help="IAM role ARN SageMaker assumes (required)")
+    p.add_argument(
+        "--target",
+        default="lmi",
+        choices=["image", "hf-dlc", "lmi"],
+        help="packaging target [lmi]; image needs --image-uri",
+    )
+    p.add_argument("--image-uri", help="container image [per target and region, documented]")
+    p.add_argument("--instance-count", type=int, default=1)
+    p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="container environment, repeatable",
+    )
+    p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
+    _add_aws(p)
+    p.set_defaults(func=_deploy)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from .sagemaker.deploy import TerminalProgress, deploy
+    from .sagemaker.errors import DeployError
+    from .sagemaker.plan import DeployOptions
+    from .settings import load_settings
+
+    try:
+        session = _session(args.region)
+        opts = DeployOptions(
+            model=args.model,
+            endpoint_name=args.endpoint_name,
+            instance_type=args.instance_type,
+            role=args.role,
+            region=session.region_name or "",
+            target=args.target,
+            image_uri=args.image_uri,
+            instance_count=args.instance_count,
+            autoscale=args.autoscale,
+            env=tuple(args.env),
+            bucket=args.bucket,
+            wait=not args.no_wait,
+            cache_dir=load_settings(vars(args)).cache_dir,
+        )
+        client = None if args.dry_run else _client(session)
+        deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)
+    except DeployError as e:
+        return _fail(e)
+    return 0
+
+
+def _add_delete(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("delete", help="delete an endpoint and what deploy made for it")
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--keep-model", action="store_true", help="keep the model and its S3 data")
+    _add_aws(p)
+    p.set_defaults(func=_delete)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from .sagemaker.endpoints import delete
+    from .sagemaker.errors import DeployError
+
+    try:
+        for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
+            print(f"deleted {item}")
+    except DeployError as e:
+        return _fail(e)
+    return 0
+
+
+def _add_status(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("status", help="endpoint status, instance type and count")
+    p.add_argument("name", nargs="?", help="endpoint name [all endpoints]")
+    _add_aws(p)
+    p.set_defaults(func=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .sagemaker.endpoints import format_status, status
+    from .sagemaker.errors import DeployError
+
+    try:
+        print(format_status(status(_client(_session(args.region)), args.name)))
+    except DeployError as e:
+        return _fail(e)
+    return 0
+
+
+def _session(region: str | None):  # -> boto3.Session
+    import boto3
+
+    return boto3.Session(region_name=region)
+
+
+def _client(session):  # -> SageMakerClient
+    from .sagemaker.client import SageMakerClient
+
+    return SageMakerClient(session)
+
+
+def _fail(error: Exception) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -40,3 +40,30 @@ def test_stop_text_flushes_a_held_prefix_that_never_completed() -> None:
     stop = StopText(("END",))
     assert stop.feed("the E") == ("the ", False)
     assert stop.flush() == "E"
+
+
+def test_openai_penalties_subtract_from_logits_of_completion_tokens() -> None:
+    import asyncio
+
+    import torch
+
+    from sagemaker_openai.engines.base import SamplingParams
+    from sagemaker_openai.engines.transformers import _Sequence
+
+    class Tok:
+        def decode(self, ids, skip_special_tokens=True):
+            return ""
+
+    def pick(**penalties: float) -> int:
+        params = SamplingParams(max_tokens=5, temperature=0, **penalties)
+        seq = _Sequence([9], params, Tok(), asyncio.new_event_loop())
+        for _ in range(2):  # token 0 generated twice, as the engine appends each sample
+            seq.tokens.append(seq.sample(torch.tensor([9.0, 0.0, 0.0])))
+        assert seq.tokens == [0, 0]
+        return seq.sample(torch.tensor([3.0, 1.5, 0.0]))
+
+    assert pick() == 0
+    assert pick(frequency_penalty=1.0) == 1  # 3 - 2 * 1.0 = 1.0 < 1.5
+    assert pick(frequency_penalty=0.5) == 0  # 3 - 2 * 0.5 = 2.0 > 1.5
+    assert pick(presence_penalty=1.0) == 0  # 3 - 1.0 = 2.0 > 1.5
+    assert pick(presence_penalty=2.0) == 1  # 3 - 2.0 = 1.0 < 1.5

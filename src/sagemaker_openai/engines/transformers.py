@@ -109,7 +109,7 @@ class Engine:
         token = seq.sample(out.logits[0, -1])
         if token in self._eos:
             text, _ = seq.drain()
-            seq.finish("stop", text)
+            seq.finish("stop", text, eos=True)
             return True
         seq.tokens.append(token)
         text, stopped = seq.stop_text.feed(seq.detokenizer.add(token))
@@ -148,8 +148,10 @@ class _Sequence:
         text, stopped = self.stop_text.feed(self.detokenizer.flush())
         return (text, True) if stopped else (text + self.stop_text.flush(), False)
 
-    def finish(self, reason: Any, text: str) -> None:
-        self.send(Step(text=text, completion_tokens=len(self.tokens), finish_reason=reason))
+    def finish(self, reason: Any, text: str, eos: bool = False) -> None:
+        # The end-of-turn token was generated too: counted, as vLLM counts it, but not shown.
+        count = len(self.tokens) + int(eos)
+        self.send(Step(text=text, completion_tokens=count, finish_reason=reason))
 
     def sample(self, logits: torch.Tensor) -> int:
         """OpenAI's sampling: penalties on completion tokens, temperature, then nucleus."""

@@ -1,0 +1,1 @@
+"""Packaging and deploying models to SageMaker endpoints (control plane only)."""

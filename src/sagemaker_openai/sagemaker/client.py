@@ -1,0 +1,282 @@
+"""One typed facade over boto3 holding only the calls that package, deploy and delete use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from .errors import AwsError, InvalidInput, NoCredentials
+
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model_name: str
+    instance_type: str
+    instance_count: int  # current count where the endpoint reports it, else the initial one
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    status: str  # Creating, Updating, InService, Failed, Deleting, ...
+    config_name: str
+    created: datetime
+    failure_reason: str | None
+    variants: tuple[Variant, ...]
+
+
+@contextmanager
+def _aws(operation: str) -> Iterator[None]:
+    """Turn botocore's exceptions into this package's one-line errors."""
+    try:
+        yield
+    except NoCredentialsError as e:
+        raise NoCredentials(
+            "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run `aws configure`)"
+        ) from e
+    except NoRegionError as e:
+        raise InvalidInput("--region", "no AWS region given or configured") from e
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        raise AwsError(operation, err.get("Code", "Unknown"), err.get("Message", str(e))) from e
+    except BotoCoreError as e:
+        raise AwsError(operation, type(e).__name__, str(e)) from e
+
+
+class SageMakerClient:
+    """SageMaker, S3, Application Auto Scaling and STS, as this project uses them."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.region: str = session.region_name or ""
+        if not self.region:
+            raise InvalidInput("--region", "no AWS region given or configured")
+        self._sm = session.client("sagemaker")
+        self._s3 = session.client("s3")
+        self._aas = session.client("application-autoscaling")
+        self._sts = session.client("sts")
+
+    # identity and storage
+
+    def account_id(self) -> str:
+        with _aws("GetCallerIdentity"):
+            return str(self._sts.get_caller_identity()["Account"])
+
+    def ensure_bucket(self, bucket: str) -> bool:
+        """Create the bucket unless it exists; True when this call created it."""
+        with _aws("HeadBucket"):
+            try:
+                self._s3.head_bucket(Bucket=bucket)
+                return False
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                    raise
+        with _aws("CreateBucket"):
+            args: dict[str, Any] = {"Bucket": bucket}
+            if self.region != "us-east-1":  # us-east-1 rejects an explicit location constraint
+                args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+            self._s3.create_bucket(**args)
+        return True
+
+    def upload_file(
+        self, path: Path, bucket: str, key: str, progress: Callable[[int], None]
+    ) -> None:
+        """Multipart upload; `progress` gets the bytes sent since its last call."""
+        with _aws("PutObject"):
+            self._s3.upload_file(str(path), bucket, key, Callback=progress)
+
+    def delete_object(self, bucket: str, key: str) -> None:
+        with _aws("DeleteObject"):
+            self._s3.delete_object(Bucket=bucket, Key=key)
+
+    # models and endpoint configs
+
+    def create_model(
+        self,
+        name: str,
+        image: str,
+        model_data_url: str,
+        role: str,
+        env: dict[str, str],
+        tags: dict[str, str],
+    ) -> None:
+        container = {"Image": image, "ModelDataUrl": model_data_url, "Environment": env}
+        with _aws("CreateModel"):
+            self._sm.create_model(
+                ModelName=name,
+                PrimaryContainer=container,
+                ExecutionRoleArn=role,
+                Tags=_tags(tags),
+            )
+
+    def model_data_url(self, name: str) -> str | None:
+        with _aws("DescribeModel"):
+            container = self._sm.describe_model(ModelName=name).get("PrimaryContainer", {})
+        return container.get("ModelDataUrl")
+
+    def model_tags(self, name: str) -> dict[str, str]:
+        with _aws("ListTags"):
+            arn = self._sm.describe_model(ModelName=name)["ModelArn"]
+            tags = self._sm.list_tags(ResourceArn=arn).get("Tags", [])
+        return {t["Key"]: t["Value"] for t in tags}
+
+    def delete_model(self, name: str) -> None:
+        with _aws("DeleteModel"):
+            self._sm.delete_model(ModelName=name)
+
+    def create_endpoint_config(
+        self,
+        name: str,
+        model_name: str,
+        variant: str,
+        instance_type: str,
+        count: int,
+        tags: dict[str, str],
+    ) -> None:
+        variants = [
+            {
+                "VariantName": variant,
+                "ModelName": model_name,
+                "InstanceType": instance_type,
+                "InitialInstanceCount": count,
+                "InitialVariantWeight": 1.0,
+            }
+        ]
+        with _aws("CreateEndpointConfig"):
+            self._sm.create_endpoint_config(
+                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags)
+            )
+
+    def endpoint_config_variants(self, name: str) -> tuple[Variant, ...]:
+        with _aws("DescribeEndpointConfig"):
+            config = self._sm.describe_endpoint_config(EndpointConfigName=name)
+        return tuple(
+            Variant(
+                v["VariantName"],
+                v["ModelName"],
+                v.get("InstanceType", "serverless"),
+                int(v.get("InitialInstanceCount", 0)),
+            )
+            for v in config["ProductionVariants"]
+        )
+
+    def delete_endpoint_config(self, name: str) -> None:
+        with _aws("DeleteEndpointConfig"):
+            self._sm.delete_endpoint_config(EndpointConfigName=name)
+
+    # endpoints
+
+    def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
+        with _aws("CreateEndpoint"):
+            self._sm.create_endpoint(
+                EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags)
+            )
+
+    def update_endpoint(self, name: str, config_name: str) -> None:
+        with _aws("UpdateEndpoint"):
+            self._sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    def describe_endpoint(self, name: str) -> Endpoint | None:
+        """The endpoint, or None when it does not exist."""
+        # SageMaker says "missing" only in a ValidationException's text; listing says it cleanly.
+        if name not in self.list_endpoint_names(name_contains=name):
+            return None
+        with _aws("DescribeEndpoint"):
+            ep = self._sm.describe_endpoint(EndpointName=name)
+        variants = self.endpoint_config_variants(ep["EndpointConfigName"])
+        current = {
+            v["VariantName"]: v.get("CurrentInstanceCount")
+            for v in ep.get("ProductionVariants", [])
+        }
+        return Endpoint(
+            name=ep["EndpointName"],
+            status=ep["EndpointStatus"],
+            config_name=ep["EndpointConfigName"],
+            created=ep["CreationTime"],
+            failure_reason=ep.get("FailureReason"),
+            variants=tuple(
+                Variant(
+                    v.name,
+                    v.model_name,
+                    v.instance_type,
+                    int(current.get(v.name) or v.instance_count),
+                )
+                for v in variants
+            ),
+        )
+
+    def list_endpoint_names(self, name_contains: str = "") -> list[str]:
+        names: list[str] = []
+        args = {"NameContains": name_contains} if name_contains else {}
+        with _aws("ListEndpoints"):
+            for page in self._sm.get_paginator("list_endpoints").paginate(**args):
+                names += [e["EndpointName"] for e in page["Endpoints"]]
+        return names
+
+    def delete_endpoint(self, name: str) -> None:
+        with _aws("DeleteEndpoint"):
+            self._sm.delete_endpoint(EndpointName=name)
+
+    # autoscaling
+
+    def register_scalable_target(self, resource_id: str, min_count: int, max_count: int) -> None:
+        with _aws("RegisterScalableTarget"):
+            self._aas.register_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                MinCapacity=min_count,
+                MaxCapacity=max_count,
+            )
+
+    def put_target_tracking_policy(
+        self, policy_name: str, resource_id: str, invocations_per_instance: float
+    ) -> None:
+        config = {
+            "TargetValue": invocations_per_instance,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "ScaleInCooldown": 300,  # seconds
+            "ScaleOutCooldown": 60,  # seconds
+        }
+        with _aws("PutScalingPolicy"):
+            self._aas.put_scaling_policy(
+                PolicyName=policy_name,
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration=config,
+            )
+
+    def has_scalable_target(self, resource_id: str) -> bool:
+        with _aws("DescribeScalableTargets"):
+            found = self._aas.describe_scalable_targets(
+                ServiceNamespace="sagemaker",
+                ResourceIds=[resource_id],
+                ScalableDimension=SCALABLE_DIMENSION,
+            )
+        return bool(found["ScalableTargets"])
+
+    def deregister_scalable_target(self, resource_id: str) -> None:
+        with _aws("DeregisterScalableTarget"):
+            self._aas.deregister_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )
+
+
+def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]

@@ -1,0 +1,69 @@
+"""Shared fixtures: fake AWS credentials (nothing here may reach real AWS) and the demo model."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sagemaker_openai.demo import ensure_demo_model
+from sagemaker_openai.sagemaker.package import build_package
+from sagemaker_openai.settings import load_settings
+
+SEED_REQUEST = {
+    "model": "YourDefinedModel",
+    "messages": [{"role": "user", "content": "hello"}],
+    "stream": True,
+    "temperature": 0.5,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "top_p": 1,
+    "max_tokens": 8,  # the seed says 4000; kept small so the suite stays fast on 2 cores
+}
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+
+@pytest.fixture(scope="session")
+def demo_dir() -> Path:
+    return ensure_demo_model(load_settings().cache_dir)
+
+
+@pytest.fixture(scope="session")
+def light_model_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo model as symlinks, so tarballs hold links instead of copying 500 MB."""
+    folder = tmp_path_factory.mktemp("models") / demo_dir.name
+    folder.mkdir()
+    for f in demo_dir.iterdir():
+        if f.is_file():
+            (folder / f.name).symlink_to(f)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def seed_request() -> dict:
+    return dict(SEED_REQUEST)
+
+
+@pytest.fixture(scope="session")
+def unpack():
+    return _unpack
+
+
+def _unpack(model_dir: Path, target: str, dest: Path) -> Path:
+    """Package for `target` and unpack it as SageMaker does into its /opt/ml/model."""
+    tarball = build_package(model_dir, target, dest / "model.tar.gz", "demo-served")
+    unpacked = dest / "opt-ml-model"
+    with tarfile.open(tarball) as tar:
+        tar.extractall(unpacked, filter="fully_trusted")
+    return unpacked

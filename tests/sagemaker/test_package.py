@@ -1,0 +1,87 @@
+"""model.tar.gz contents per target, and the wheel of this package inside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sagemaker_openai.sagemaker.errors import InvalidInput
+from sagemaker_openai.sagemaker.images import default_image_uri
+from sagemaker_openai.sagemaker.package import build_package
+
+
+def _names(tarball: Path) -> set[str]:
+    with tarfile.open(tarball) as tar:
+        return set(tar.getnames())
+
+
+def test_image_target_is_the_model_folder(light_model_dir: Path, tmp_path: Path) -> None:
+    names = _names(build_package(light_model_dir, "image", tmp_path / "m.tar.gz", "x"))
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
+    assert not any(n.startswith("code/") or n.endswith(".whl") for n in names)
+
+
+def test_hf_dlc_requirements_install_the_shipped_wheel(
+    light_model_dir: Path, tmp_path: Path, unpack
+) -> None:
+    model_dir = unpack(light_model_dir, "hf-dlc", tmp_path)
+    (wheel,) = (model_dir / "code").glob("sagemaker_openai-*-py3-none-any.whl")
+    reqs = (model_dir / "code" / "requirements.txt").read_text().split()
+    assert reqs == [f"/opt/ml/model/code/{wheel.name}"]
+    assert '"demo-served"' in (model_dir / "code" / "inference.py").read_text()
+    with zipfile.ZipFile(wheel) as zf:
+        assert "sagemaker_openai/chat.py" in zf.namelist()
+        assert not any("__pycache__" in n for n in zf.namelist())
+    # pip accepts it and it imports: the container's `pip install -r requirements.txt`.
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    code = "import sagemaker_openai.protocol, sagemaker_openai.chat; print('ok')"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_lmi_has_serving_properties_and_model_py(light_model_dir: Path, tmp_path: Path) -> None:
+    names = _names(build_package(light_model_dir, "lmi", tmp_path / "m.tar.gz", "x"))
+    assert {"serving.properties", "model.py", "requirements.txt"} <= names
+    assert any(n.endswith("-py3-none-any.whl") for n in names)
+
+
+def test_unknown_target(light_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="--target"):
+        build_package(light_model_dir, "triton", tmp_path / "m.tar.gz", "x")
+
+
+def test_default_images_come_from_the_table() -> None:
+    assert default_image_uri("lmi", "eu-south-1", "ml.g5.xlarge").startswith(
+        "692866216735.dkr.ecr.eu-south-1.amazonaws.com/djl-inference:"
+    )
+    assert "-cpu-" in default_image_uri("hf-dlc", "us-east-1", "ml.m5.xlarge")
+    assert "-gpu-" in default_image_uri("hf-dlc", "us-east-1", "ml.g5.xlarge")
+    assert ".amazonaws.com.cn/" in default_image_uri("lmi", "cn-north-1", "ml.g5.xlarge")
+    with pytest.raises(InvalidInput, match="--image-uri"):
+        default_image_uri("image", "us-east-1", "ml.g5.xlarge")
