@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install install-vllm demo serve test bench bench-quick lint format clean
+.PHONY: install install-vllm demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -38,11 +38,17 @@ $(VLLM_STAMP): $(STAMP)
 demo: install
 	$(BIN)/sagemaker-openai demo-model
 
-# vllm: the fastest here under concurrency (bench/results: ~6x the transformers engine at 16).
+# vllm: the fastest engine here under concurrency (make bench; bench/results).
 serve: demo install-vllm
 	$(BIN)/sagemaker-openai serve --model demo --engine vllm --port $(PORT)
 
-test: demo install-vllm
+# The AWS SDK for JavaScript v3, for the emulator's JS test (skipped there when node is absent).
+js-sdk: tests/js/node_modules/.installed
+
+tests/js/node_modules/.installed: tests/js/package-lock.json
+	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund && touch node_modules/.installed; fi
+
+test: demo js-sdk install-vllm
 	$(BIN)/python -m pytest
 
 # About 25 minutes on 2 cores; run it on a quiet machine. Writes bench/results and the README table.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
 
 import httpx
 import pytest
-from conftest import post_raw, start_server, stop, wait_ready
+from live import post_raw, start_server, stop, wait_ready
 
 SEED_REQUEST = {
     "model": "YourDefinedModel",
@@ -151,8 +152,8 @@ def test_unicode_deltas_are_whole_characters(base_url: str, prompt: str, expecte
     response = post_raw(base_url, "/invocations", json.dumps({**body, "stream": True}).encode())
     objects = assert_chunk_rules(response.chunks)
     deltas = [o["choices"][0]["delta"].get("content", "") for o in objects]
-    # a cut at max_tokens may end inside a character: only that last piece may be replaced
-    assert not any("\ufffd" in d for d in deltas[:-2])
+    # a cut at max_tokens inside a character drops its bytes rather than emit U+FFFD
+    assert not any("\ufffd" in d for d in deltas)
     assert expected in "".join(deltas)
     assert any(len(d.encode()) > len(d) for d in deltas)  # multi-byte characters were streamed
 
@@ -255,35 +256,44 @@ def test_leaked_client_settings_are_ignored_and_never_logged(demo_server, client
     assert "aws_secret_access_key" in log and secret not in log and "AKIDEXAMPLE" not in log
 
 
+def bad(**fields) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": "x"}], **fields}).encode()
+
+
+IMAGE_PART = {"type": "image_url", "image_url": {"url": "x"}}
 BAD = [
-    (b"{oops", 400, None, None),
-    (b"[1, 2]", 400, None, None),
-    (b'"a string"', 400, None, None),
-    (b"\xc3\x28 not utf-8", 400, None, None),
-    (b"{}", 400, "messages", None),
-    (b'{"messages": []}', 400, "messages", None),
-    (b'{"messages": [{"role": "wizard", "content": "x"}]}', 400, "messages[0].role", None),
-    (b'{"messages": [{"role": "user", "content": {"a": 1}}]}', 400, "messages[0].content", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "temperature": 5}', 400, "temperature", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', 400, "max_tokens", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "n": 0}', 400, "n", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 50}', 400, "top_logprobs", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "logprobs": true}', 400, "logprobs", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "logit_bias": {"5": 1}}', 400, "logit_bias", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "f"}}]}', 400, "tools", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}', 400, "response_format", None),
-    (b'{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}', 400, "messages[0].content[0].type", None),
-    (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": 9000}', 400, "messages", "context_length_exceeded"),
-    (b'{"messages": [{"role": "user", "content": "x"}], "stream_options": {"include_usage": true}}', 400, "stream_options", None),
-]  # fmt: skip
+    (b"{oops", None, None),
+    (b"[1, 2]", None, None),
+    (b'"a string"', None, None),
+    (b"\xc3\x28 not utf-8", None, None),
+    (b"{}", "messages", None),
+    (b'{"messages": []}', "messages", None),
+    (b'{"messages": [{"role": "wizard", "content": "x"}]}', "messages[0].role", None),
+    (b'{"messages": [{"role": "user", "content": {"a": 1}}]}', "messages[0].content", None),
+    (bad(temperature=5), "temperature", None),
+    (bad(max_tokens=0), "max_tokens", None),
+    (bad(n=0), "n", None),
+    (bad(top_logprobs=50), "top_logprobs", None),
+    (bad(logprobs=True), "logprobs", None),
+    (bad(logit_bias={"5": 1}), "logit_bias", None),
+    (bad(tools=[{"type": "function", "function": {"name": "f"}}]), "tools", None),
+    (bad(response_format={"type": "json_object"}), "response_format", None),
+    (
+        json.dumps({"messages": [{"role": "user", "content": [IMAGE_PART]}]}).encode(),
+        "messages[0].content[0].type",
+        None,
+    ),
+    (bad(max_tokens=9000), "messages", "context_length_exceeded"),
+    (bad(stream_options={"include_usage": True}), "stream_options", None),
+]
 
 
-@pytest.mark.parametrize(("raw", "status", "param", "code"), BAD)
+@pytest.mark.parametrize(("raw", "param", "code"), BAD)
 def test_bad_input_gets_openai_error_and_server_keeps_serving(
-    client: httpx.Client, raw: bytes, status: int, param: str | None, code: str | None
+    client: httpx.Client, raw: bytes, param: str | None, code: str | None
 ) -> None:
     response = client.post("/invocations", content=raw)
-    assert response.status_code == status
+    assert response.status_code == 400
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error" and error["message"]
@@ -339,10 +349,16 @@ def test_ping_stays_fast_while_eight_streams_run(base_url: str) -> None:
         t.start()
     time.sleep(1.0)
     worst = 0.0
+    host, port = base_url.removeprefix("http://").split(":")
     while any(t.is_alive() for t in threads):
+        # a bare connection per ping: the time measured is the server's, not a client's set-up
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
         started = time.perf_counter()
-        assert httpx.get(f"{base_url}/ping", timeout=5).status_code == 200
+        conn.request("GET", "/ping")
+        status = conn.getresponse().status
         worst = max(worst, time.perf_counter() - started)
+        conn.close()
+        assert status == 200
         time.sleep(0.3)
     for t in threads:
         t.join()
@@ -355,7 +371,7 @@ def test_ping_stays_fast_while_eight_streams_run(base_url: str) -> None:
 def test_ping_is_503_until_the_model_has_loaded(demo_model_dir, tmp_path) -> None:
     process, url, log = start_server(tmp_path, "--model", str(demo_model_dir))
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: binding takes ~0.3 s, but CI may be busy
         first = None
         while first is None and time.monotonic() < deadline:
             try:

@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(metavar="COMMAND")
     _add_serve(commands)
     _add_demo_model(commands)
+    _add_emulate(commands)
+    _add_invoke(commands)
+    _add_chat(commands)
+    _add_check(commands)
     _add_package(commands)
     _add_deploy(commands)
     _add_delete(commands)
@@ -54,6 +58,16 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; the folder name]",
     )
     p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
+    p.add_argument(
+        "--emulator-port",
+        type=int,
+        help="also serve a local SageMaker Runtime API on this port, forwarding to this server",
+    )
+    p.add_argument(
+        "--endpoint-name",
+        action="append",
+        help="endpoint name(s) the emulator answers to (repeatable; default demo)",
+    )
     p.set_defaults(func=_serve)
 
 
@@ -62,7 +76,40 @@ def _serve(args: argparse.Namespace) -> int:
     from .settings import load_settings
 
     settings = load_settings(vars(args))
+    if args.emulator_port:
+        from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
+
+        upstream = f"http://127.0.0.1:{settings.port}"
+        config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
+        start_emulator_thread(config, settings.host, args.emulator_port)
+        print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     run_server(settings)
+    return 0
+
+
+def _add_emulate(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("emulate", help="serve the SageMaker Runtime API locally")
+    p.add_argument("--host", default="127.0.0.1", help="bind address [127.0.0.1]")
+    p.add_argument("--port", type=int, default=8081, help="port [8081]")
+    p.add_argument("--upstream", default="http://127.0.0.1:8080", help="the container's URL")
+    p.add_argument(
+        "--endpoint-name", action="append", help="endpoint name (repeatable; default demo)"
+    )
+    p.add_argument(
+        "--fault",
+        choices=["none", "split", "merge"],
+        default="none",
+        help="split: each container chunk over two parts; merge: two chunks in one part",
+    )
+    p.set_defaults(func=_emulate)
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .emulator.app import EmulatorConfig, describe_emulator, run_emulator
+
+    config = EmulatorConfig(args.upstream, tuple(args.endpoint_name or ["demo"]), args.fault)
+    print(describe_emulator(config, args.host, args.port), file=sys.stderr)
+    run_emulator(config, args.host, args.port)
     return 0
 
 
@@ -79,6 +126,92 @@ def _demo_model(args: argparse.Namespace) -> int:
     settings = load_settings(vars(args))
     print(ensure_demo_model(settings.cache_dir))
     return 0
+
+
+def _add_endpoint_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--endpoint", required=required, help="SageMaker endpoint name")
+    p.add_argument(
+        "--endpoint-url",
+        help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
+        "[env AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME]",
+    )
+    p.add_argument("--region", help="AWS region [AWS_REGION / your AWS profile]")
+
+
+def _add_request_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-tokens", type=int, default=256, help="completion token limit [256]")
+    p.add_argument("--temperature", type=float, help="sampling temperature [the model's]")
+    p.add_argument("--system", help="a system message")
+
+
+def _endpoint_client(args: argparse.Namespace):
+    from .client import EndpointClient
+
+    return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    values = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _add_invoke(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("invoke", help="send one chat request to an endpoint")
+    _add_endpoint_flags(p)
+    _add_request_flags(p)
+    p.add_argument("message", help="the user message ('-' reads standard input)")
+    p.add_argument("--stream", action="store_true", help="stream the answer as it is generated")
+    p.add_argument("--raw", action="store_true", help="print the JSON (one line per chunk)")
+    p.set_defaults(func=_invoke)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from .console import invoke
+
+    message = sys.stdin.read() if args.message == "-" else args.message
+    system = [{"role": "system", "content": args.system}] if args.system else []
+    request = {**_sampling(args), "messages": [*system, {"role": "user", "content": message}]}
+    return invoke(_endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout)
+
+
+def _add_chat(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("chat", help="chat with an endpoint in the terminal")
+    _add_endpoint_flags(p)
+    _add_request_flags(p)
+    p.set_defaults(func=_chat)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from .console import chat
+
+    client = _endpoint_client(args)
+    return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "check", help="check an endpoint (or a container by --url) against the wire contract"
+    )
+    _add_endpoint_flags(p, required=False)
+    p.add_argument("--url", help="a container's base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--rule", action="append", help="run only rules starting with this (e.g. stream.)"
+    )
+    p.set_defaults(func=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import format_report, run_check
+    from .exchange import ContainerTarget, EndpointTarget
+
+    if bool(args.url) == bool(args.endpoint):
+        print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
+        return 2
+    target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
+    results = run_check(target, args.rule or ())
+    print(format_report(results, target, args.json))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:

@@ -67,3 +67,10 @@ def test_openai_penalties_subtract_from_logits_of_completion_tokens() -> None:
     assert pick(frequency_penalty=0.5) == 0  # 3 - 2 * 0.5 = 2.0 > 1.5
     assert pick(presence_penalty=1.0) == 0  # 3 - 1.0 = 2.0 > 1.5
     assert pick(presence_penalty=2.0) == 1  # 3 - 2.0 = 1.0 < 1.5
+
+
+def test_a_character_cut_off_at_the_end_is_dropped_not_replaced(tokenizer) -> None:
+    ids = tokenizer.encode("ok 🦩", add_special_tokens=False)  # the flamingo is 3 byte tokens
+    detok = IncrementalDetokenizer(tokenizer, prompt=[])
+    text = "".join(detok.add(i) for i in ids[:-1]) + detok.flush()
+    assert text == "ok "

@@ -78,8 +78,15 @@ def service(light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unp
     return _toolkit_service(model_dir)
 
 
+def test_streaming_request_is_refused_naming_stream(service, seed_request: dict) -> None:
+    status, _, raw = _invoke(service, json.dumps(seed_request).encode())
+    assert status == 400
+    assert json.loads(raw)["error"]["param"] == "stream"
+
+
 def test_seed_request_gets_a_chat_completion(service, seed_request: dict) -> None:
-    status, content_type, body = _invoke(service, json.dumps(seed_request).encode())
+    body = json.dumps({**seed_request, "stream": False}).encode()
+    status, content_type, body = _invoke(service, body)
     assert status == 200
     assert content_type == "application/json"
     obj = json.loads(body)

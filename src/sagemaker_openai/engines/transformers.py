@@ -192,8 +192,8 @@ class IncrementalDetokenizer:
         return self._emit()
 
     def flush(self) -> str:
-        """Whatever is still held back at the end, replacement characters and all."""
-        return self._emit(final=True)
+        """What is held back at the end, less the bytes of a character cut off by max_tokens."""
+        return self._emit(final=True).rstrip("\ufffd")
 
     def _emit(self, final: bool = False) -> str:
         decode = self._tokenizer.decode

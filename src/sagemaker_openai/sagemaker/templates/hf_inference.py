@@ -1,8 +1,8 @@
 """Hugging Face inference toolkit handlers answering in the OpenAI Chat Completions format.
 
 Packaged by `sagemaker-openai package --target hf-dlc` as code/inference.py. The toolkit (MMS)
-returns one body per request and cannot stream: a request with "stream": true is answered with
-one whole chat.completion object.
+returns one body per request and cannot stream: a request with "stream": true gets a 400 that
+names `stream`, rather than a whole completion where a client expects chunks.
 """
 
 import asyncio
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sagemaker_openai.chat import ChatService
 from sagemaker_openai.engines import load_engine
-from sagemaker_openai.errors import InternalError, OpenAIError
+from sagemaker_openai.errors import InternalError, InvalidRequest, OpenAIError
 from sagemaker_openai.protocol import parse_request
 
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
@@ -39,8 +39,12 @@ def predict_fn(request, service):
     if isinstance(request, OpenAIError):
         return request
     if request.stream:
-        # MMS cannot stream: answer with the whole completion (usage included), as documented.
-        request = request.model_copy(update={"stream": False, "stream_options": None})
+        # MMS cannot stream; a whole completion where chunks were asked for would break clients.
+        return InvalidRequest(
+            "This endpoint runs the Hugging Face inference toolkit, which cannot stream: send "
+            '"stream": false, or deploy with --target lmi or image to stream.',
+            param="stream",
+        )
     try:
         return _loop.run_until_complete(service.complete(request))
     except OpenAIError as error:

@@ -1,0 +1,107 @@
+"""One request and its response as the conformance check sees them: status, body, and the
+exact writes (HTTP chunks from a container, PayloadParts from an endpoint)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from .client import EndpointClient, InvocationError
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What came back. For an endpoint, a container error arrives as ModelError and is
+    unwrapped, so `status` and `body` are the container's own."""
+
+    status: int
+    content_type: str
+    parts: tuple[bytes, ...]  # one entry per HTTP chunk / PayloadPart, as framed on the wire
+    sagemaker_error: str | None = None  # ValidationError etc.: SageMaker answered, not the model
+    stream_error: str | None = None  # an in-stream exception event
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.parts)
+
+
+class Target(Protocol):
+    description: str
+
+    def send(self, body: bytes, stream: bool) -> Exchange: ...
+
+
+class ContainerTarget:
+    """A container's POST /invocations over plain HTTP/1.1, read chunk by chunk with h11."""
+
+    def __init__(self, url: str, timeout_s: float = 120.0):
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"--url must be http://host:port, not {url!r}")
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.timeout_s = timeout_s
+        self.description = f"container {url}"
+
+    def send(self, body: bytes, stream: bool) -> Exchange:
+        import h11
+
+        conn = h11.Connection(our_role=h11.CLIENT)
+        headers = [
+            ("Host", f"{self.host}:{self.port}"),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+        ]
+        request = h11.Request(method="POST", target="/invocations", headers=headers)
+        with socket.create_connection((self.host, self.port), timeout=self.timeout_s) as sock:
+            sock.sendall(conn.send(request) + conn.send(h11.Data(data=body)))
+            sock.sendall(conn.send(h11.EndOfMessage()))
+            status, content_type, parts, current = 0, "", [], b""
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(sock.recv(65536))
+                elif isinstance(event, h11.Response):
+                    status = event.status_code
+                    content_type = dict(event.headers).get(b"content-type", b"").decode()
+                elif isinstance(event, h11.Data):
+                    current += event.data
+                    if stream and event.chunk_end:
+                        parts.append(current)
+                        current = b""
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    if current:
+                        parts.append(current)
+                    return Exchange(status, content_type, tuple(parts))
+
+
+class EndpointTarget:
+    """An endpoint through SageMaker Runtime (real, or the emulator), via boto3."""
+
+    def __init__(self, client: EndpointClient):
+        self.client = client
+        self.description = f"endpoint {client.endpoint_name}"
+
+    def send(self, body: bytes, stream: bool) -> Exchange:
+        try:
+            response = self.client.send(body, stream)
+        except InvocationError as error:
+            return _unwrap(error)
+        if not stream:
+            return Exchange(200, response.get("ContentType", ""), (response["Body"].read(),))
+        parts: list[bytes] = []
+        try:
+            for event in response["Body"]:
+                if "PayloadPart" in event:
+                    parts.append(event["PayloadPart"]["Bytes"])
+        except Exception as error:  # botocore's EventStreamError: an in-stream exception
+            return Exchange(200, response.get("ContentType", ""), tuple(parts), None, str(error))
+        return Exchange(200, response.get("ContentType", ""), tuple(parts))
+
+
+def _unwrap(error: InvocationError) -> Exchange:
+    if error.original_status is not None:  # ModelError: the container's own status and body
+        body = (error.original_message or "").encode()
+        return Exchange(error.original_status, "application/json", (body,))
+    return Exchange(error.status or 0, "application/json", (error.message.encode(),), error.code)
