@@ -232,8 +232,8 @@ def test_a_client_that_hangs_up_frees_its_sequence(served: Served) -> None:
         for _ in range(3):
             next(lines)
         assert served.engine.running == 1
-    # Hung up after 3 chunks. Counting to 300 greedily takes over 600 tokens (over 20 s even
-    # unloaded), so a sequence gone within 10 s was freed, not finished.
+    # Hung up after 3 chunks. Greedy, the demo model counts on to the 2000-token limit (over a
+    # minute at its best speed here), so a sequence gone within 10 s was freed, not finished.
     deadline = time.monotonic() + 10
     while served.engine.running and time.monotonic() < deadline:
         time.sleep(0.1)
