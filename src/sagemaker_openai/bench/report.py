@@ -103,20 +103,19 @@ def plot(record: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for result in record["systems"].values():
+    for i, result in enumerate(record["systems"].values()):
+        style = {"color": f"C{i}", "label": result["label"]}  # one colour per system, both plots
         levels = sorted(int(k) for k in result["levels"])
-        if len(levels) == 1:  # the one-at-a-time baseline: the same at every concurrency
-            tps = [result["levels"][str(levels[0])]["output_tokens_per_s"]] * len(record["levels"])
-            left.plot(record["levels"], tps, linestyle="--", label=result["label"])
-            continue
         series = [result["levels"][str(k)] for k in levels]
-        left.plot(
-            levels, [m["output_tokens_per_s"] for m in series], marker="o", label=result["label"]
-        )
         ttft = [
             (k, m["ttft_p50_ms"]) for k, m in zip(levels, series, strict=True) if m["ttft_p50_ms"]
         ]
-        right.plot([k for k, _ in ttft], [v for _, v in ttft], marker="o", label=result["label"])
+        right.plot([k for k, _ in ttft], [v for _, v in ttft], marker="o", **style)
+        if len(levels) == 1:  # the one-at-a-time baseline: the same throughput at any concurrency
+            tps = [series[0]["output_tokens_per_s"]] * len(record["levels"])
+            left.plot(record["levels"], tps, linestyle="--", **style)
+        else:
+            left.plot(levels, [m["output_tokens_per_s"] for m in series], marker="o", **style)
     for ax, title, unit in ((left, "Output throughput", "tokens/s"), (right, "TTFT p50", "ms")):
         ax.set_xscale("log", base=2)
         ax.set_xticks(record["levels"], [str(v) for v in record["levels"]])
