@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import uuid
@@ -86,6 +87,9 @@ class Engine:
 
     def __init__(self, llm: Any, served_name: str):
         self._llm = llm
+        self._closed = False
+        # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
+        atexit.register(self.close)
         self._tokenizer = llm.tokenizer
         template = getattr(self._tokenizer, "chat_template", None)
         if not template:
@@ -117,8 +121,10 @@ class Engine:
         return int(self._llm.get_num_unfinished_requests())
 
     def close(self) -> None:
-        """Stop the engine-core process (the server never needs to; tests and the bench do)."""
-        self._llm.shutdown()
+        """Stop the engine-core process (at exit, or earlier by tests and the bench)."""
+        if not self._closed:
+            self._closed = True
+            self._llm.shutdown()
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         from vllm.inputs.engine import tokens_input
