@@ -51,6 +51,13 @@ class Runtime:
         self.chat = ChatService(engine)
         log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
 
+    def stop(self) -> None:
+        """Stop an engine that runs processes of its own (vLLM's engine core); uvicorn ends a
+        SIGTERM-ed server by re-raising the signal, so exit hooks never run."""
+        close = getattr(self.chat.engine, "close", None) if self.chat else None
+        if close is not None:
+            close()
+
     def ready(self) -> ChatService:
         if self.chat is None:
             raise NotReady()
@@ -117,6 +124,7 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
         yield
+        runtime.stop()
 
     return lifespan
 
