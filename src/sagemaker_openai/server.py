@@ -53,6 +53,13 @@ class Runtime:
         self.chat = ChatService(engine)
         log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
 
+    def stop(self) -> None:
+        """Stop an engine that runs processes of its own (vLLM's engine core); uvicorn ends a
+        SIGTERM-ed server by re-raising the signal, so exit hooks never run."""
+        close = getattr(self.chat.engine, "close", None) if self.chat else None
+        if close is not None:
+            close()
+
     def ready(self) -> ChatService:
         if self.chat is None:
             raise NotReady()
@@ -119,6 +126,7 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
         yield
+        runtime.stop()
 
     return lifespan
 
@@ -211,7 +219,7 @@ def run_server(settings: Settings, sock: socket.socket | None = None) -> None:
     options: dict[str, Any] = {"num_gpus": settings.num_gpus}
     app = create_app(
         settings,
-        lambda: load_engine(engine_name, locate(), served_name=served_name, **options),
+        lambda: load_engine(settings.engine, locate(), served_name=served_name, **options),
         on_load_failure=stop,
     )
     config = uvicorn.Config(

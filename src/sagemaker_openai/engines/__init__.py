@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from pathlib import Path
 
 from .base import Engine
+
+log = logging.getLogger(__name__)
 
 ENGINES = ("transformers", "vllm")
 
@@ -18,7 +21,7 @@ def available_engines() -> list[str]:
 
 
 def resolve_engine_name(name: str) -> str:
-    """`auto` picks vllm when it is installed, else transformers."""
+    """`auto` picks vllm when it is installed, else transformers (see also `load_engine`)."""
     if name != "auto":
         if name not in ENGINES:
             raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)} or auto")
@@ -28,6 +31,17 @@ def resolve_engine_name(name: str) -> str:
 
 
 def load_engine(name: str, model_dir: Path, *, served_name: str, **options: object) -> Engine:
-    """Import `engines.<name>` and call its `load` (blocking: loads weights)."""
-    module = importlib.import_module(f"{__name__}.{resolve_engine_name(name)}")
+    """Import `engines.<name>` and call its `load` (blocking: loads weights).
+
+    `auto` falls back to transformers when vLLM does not support the model's architecture;
+    that check imports vLLM (seconds), so it happens here, off the serving thread.
+    """
+    chosen = resolve_engine_name(name)
+    if name == "auto" and chosen == "vllm":
+        from . import vllm
+
+        if not vllm.supports(model_dir):
+            log.info("vLLM does not support %s; using the transformers engine", model_dir)
+            chosen = "transformers"
+    module = importlib.import_module(f"{__name__}.{chosen}")
     return module.load(model_dir, served_name=served_name, **options)

@@ -56,6 +56,7 @@ class ModelCard:
     chat_template: str  # Jinja source, rendered by the chat layer in a sandbox
     special_tokens: dict[str, str]  # bos_token, eos_token, ... passed to the template
     features: frozenset[str] = frozenset()  # subset of Feature
+    vocab_size: int = 0  # token ids are 0..vocab_size-1 (logit_bias keys); 0 means unknown
 
 
 class Engine(Protocol):

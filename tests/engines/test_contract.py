@@ -1,0 +1,240 @@
+"""The engine contract, proven through real HTTP on every installed engine with the demo model.
+
+Each engine is served in-process (uvicorn on a real socket, the real app, the real engine) so a
+test can also look inside the engine: a client that hangs up must free its sequence there.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sagemaker_openai.engines import ENGINES, available_engines, load_engine
+from sagemaker_openai.server import create_app
+from sagemaker_openai.settings import load_settings
+
+READY_TIMEOUT_S = 300
+COUNT_PROMPT = "Count from 1 to 300, separated by commas."
+
+
+def _engine_params() -> list[Any]:
+    installed = available_engines()
+    return [
+        pytest.param(
+            name,
+            marks=pytest.mark.skipif(
+                name not in installed,
+                reason=f"the {name} engine's package is not importable in this environment",
+            ),
+        )
+        for name in ENGINES
+    ]
+
+
+@dataclass
+class Served:
+    name: str
+    url: str
+    engine: Any
+
+    def chat(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("messages", [{"role": "user", "content": "Name three colors."}])
+        response = httpx.post(f"{self.url}/invocations", json=body, timeout=120)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def stream(self, **body: Any) -> list[dict[str, Any]]:
+        body.setdefault("messages", [{"role": "user", "content": "Name three colors."}])
+        with httpx.stream(
+            "POST", f"{self.url}/invocations", json={**body, "stream": True}, timeout=120
+        ) as response:
+            assert response.status_code == 200
+            return [json.loads(line) for line in response.iter_lines() if line]
+
+    def status_of(self, **body: Any) -> httpx.Response:
+        body.setdefault("messages", [{"role": "user", "content": "hi"}])
+        return httpx.post(f"{self.url}/invocations", json=body, timeout=120)
+
+
+@pytest.fixture(scope="module", params=_engine_params())
+def served(request: pytest.FixtureRequest, demo_model_dir: Path) -> Iterator[Served]:
+    import uvicorn
+
+    loaded: list[Any] = []
+
+    def load() -> Any:
+        # eager vLLM starts in half the time of compiled; the contract is the same
+        options = {"enforce_eager": True} if request.param == "vllm" else {}
+        loaded.append(load_engine(request.param, demo_model_dir, served_name="demo", **options))
+        return loaded[0]
+
+    port = free_port()
+    app = create_app(load_settings({}), load)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not (loaded and _ping(url)):
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not become ready"
+        time.sleep(0.5)
+    yield Served(request.param, url, loaded[0])
+    server.should_exit = True
+    thread.join(timeout=30)
+    if hasattr(loaded[0], "close"):
+        loaded[0].close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ping(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/ping", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _text(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def test_stream_and_whole_answer_agree(served: Served) -> None:
+    whole = served.chat(max_tokens=24, temperature=0)
+    chunks = served.stream(max_tokens=24, temperature=0, stream_options={"include_usage": True})
+    answer = whole["choices"][0]["message"]["content"]
+    assert answer and _text(chunks) == answer
+    assert chunks[-1]["usage"] == whole["usage"]
+    finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert (
+        len(finals) == 1
+        and finals[0]["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
+    )
+    assert all("\ufffd" not in (c["choices"][0]["delta"].get("content") or "") for c in chunks[:-1])
+
+
+def test_max_tokens_ends_with_length_and_counts_exactly(served: Served) -> None:
+    whole = served.chat(
+        max_tokens=5, temperature=0, messages=[{"role": "user", "content": COUNT_PROMPT}]
+    )
+    assert whole["choices"][0]["finish_reason"] == "length"
+    assert whole["usage"]["completion_tokens"] == 5
+
+
+def test_stop_string_cuts_before_it(served: Served) -> None:
+    messages = [{"role": "user", "content": COUNT_PROMPT}]
+    free = served.chat(max_tokens=20, temperature=0, messages=messages)["choices"][0]
+    text = free["message"]["content"]
+    stop = "4"
+    assert stop in text, text
+    cut = served.chat(max_tokens=20, temperature=0, messages=messages, stop=[stop])["choices"][0]
+    assert cut["message"]["content"] == text[: text.index(stop)]
+    assert cut["finish_reason"] == "stop"
+
+
+def test_a_seed_repeats_a_sampled_answer(served: Served) -> None:
+    body = {"max_tokens": 16, "temperature": 1.0, "seed": 1234}
+    first = served.chat(**body)["choices"][0]["message"]["content"]
+    assert served.chat(**body)["choices"][0]["message"]["content"] == first
+
+
+def test_logprobs_are_returned_or_refused(served: Served) -> None:
+    if "logprobs" not in served.engine.card.features:
+        response = served.status_of(logprobs=True)
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "logprobs"
+        return
+    choice = served.chat(max_tokens=6, temperature=0, logprobs=True, top_logprobs=3)["choices"][0]
+    entries = choice["logprobs"]["content"]
+    assert "".join(e["token"] for e in entries) == choice["message"]["content"]
+    for e in entries:
+        assert bytes(e["bytes"]).decode() == e["token"]
+        assert len(e["top_logprobs"]) == 3
+        tops = [t["logprob"] for t in e["top_logprobs"]]
+        assert tops == sorted(tops, reverse=True)
+        # greedy: the chosen token is the most likely one
+        assert e["logprob"] == pytest.approx(tops[0])
+
+
+def test_logit_bias_is_honoured_or_refused(served: Served) -> None:
+    token = served.engine.encode(" banana")
+    assert len(token) == 1
+    body = {"max_tokens": 4, "temperature": 0, "logit_bias": {str(token[0]): 100}}
+    if "logit_bias" not in served.engine.card.features:
+        response = served.status_of(**body)
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "logit_bias"
+        return
+    assert served.chat(**body)["choices"][0]["message"]["content"] == " banana" * 4
+    outside = served.status_of(logit_bias={"10000000": 5})
+    assert outside.status_code == 400
+    assert outside.json()["error"]["param"] == "logit_bias"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "response_format",
+    [
+        {"type": "json_object"},
+        {"type": "json_schema", "json_schema": {"name": "verdict", "schema": SCHEMA}},
+    ],
+    ids=["json_object", "json_schema"],
+)
+def test_response_format_gives_json_or_is_refused(served: Served, response_format) -> None:
+    messages = [{"role": "user", "content": "Is the sky blue? Answer in JSON."}]
+    if "response_format" not in served.engine.card.features:
+        response = served.status_of(response_format=response_format, messages=messages)
+        assert response.status_code == 400
+        assert response.json()["error"]["param"] == "response_format"
+        return
+    # json_object may go on for long: a few tokens must already be valid JSON's beginning
+    max_tokens = 60 if response_format["type"] == "json_schema" else 12
+    answer = served.chat(
+        max_tokens=max_tokens, temperature=0, messages=messages, response_format=response_format
+    )["choices"][0]
+    content = answer["message"]["content"]
+    if response_format["type"] == "json_schema":
+        assert answer["finish_reason"] == "stop"
+        assert json.loads(content) in ({"answer": "yes"}, {"answer": "no"})
+    else:
+        assert content.lstrip().startswith("{"), content
+
+
+def test_a_client_that_hangs_up_frees_its_sequence(served: Served) -> None:
+    body = {
+        "messages": [{"role": "user", "content": COUNT_PROMPT}],
+        "max_tokens": 2000,
+        "temperature": 0,
+        "stream": True,
+    }
+    assert served.engine.running == 0
+    with httpx.stream("POST", f"{served.url}/invocations", json=body, timeout=120) as response:
+        lines = response.iter_lines()
+        for _ in range(3):
+            next(lines)
+        assert served.engine.running == 1
+    # Hung up after 3 chunks. Greedy, the demo model counts on to the 2000-token limit (over a
+    # minute at its best speed here), so a sequence gone within 10 s was freed, not finished.
+    deadline = time.monotonic() + 10
+    while served.engine.running and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert served.engine.running == 0
