@@ -138,11 +138,11 @@ class Engine:
                 ids = list(out.token_ids)
                 logprobs = out.logprobs or ()
                 finish = _finish_reason(out.finish_reason)
-                # The end-of-sequence token is not part of the answer (as in the other engine).
+                tokens += len(ids)  # the end-of-sequence token counts, as in vLLM's own usage
+                # ... but is not part of the answer, so it gets no logprobs entry
                 if finish == "stop" and out.stop_reason is None and ids and ids[-1] in self._eos:
                     ids = ids[:-1]
                     logprobs = logprobs[: len(ids)]
-                tokens += len(ids)
                 top = params.logprobs or 0
                 entries = tuple(self._logprobs(ids, logprobs, top)) if logprobs else ()
                 if out.text or entries or finish:
