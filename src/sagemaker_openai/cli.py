@@ -385,7 +385,8 @@ def _bench(args: argparse.Namespace) -> int:
     from .settings import load_settings
 
     logging.basicConfig(level="INFO", format="%(message)s")
-    model_dir, _ = resolve_model(load_settings({"model": args.model}))
+    locate, _ = resolve_model(load_settings({"model": args.model}))
+    model_dir = locate()
     options = BenchOptions(
         model_dir=model_dir,
         prompts=Path(args.prompts),

@@ -37,7 +37,7 @@ def run_vllm(
     # the same engine settings as the runtime's vllm engine (engines/vllm.py) on CPU
     llm = LLM(
         model=model_dir,
-        dtype=dtype,
+        dtype=dtype,  # type: ignore[arg-type]  # a str from the command line, checked by vLLM
         enforce_eager=enforce_eager,
         kv_cache_memory_bytes=4 * GIB,
         disable_log_stats=True,
@@ -60,7 +60,7 @@ def run_vllm(
                 next_prompt += 1
             for output in engine.step():
                 timing = timings[output.request_id]
-                count = len(output.outputs[0].token_ids)
+                count = len(output.outputs[0].token_ids)  # type: ignore[index]  # generation
                 if count:
                     timing.arrivals.append((time.perf_counter(), count))
                 if output.finished:

@@ -55,9 +55,9 @@ def load(
         args = AsyncEngineArgs(
             model=str(model_dir),
             served_model_name=served_name,
-            dtype=dtype,
+            dtype=dtype,  # type: ignore[arg-type]  # a str from our options, checked by vLLM
             enforce_eager=eager,
-            max_model_len=max_model_len,
+            max_model_len=max_model_len,  # type: ignore[arg-type]  # None: the model's own
             disable_log_stats=True,
             **options,
         )
