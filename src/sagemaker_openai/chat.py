@@ -264,17 +264,15 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
         refuse("tools", "Tool calling")
     if request.tool_choice not in (None, "none", "auto"):
         refuse("tool_choice", "tool_choice without tools")
-    if request.logit_bias:
-        for key in request.logit_bias:
-            if not key.lstrip("-").isdigit():
-                raise InvalidRequest(
-                    f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
-                )
 
 
 def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
-    """Token ids outside the vocabulary are refused here, before a stream starts."""
+    """Keys must be token ids of this model; refused here, before a stream starts."""
     for key in bias or {}:
+        if not key.isdigit():
+            raise InvalidRequest(
+                f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
+            )
         if vocab_size and not 0 <= int(key) < vocab_size:
             raise InvalidRequest(
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
