@@ -9,7 +9,8 @@ import time
 
 import httpx
 from live import start_server, stop, wait_ready
-from local_sagemaker import free_port, runtime_client
+from live import free_port
+from local_sagemaker import runtime_client
 
 ASK = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
 
