@@ -8,8 +8,7 @@ import sys
 import time
 
 import httpx
-from live import start_server, stop, wait_ready
-from live import free_port
+from live import free_port, start_server, stop, wait_ready
 from local_sagemaker import runtime_client
 
 ASK = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
