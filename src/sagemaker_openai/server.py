@@ -130,7 +130,7 @@ async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Respon
         chat = runtime.ready()
         body = await _read_body(request)
     except OpenAIError as exc:
-        return _respond(error_reply(exc))
+        return _error(exc)
     return _respond(await invoke(chat, body, fmt))
 
 
