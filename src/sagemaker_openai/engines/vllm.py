@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import EngineOptions, SamplingParams, Step, TokenLogprob
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, SamplingParams, Step, TokenLogprob
 from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,13 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
 
     on_cpu = current_platform.is_cpu()
     extra: dict[str, Any] = {}
-    if on_cpu:
-        # Its default reserves most of a NUMA node; an explicit size starts anywhere.
+    if on_cpu and options.num_gpus > 1:
+        raise ValueError(f"num_gpus is {options.num_gpus}, but vLLM found no GPU")
+    if on_cpu or options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
+        # On CPU its default reserves most of a NUMA node; an explicit size starts anywhere.
+        # On GPUs vLLM sizes the cache from free memory unless a size is set.
         extra["kv_cache_memory_bytes"] = int(options.kv_cache_gib * GIB)
-    elif options.num_gpus > 1:
+    if options.num_gpus > 1:
         extra["tensor_parallel_size"] = options.num_gpus
     dtype = options.dtype
     if dtype == "auto" and on_cpu:
