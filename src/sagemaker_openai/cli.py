@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,32 +224,46 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
     p.add_argument("--model", required=True, help="model folder, or 'demo'")
     p.add_argument(
         "--target",
         default="image",
-        choices=["image", "hf-dlc", "lmi"],
+        choices=TARGETS,
         help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
-    p.set_defaults(func=_package)
+    p.set_defaults(func=_aws_command(_package))
+
+
+def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """package, deploy, delete, status: a DeployError or an AWS failure is one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .sagemaker.errors import DeployError
+
+        try:
+            return command(args)
+        except (DeployError, BotoCoreError, ClientError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _package(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .sagemaker.errors import DeployError
     from .sagemaker.package import build_package, resolve_model_dir
     from .settings import load_settings
 
-    try:
-        model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
-        out = build_package(model_dir, args.target, Path(args.output), model_dir.name)
-    except DeployError as e:
-        return _fail(e)
-    print(out)
+    model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
+    print(build_package(model_dir, args.target, Path(args.output), model_dir.name))
     return 0
 
 
@@ -258,6 +272,8 @@ def _add_aws(p: argparse.ArgumentParser) -> None:
 
 
 def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
     p.add_argument("--model", required=True, help="model folder, 'demo', or s3://.../model.tar.gz")
     p.add_argument("--endpoint-name", required=True)
@@ -266,7 +282,7 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target",
         default="lmi",
-        choices=["image", "hf-dlc", "lmi"],
+        choices=TARGETS,
         help="packaging target [lmi]; image needs --image-uri",
     )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
@@ -284,36 +300,33 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
     _add_aws(p)
-    p.set_defaults(func=_deploy)
+    p.set_defaults(func=_aws_command(_deploy))
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from .sagemaker.deploy import TerminalProgress, deploy
-    from .sagemaker.errors import DeployError
+    from .sagemaker.console import TerminalProgress
+    from .sagemaker.deploy import deploy
     from .sagemaker.plan import DeployOptions
     from .settings import load_settings
 
-    try:
-        session = _session(args.region)
-        opts = DeployOptions(
-            model=args.model,
-            endpoint_name=args.endpoint_name,
-            instance_type=args.instance_type,
-            role=args.role,
-            region=session.region_name or "",
-            target=args.target,
-            image_uri=args.image_uri,
-            instance_count=args.instance_count,
-            autoscale=args.autoscale,
-            env=tuple(args.env),
-            bucket=args.bucket,
-            wait=not args.no_wait,
-            cache_dir=load_settings(vars(args)).cache_dir,
-        )
-        client = None if args.dry_run else _client(session)
-        deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)
-    except DeployError as e:
-        return _fail(e)
+    session = _session(args.region)
+    opts = DeployOptions(
+        model=args.model,
+        endpoint_name=args.endpoint_name,
+        instance_type=args.instance_type,
+        role=args.role,
+        region=session.region_name or "",
+        target=args.target,
+        image_uri=args.image_uri,
+        instance_count=args.instance_count,
+        autoscale=args.autoscale,
+        env=tuple(args.env),
+        bucket=args.bucket,
+        wait=not args.no_wait,
+        cache_dir=load_settings(vars(args)).cache_dir,
+    )
+    client = None if args.dry_run else _client(session)  # no client: nothing is called
+    deploy(opts, client, sys.stdout, TerminalProgress())
     return 0
 
 
@@ -322,18 +335,14 @@ def _add_delete(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--keep-model", action="store_true", help="keep the model and its S3 data")
     _add_aws(p)
-    p.set_defaults(func=_delete)
+    p.set_defaults(func=_aws_command(_delete))
 
 
 def _delete(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import delete
-    from .sagemaker.errors import DeployError
 
-    try:
-        for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
-            print(f"deleted {item}")
-    except DeployError as e:
-        return _fail(e)
+    for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
+        print(f"deleted {item}")
     return 0
 
 
@@ -341,17 +350,13 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("status", help="endpoint status, instance type and count")
     p.add_argument("name", nargs="?", help="endpoint name [all endpoints]")
     _add_aws(p)
-    p.set_defaults(func=_status)
+    p.set_defaults(func=_aws_command(_status))
 
 
 def _status(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import format_status, status
-    from .sagemaker.errors import DeployError
 
-    try:
-        print(format_status(status(_client(_session(args.region)), args.name)))
-    except DeployError as e:
-        return _fail(e)
+    print(format_status(status(_client(_session(args.region)), args.name)))
     return 0
 
 
@@ -413,11 +418,6 @@ def _client(session):  # -> SageMakerClient
     from .sagemaker.client import SageMakerClient
 
     return SageMakerClient(session)
-
-
-def _fail(error: Exception) -> int:
-    print(f"error: {error}", file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

@@ -270,8 +270,6 @@ def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, light_model_dir:
 
     monkeypatch.setattr("botocore.client.BaseClient._make_api_call", no_calls)
     out = io.StringIO()
-    plan = deploy(
-        _opts(str(light_model_dir), bucket=None), None, out, Quiet(), dry_run=True, now=NOW
-    )
+    plan = deploy(_opts(str(light_model_dir), bucket=None), None, out, Quiet(), now=NOW)
     assert "dry run" in out.getvalue() and len(plan.steps) == 8
     assert not Path(plan.steps[0].path).exists()  # type: ignore[union-attr]

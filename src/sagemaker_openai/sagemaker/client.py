@@ -17,6 +17,31 @@ from .errors import AwsError, InvalidInput, NoCredentials
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
+def scaling_resource_id(endpoint: str, variant: str) -> str:
+    """Application Auto Scaling's name for an endpoint variant."""
+    return f"endpoint/{endpoint}/variant/{variant}"
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """Target tracking on one of SageMaker's predefined variant metrics."""
+
+    metric: str  # PredefinedMetricType
+    target: float
+
+    def describe(self) -> str:
+        unit = UNITS.get(self.metric, self.metric)
+        return f"{self.target:g} {unit}"
+
+
+UNITS = {
+    "SageMakerVariantInvocationsPerInstance": "invocations per instance per minute",
+    "SageMakerVariantConcurrentRequestsPerModelHighResolution": (
+        "concurrent requests per model (high resolution)"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -122,7 +147,8 @@ class SageMakerClient:
     def model_data_url(self, name: str) -> str | None:
         with _aws("DescribeModel"):
             container = self._sm.describe_model(ModelName=name).get("PrimaryContainer", {})
-        return container.get("ModelDataUrl")
+        url = container.get("ModelDataUrl")
+        return str(url) if url else None
 
     def model_tags(self, name: str) -> dict[str, str]:
         with _aws("ListTags"):
@@ -240,13 +266,11 @@ class SageMakerClient:
             )
 
     def put_target_tracking_policy(
-        self, policy_name: str, resource_id: str, invocations_per_instance: float
+        self, policy_name: str, resource_id: str, policy: ScalingPolicy
     ) -> None:
         config = {
-            "TargetValue": invocations_per_instance,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
+            "TargetValue": policy.target,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": policy.metric},
             "ScaleInCooldown": 300,  # seconds
             "ScaleOutCooldown": 60,  # seconds
         }

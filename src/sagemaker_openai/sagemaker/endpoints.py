@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import Endpoint, SageMakerClient
+from .client import Endpoint, SageMakerClient, scaling_resource_id
 from .errors import InvalidInput
 from .plan import UPLOADED_TAG
 
@@ -14,7 +14,7 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
         raise InvalidInput("--endpoint-name", f"no endpoint named {name} in {client.region}")
     removed = []
     for variant in ep.variants:
-        resource_id = f"endpoint/{name}/variant/{variant.name}"
+        resource_id = scaling_resource_id(name, variant.name)
         if client.has_scalable_target(resource_id):
             client.deregister_scalable_target(resource_id)  # its policies go with it
             removed.append(f"scalable target {resource_id}")

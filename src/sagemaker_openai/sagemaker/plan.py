@@ -5,12 +5,26 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
+from .client import Endpoint, ScalingPolicy, scaling_resource_id
 from .errors import InvalidInput
 from .images import TARGETS, default_image_uri
 from .package import resolve_model_dir
+from .steps import (
+    CreateEndpoint,
+    CreateEndpointConfig,
+    CreateModel,
+    Package,
+    PutScalingPolicy,
+    RegisterScalableTarget,
+    RetireConfig,
+    Step,
+    UpdateEndpoint,
+    Upload,
+    WaitInService,
+)
 
 # SageMaker's own patterns (CreateEndpoint API reference).
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -18,9 +32,9 @@ ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9\-]+\.[a-z0-9]+$")
 ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
 VARIANT = "AllTraffic"
-# Target tracking on SageMakerVariantInvocationsPerInstance (invocations per instance per
-# minute). Chat requests run for seconds, so a low target scales out before queues grow.
-INVOCATIONS_PER_INSTANCE = 30.0
+# Target tracking on invocations per instance per minute. Chat requests run for seconds, so a
+# low target scales out before queues grow.
+DEFAULT_POLICY = ScalingPolicy("SageMakerVariantInvocationsPerInstance", 30.0)
 TAG_PREFIX = "sagemaker-openai"
 UPLOADED_TAG = f"{TAG_PREFIX}:uploaded-model-data"  # on a model whose S3 data this tool wrote
 
@@ -45,85 +59,11 @@ class DeployOptions:
 
 
 @dataclass(frozen=True)
-class Package:
-    model_dir: Path
-    target: str
-    served_name: str
-    path: Path  # local model.tar.gz written by this step
+class RemoteState:
+    """What AWS said before planning. A dry run has none: it calls nothing."""
 
-
-@dataclass(frozen=True)
-class Upload:
-    path: Path
-    bucket: str
-    key: str
-    create_bucket: bool  # the default bucket is created when missing (and never deleted)
-
-
-@dataclass(frozen=True)
-class CreateModel:
-    name: str
-    image: str
-    model_data_url: str
-    role: str
-    env: tuple[tuple[str, str], ...]
-    tags: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class CreateEndpointConfig:
-    name: str
-    model_name: str
-    variant: str
-    instance_type: str
-    instance_count: int
-    tags: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class CreateEndpoint:
-    name: str
-    config_name: str
-    tags: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class UpdateEndpoint:
-    name: str
-    config_name: str
-    previous_config: str | None  # removed with its models once the update is InService
-
-
-@dataclass(frozen=True)
-class WaitInService:
-    name: str
-
-
-@dataclass(frozen=True)
-class RegisterScalableTarget:
-    resource_id: str
-    min_count: int
-    max_count: int
-
-
-@dataclass(frozen=True)
-class PutScalingPolicy:
-    policy_name: str
-    resource_id: str
-    invocations_per_instance: float
-
-
-Step = (
-    Package
-    | Upload
-    | CreateModel
-    | CreateEndpointConfig
-    | CreateEndpoint
-    | UpdateEndpoint
-    | WaitInService
-    | RegisterScalableTarget
-    | PutScalingPolicy
-)
+    account: str
+    endpoint: Endpoint | None  # None: no endpoint of that name exists yet
 
 
 @dataclass(frozen=True)
@@ -131,24 +71,26 @@ class Plan:
     endpoint_name: str
     region: str
     steps: tuple[Step, ...]
+    dry_run: bool
 
 
-def build_plan(
-    opts: DeployOptions,
-    account: str | None,
-    current_config: str | None | bool,
-    now: datetime | None = None,
-) -> Plan:
-    """Validate everything that can be checked locally and lay out the steps.
-
-    `account` is None in a dry run (nothing is called); `current_config` is the endpoint's
-    config name when it exists, None when it does not, and False when not checked (dry run).
-    """
+def check_options(opts: DeployOptions) -> None:
+    """Everything that can be checked without AWS; raises InvalidInput."""
     _validate(opts)
+    _parse_autoscale(opts)
+    _parse_env(opts.env)
+    if opts.image_uri is None:
+        default_image_uri(opts.target, opts.region, opts.instance_type)
+    if not opts.model.startswith("s3://"):
+        resolve_model_dir(opts.model, opts.cache_dir)
+
+
+def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -> Plan:
+    """Lay out the steps; `remote` is None in a dry run (nothing was asked of AWS)."""
+    check_options(opts)
     min_max = _parse_autoscale(opts)
-    env = _parse_env(opts.env)
     image = opts.image_uri or default_image_uri(opts.target, opts.region, opts.instance_type)
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+    stamp = now.strftime("%Y%m%d-%H%M%S")
     name = f"{opts.endpoint_name[:47]}-{stamp}"  # <= 63 characters, SageMaker's limit
     tags = ((f"{TAG_PREFIX}:endpoint", opts.endpoint_name), (f"{TAG_PREFIX}:target", opts.target))
     steps: list[Step] = []
@@ -159,7 +101,8 @@ def build_plan(
     else:
         model_dir = resolve_model_dir(opts.model, opts.cache_dir)
         served_name = model_dir.name
-        bucket = opts.bucket or f"sagemaker-{opts.region}-{account or '<account>'}"
+        account = remote.account if remote else "<account>"
+        bucket = opts.bucket or f"sagemaker-{opts.region}-{account}"
         key = f"{TAG_PREFIX}/{opts.endpoint_name}/{stamp}/model.tar.gz"
         path = Path(tempfile.gettempdir()) / f"smoai-{name}.tar.gz"
         steps += [
@@ -168,68 +111,36 @@ def build_plan(
         ]
         model_data_url = f"s3://{bucket}/{key}"
         model_tags = (*tags, (UPLOADED_TAG, "true"))
-    env = _target_env(opts.target, served_name) + env
+    env = _target_env(opts.target, served_name) + _parse_env(opts.env)
     steps.append(CreateModel(name, image, model_data_url, opts.role, env, model_tags))
     steps.append(
         CreateEndpointConfig(name, name, VARIANT, opts.instance_type, opts.instance_count, tags)
     )
-    if isinstance(current_config, str):
-        steps.append(
-            UpdateEndpoint(opts.endpoint_name, name, current_config if opts.wait else None)
-        )
+    current = remote.endpoint if remote else None
+    if current is not None:
+        steps.append(UpdateEndpoint(opts.endpoint_name, name))
     else:
-        steps.append(CreateEndpoint(opts.endpoint_name, name, tags))
+        steps.append(CreateEndpoint(opts.endpoint_name, name, tags, checked=remote is not None))
     if opts.wait:
-        steps.append(WaitInService(opts.endpoint_name))
+        steps.append(WaitInService(opts.endpoint_name, name))
     if min_max:
-        resource_id = f"endpoint/{opts.endpoint_name}/variant/{VARIANT}"
+        resource_id = scaling_resource_id(opts.endpoint_name, VARIANT)
         steps.append(RegisterScalableTarget(resource_id, *min_max))
         steps.append(
-            PutScalingPolicy(
-                f"{opts.endpoint_name}-invocations", resource_id, INVOCATIONS_PER_INSTANCE
-            )
+            PutScalingPolicy(f"{opts.endpoint_name}-invocations", resource_id, DEFAULT_POLICY)
         )
-    return Plan(opts.endpoint_name, opts.region, tuple(steps))
+    if current is not None and opts.wait:
+        steps.append(RetireConfig(current.config_name))
+    return Plan(opts.endpoint_name, opts.region, tuple(steps), dry_run=remote is None)
 
 
-def format_plan(plan: Plan, dry_run: bool) -> str:
+def format_plan(plan: Plan) -> str:
     """The plan as numbered lines, one per step."""
     head = f"plan for endpoint {plan.endpoint_name} in {plan.region}"
-    lines = [head + (" (dry run: nothing will be called)" if dry_run else "")]
+    lines = [head + (" (dry run: nothing will be called)" if plan.dry_run else "")]
     for i, step in enumerate(plan.steps, 1):
-        lines.append(f"  {i}. {_describe(step, dry_run)}")
+        lines.append(f"  {i}. {step.describe()}")
     return "\n".join(lines)
-
-
-def _describe(step: Step, dry_run: bool) -> str:
-    if isinstance(step, Package):
-        return f"package {step.model_dir} for target {step.target} -> {step.path}"
-    if isinstance(step, Upload):
-        return f"upload {step.path.name} to s3://{step.bucket}/{step.key}"
-    if isinstance(step, CreateModel):
-        env = ", ".join(f"{k}={v}" for k, v in step.env) or "none"
-        return (
-            f"CreateModel {step.name}: image {step.image}, data {step.model_data_url}, "
-            f"role {step.role}, env {env}"
-        )
-    if isinstance(step, CreateEndpointConfig):
-        return (
-            f"CreateEndpointConfig {step.name}: variant {step.variant}, "
-            f"{step.instance_count} x {step.instance_type}"
-        )
-    if isinstance(step, CreateEndpoint):
-        note = " (or UpdateEndpoint if it exists: not checked in a dry run)" if dry_run else ""
-        return f"CreateEndpoint {step.name} with config {step.config_name}{note}"
-    if isinstance(step, UpdateEndpoint):
-        return f"UpdateEndpoint {step.name} to config {step.config_name}"
-    if isinstance(step, WaitInService):
-        return f"wait until {step.name} is InService"
-    if isinstance(step, RegisterScalableTarget):
-        return f"RegisterScalableTarget {step.resource_id}: {step.min_count}..{step.max_count}"
-    return (
-        f"PutScalingPolicy {step.policy_name}: target "
-        f"{step.invocations_per_instance:g} invocations per instance per minute"
-    )
 
 
 def _validate(opts: DeployOptions) -> None:
