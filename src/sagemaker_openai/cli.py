@@ -262,8 +262,11 @@ def _package(args: argparse.Namespace) -> int:
     from .sagemaker.package import build_package, resolve_model_dir
     from .settings import load_settings
 
+    def warn(text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
     model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
-    print(build_package(model_dir, args.target, Path(args.output), model_dir.name))
+    print(build_package(model_dir, args.target, Path(args.output), model_dir.name, warn))
     return 0
 
 
@@ -289,6 +292,35 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
     p.add_argument(
+        "--scale-metric",
+        default="concurrency",
+        choices=["concurrency", "invocations"],
+        help="concurrent requests per model (high resolution) or invocations per instance "
+        "per minute [concurrency]",
+    )
+    p.add_argument(
+        "--scale-target", type=float, help="target value [concurrency: 8 GPU, 2 CPU; 30]"
+    )
+    p.add_argument(
+        "--no-retain-variants",
+        action="store_true",
+        help="on update, take the instance count from --instance-count instead of keeping "
+        "the running (autoscaled) one",
+    )
+    p.add_argument("--volume-size", type=int, help="EBS GB per instance [from the model size]")
+    p.add_argument(
+        "--startup-timeout", type=int, help="seconds to pass /ping [from the model size]"
+    )
+    p.add_argument(
+        "--download-timeout", type=int, help="seconds to fetch model data [from the model size]"
+    )
+    p.add_argument(
+        "--s3-data",
+        default="tarball",
+        choices=["tarball", "uncompressed"],
+        help="model.tar.gz, or the files under an S3 prefix (nothing to unpack) [tarball]",
+    )
+    p.add_argument(
         "--env",
         action="append",
         default=[],
@@ -306,7 +338,7 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     from .sagemaker.console import TerminalProgress
     from .sagemaker.deploy import deploy
-    from .sagemaker.plan import DeployOptions
+    from .sagemaker.options import DeployOptions
     from .settings import load_settings
 
     session = _session(args.region)
@@ -320,9 +352,16 @@ def _deploy(args: argparse.Namespace) -> int:
         image_uri=args.image_uri,
         instance_count=args.instance_count,
         autoscale=args.autoscale,
+        scale_metric=args.scale_metric,
+        scale_target=args.scale_target,
         env=tuple(args.env),
         bucket=args.bucket,
         wait=not args.no_wait,
+        retain_variants=not args.no_retain_variants,
+        volume_size_gb=args.volume_size,
+        startup_timeout_s=args.startup_timeout,
+        download_timeout_s=args.download_timeout,
+        s3_data=args.s3_data,
         cache_dir=load_settings(vars(args)).cache_dir,
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called

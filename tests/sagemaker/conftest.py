@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -34,12 +35,29 @@ def demo_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def light_model_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo model as symlinks, so tarballs hold links instead of copying 500 MB."""
+    """The demo model as hard links: no 500 MB copy (packages follow links, and refuse ones
+    pointing outside the folder, so symlinks would not do)."""
     folder = tmp_path_factory.mktemp("models") / demo_dir.name
     folder.mkdir()
     for f in demo_dir.iterdir():
         if f.is_file():
-            (folder / f.name).symlink_to(f)
+            try:
+                (folder / f.name).hardlink_to(f)
+            except OSError:  # another file system
+                shutil.copyfile(f, folder / f.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's config, tokenizer and template with 1 KiB of stand-in weights: for tests of
+    layout and upload that never load the model."""
+    folder = tmp_path_factory.mktemp("small") / "small-model"
+    folder.mkdir()
+    for f in demo_dir.iterdir():
+        if f.is_file() and f.suffix != ".safetensors":
+            shutil.copyfile(f, folder / f.name)
+    (folder / "model.safetensors").write_bytes(b"\0" * 1024)
     return folder
 
 
@@ -58,5 +76,6 @@ def _unpack(model_dir: Path, target: str, dest: Path) -> Path:
     tarball = build_package(model_dir, target, dest / "model.tar.gz", "demo-served")
     unpacked = dest / "opt-ml-model"
     with tarfile.open(tarball) as tar:
-        tar.extractall(unpacked, filter="fully_trusted")
+        tar.extractall(unpacked, filter="data")  # refuses links and paths out of the folder
+    tarball.unlink()
     return unpacked

@@ -4,6 +4,7 @@ which moto lacks, through botocore's Stubber with exact parameters."""
 from __future__ import annotations
 
 import io
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from sagemaker_openai.sagemaker.client import SageMakerClient
 from sagemaker_openai.sagemaker.deploy import deploy
 from sagemaker_openai.sagemaker.endpoints import delete, format_status, status
 from sagemaker_openai.sagemaker.errors import StepFailed
-from sagemaker_openai.sagemaker.plan import DeployOptions
+from sagemaker_openai.sagemaker.package import package_contents
+from sagemaker_openai.sagemaker.options import DeployOptions
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-openai:latest"
@@ -60,6 +62,11 @@ def _opts(model: str, **kw) -> DeployOptions:
     return DeployOptions(**base)
 
 
+def _digest(model_dir: Path) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return package_contents(model_dir, "image", "x", Path(tmp)).digest()
+
+
 @pytest.fixture
 def aws():
     with mock_aws():
@@ -68,11 +75,11 @@ def aws():
         yield session, SageMakerClient(session)
 
 
-def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Path) -> None:
+def test_deploy_creates_the_plan_and_delete_removes_it(aws, small_model_dir: Path) -> None:
     session, client = aws
     progress = Quiet()
     out = io.StringIO()
-    plan = deploy(_opts(str(light_model_dir)), client, out, progress, now=NOW)
+    plan = deploy(_opts(str(small_model_dir)), client, out, progress, now=NOW)
     assert "CreateEndpoint chat-ep" in out.getvalue()
     assert [type(s).__name__ for s in plan.steps] == [
         "Package",
@@ -86,7 +93,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     ]
     sm, s3 = session.client("sagemaker"), session.client("s3")
     aas = session.client("application-autoscaling")
-    key = "sagemaker-openai/chat-ep/20250102-030405/model.tar.gz"
+    key = f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz"
     assert (
         progress.sent
         == progress.total
@@ -98,7 +105,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     assert model["PrimaryContainer"]["Image"] == IMAGE
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://models-bucket/{key}"
     assert model["PrimaryContainer"]["Environment"] == {
-        "SMOAI_SERVED_MODEL_NAME": light_model_dir.name,
+        "SMOAI_SERVED_MODEL_NAME": small_model_dir.name,
         "FOO": "bar",
     }
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]}
@@ -113,12 +120,18 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
         "ml.g4dn.xlarge",
         2,
     )
+    assert "VolumeSizeInGB" not in variant  # g4dn has NVMe instance storage
     assert sm.describe_endpoint(EndpointName="chat-ep")["EndpointConfigName"] == NAME
     (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert target["ResourceId"] == "endpoint/chat-ep/variant/AllTraffic"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
     (policy,) = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert policy["PolicyType"] == "TargetTrackingScaling"
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    )
+    assert config["TargetValue"] == 8.0  # the GPU default
 
     (ep,) = status(client, "chat-ep")
     assert "ml.g4dn.xlarge" in format_status([ep]) and ep.variants[0].name == "AllTraffic"
@@ -132,7 +145,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     assert s3.list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0
 
 
-def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Path) -> None:
+def test_failed_step_removes_only_what_this_run_created(aws, small_model_dir: Path) -> None:
     session, client = aws
     sm = session.client("sagemaker")
     sm.create_model(
@@ -146,13 +159,13 @@ def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Pa
 
     client._sm.meta.events.register("before-call.sagemaker.CreateEndpoint", refuse)
     with pytest.raises(StepFailed) as failed:
-        deploy(_opts(str(light_model_dir), autoscale=None), client, io.StringIO(), Quiet(), now=NOW)
+        deploy(_opts(str(small_model_dir), autoscale=None), client, io.StringIO(), Quiet(), now=NOW)
     assert failed.value.step == "CreateEndpoint"
     assert "ResourceLimitExceeded" in str(failed.value)
     assert failed.value.rolled_back == [
         f"endpoint config {NAME}",
         f"model {NAME}",
-        "s3://models-bucket/sagemaker-openai/chat-ep/20250102-030405/model.tar.gz",
+        f"s3://models-bucket/sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz",
     ]
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["someone-elses"]
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
@@ -163,8 +176,17 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     session = boto3.Session(region_name="us-east-1")
     client = SageMakerClient(session)
     data = "s3://models-bucket/prebuilt/model.tar.gz"
-    sts, sm = Stubber(client._sts), Stubber(client._sm)
+    sts, sm, aas = Stubber(client._sts), Stubber(client._sm), Stubber(client._aas)
     sts.add_response("get_caller_identity", {"Account": "123456789012"}, {})
+    aas.add_response(
+        "describe_scalable_targets",
+        {"ScalableTargets": []},
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceIds": ["endpoint/chat-ep/variant/AllTraffic"],
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        },
+    )
     sm.add_response(
         "list_endpoints",
         {
@@ -222,7 +244,7 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
             "Tags": tags,
             "PrimaryContainer": {
                 "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:"
-                "0.30.0-lmi12.0.0-cu124",
+                "0.36.0-lmi28.0.0-cu130",
                 "ModelDataUrl": data,
                 "Environment": {"FOO": "bar"},
             },
@@ -241,6 +263,9 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
                     "InstanceType": "ml.g4dn.xlarge",
                     "InitialInstanceCount": 2,
                     "InitialVariantWeight": 1.0,
+                    # s3:// model data: its size is not read, so the middle of the range
+                    "ContainerStartupHealthCheckTimeoutInSeconds": 1800,
+                    "ModelDataDownloadTimeoutInSeconds": 1800,
                 }
             ],
         },
@@ -248,10 +273,10 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     sm.add_response(
         "update_endpoint",
         {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/chat-ep"},
-        {"EndpointName": "chat-ep", "EndpointConfigName": NAME},
+        {"EndpointName": "chat-ep", "EndpointConfigName": NAME, "RetainAllVariantProperties": True},
     )
     out = io.StringIO()
-    with sts, sm:
+    with sts, sm, aas:
         plan = deploy(
             _opts(data, target="lmi", image_uri=None, autoscale=None, bucket=None, wait=False),
             client,
@@ -264,12 +289,12 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     assert [type(s).__name__ for s in plan.steps][-1] == "UpdateEndpoint"
 
 
-def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, light_model_dir: Path) -> None:
+def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, small_model_dir: Path) -> None:
     def no_calls(*args, **kwargs):
         raise AssertionError("an AWS API was called during a dry run")
 
     monkeypatch.setattr("botocore.client.BaseClient._make_api_call", no_calls)
     out = io.StringIO()
-    plan = deploy(_opts(str(light_model_dir), bucket=None), None, out, Quiet(), now=NOW)
+    plan = deploy(_opts(str(small_model_dir), bucket=None), None, out, Quiet(), now=NOW)
     assert "dry run" in out.getvalue() and len(plan.steps) == 8
-    assert not Path(plan.steps[0].path).exists()  # type: ignore[union-attr]
+    assert not Path(plan.steps[0].workdir).exists()  # type: ignore[union-attr]

@@ -52,8 +52,8 @@ def test_new_endpoint_from_s3_data() -> None:
     assert "dry run" not in text and "not checked" not in text
 
 
-def test_dry_run_says_what_it_could_not_check(light_model_dir: Path) -> None:
-    plan = build_plan(_opts(model=str(light_model_dir)), None, NOW)
+def test_dry_run_says_what_it_could_not_check(small_model_dir: Path) -> None:
+    plan = build_plan(_opts(model=str(small_model_dir)), None, NOW)
     assert _kinds(plan)[:2] == ["Package", "Upload"]
     text = format_plan(plan)
     assert "(dry run: nothing will be called)" in text

@@ -13,6 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from .errors import AwsError, InvalidInput, NoCredentials
+from .sizing import VariantSettings
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
@@ -40,6 +41,21 @@ UNITS = {
         "concurrent requests per model (high resolution)"
     ),
 }
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Where a model's files are in S3: a model.tar.gz, or files under a prefix ending in /."""
+
+    uri: str
+    compressed: bool = True
+
+    def container_fields(self) -> dict[str, Any]:
+        if self.compressed:
+            return {"ModelDataUrl": self.uri}
+        # Uncompressed: SageMaker copies the files under the prefix into /opt/ml/model.
+        source = {"S3Uri": self.uri, "S3DataType": "S3Prefix", "CompressionType": "None"}
+        return {"ModelDataSource": {"S3DataSource": source}}
 
 
 @dataclass(frozen=True)
@@ -124,18 +140,28 @@ class SageMakerClient:
         with _aws("DeleteObject"):
             self._s3.delete_object(Bucket=bucket, Key=key)
 
+    def object_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
+        """key -> bytes of every object whose key starts with `prefix`."""
+        sizes: dict[str, int] = {}
+        with _aws("ListObjectsV2"):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                sizes.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
+        return sizes
+
     # models and endpoint configs
 
     def create_model(
         self,
         name: str,
         image: str,
-        model_data_url: str,
+        model_data: ModelData,
         role: str,
         env: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        container = {"Image": image, "ModelDataUrl": model_data_url, "Environment": env}
+        container = {"Image": image, **model_data.container_fields(), "Environment": env}
         with _aws("CreateModel"):
             self._sm.create_model(
                 ModelName=name,
@@ -144,11 +170,15 @@ class SageMakerClient:
                 Tags=_tags(tags),
             )
 
-    def model_data_url(self, name: str) -> str | None:
+    def model_data(self, name: str) -> ModelData | None:
         with _aws("DescribeModel"):
             container = self._sm.describe_model(ModelName=name).get("PrimaryContainer", {})
-        url = container.get("ModelDataUrl")
-        return str(url) if url else None
+        if container.get("ModelDataUrl"):
+            return ModelData(str(container["ModelDataUrl"]))
+        source = container.get("ModelDataSource", {}).get("S3DataSource", {})
+        if source.get("S3Uri"):
+            return ModelData(str(source["S3Uri"]), source.get("CompressionType") != "None")
+        return None
 
     def model_tags(self, name: str) -> dict[str, str]:
         with _aws("ListTags"):
@@ -167,17 +197,21 @@ class SageMakerClient:
         variant: str,
         instance_type: str,
         count: int,
+        settings: VariantSettings,
         tags: dict[str, str],
     ) -> None:
-        variants = [
-            {
-                "VariantName": variant,
-                "ModelName": model_name,
-                "InstanceType": instance_type,
-                "InitialInstanceCount": count,
-                "InitialVariantWeight": 1.0,
-            }
-        ]
+        production_variant: dict[str, Any] = {
+            "VariantName": variant,
+            "ModelName": model_name,
+            "InstanceType": instance_type,
+            "InitialInstanceCount": count,
+            "InitialVariantWeight": 1.0,
+            "ContainerStartupHealthCheckTimeoutInSeconds": settings.startup_timeout_s,
+            "ModelDataDownloadTimeoutInSeconds": settings.download_timeout_s,
+        }
+        if settings.volume_size_gb is not None:
+            production_variant["VolumeSizeInGB"] = settings.volume_size_gb
+        variants = [production_variant]
         with _aws("CreateEndpointConfig"):
             self._sm.create_endpoint_config(
                 EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags)
@@ -208,9 +242,14 @@ class SageMakerClient:
                 EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags)
             )
 
-    def update_endpoint(self, name: str, config_name: str) -> None:
+    def update_endpoint(self, name: str, config_name: str, retain_variants: bool) -> None:
+        """retain_variants: keep the running instance count and weights (autoscaled ones)."""
         with _aws("UpdateEndpoint"):
-            self._sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+            self._sm.update_endpoint(
+                EndpointName=name,
+                EndpointConfigName=config_name,
+                RetainAllVariantProperties=retain_variants,
+            )
 
     def describe_endpoint(self, name: str) -> Endpoint | None:
         """The endpoint, or None when it does not exist."""
@@ -284,14 +323,31 @@ class SageMakerClient:
                 TargetTrackingScalingPolicyConfiguration=config,
             )
 
-    def has_scalable_target(self, resource_id: str) -> bool:
+    def scalable_target(self, resource_id: str) -> tuple[int, int] | None:
+        """(min, max) instance counts where the variant is registered for autoscaling."""
         with _aws("DescribeScalableTargets"):
             found = self._aas.describe_scalable_targets(
                 ServiceNamespace="sagemaker",
                 ResourceIds=[resource_id],
                 ScalableDimension=SCALABLE_DIMENSION,
-            )
-        return bool(found["ScalableTargets"])
+            )["ScalableTargets"]
+        return (int(found[0]["MinCapacity"]), int(found[0]["MaxCapacity"])) if found else None
+
+    def scaling_policies(self, resource_id: str) -> tuple[tuple[str, ScalingPolicy], ...]:
+        """The target-tracking policies on predefined metrics (the kind this tool writes)."""
+        with _aws("DescribeScalingPolicies"):
+            found = self._aas.describe_scaling_policies(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )["ScalingPolicies"]
+        policies = []
+        for p in found:
+            config = p.get("TargetTrackingScalingPolicyConfiguration", {})
+            metric = config.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+            if metric:
+                policies.append((p["PolicyName"], ScalingPolicy(metric, config["TargetValue"])))
+        return tuple(policies)
 
     def deregister_scalable_target(self, resource_id: str) -> None:
         with _aws("DeregisterScalableTarget"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from typing import TextIO
 
-from .client import SageMakerClient
+from .client import SageMakerClient, scaling_resource_id
 from .errors import DeployError, StepFailed
-from .plan import DeployOptions, Plan, RemoteState, build_plan, check_options, format_plan
-from .steps import Clock, Package, Progress, Run, SystemClock
+from .plan import VARIANT, DeployOptions, Plan, RemoteState, build_plan, check_options, format_plan
+from .steps import Clock, Package, Progress, Run, ScalingState, SystemClock
 
 
 def deploy(
@@ -52,7 +53,14 @@ def read_remote(client: SageMakerClient, endpoint_name: str) -> RemoteState:
         raise DeployError(
             f"endpoint {endpoint_name} is {current.status}; wait until it is InService"
         )
-    return RemoteState(account, current)
+    if current is None:
+        return RemoteState(account, None)
+    resource_id = scaling_resource_id(endpoint_name, VARIANT)
+    registered = client.scalable_target(resource_id)
+    scaling = (
+        ScalingState(*registered, client.scaling_policies(resource_id)) if registered else None
+    )
+    return RemoteState(account, current, scaling)
 
 
 def execute(plan: Plan, client: SageMakerClient, progress: Progress, clock: Clock) -> None:
@@ -69,7 +77,7 @@ def execute(plan: Plan, client: SageMakerClient, progress: Progress, clock: Cloc
     finally:
         for step in plan.steps:
             if isinstance(step, Package):
-                step.path.unlink(missing_ok=True)
+                shutil.rmtree(step.workdir, ignore_errors=True)
 
 
 def _rollback(run: Run) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import Endpoint, SageMakerClient, scaling_resource_id
+from .client import Endpoint, ModelData, SageMakerClient, scaling_resource_id
 from .errors import InvalidInput
 from .plan import UPLOADED_TAG
 
@@ -15,7 +15,7 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
     removed = []
     for variant in ep.variants:
         resource_id = scaling_resource_id(name, variant.name)
-        if client.has_scalable_target(resource_id):
+        if client.scalable_target(resource_id) is not None:
             client.deregister_scalable_target(resource_id)  # its policies go with it
             removed.append(f"scalable target {resource_id}")
     client.delete_endpoint(name)
@@ -25,15 +25,23 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
     if keep_model:
         return removed
     for model in sorted({v.model_name for v in ep.variants}):
-        url = client.model_data_url(model)
+        data = client.model_data(model)
         uploaded = client.model_tags(model).get(UPLOADED_TAG) == "true"
         client.delete_model(model)
         removed.append(f"model {model}")
-        if uploaded and url and url.startswith("s3://"):
-            bucket, _, key = url.removeprefix("s3://").partition("/")
-            client.delete_object(bucket, key)
-            removed.append(url)
+        if uploaded and data and data.uri.startswith("s3://"):
+            removed += _delete_data(client, data)
     return removed
+
+
+def _delete_data(client: SageMakerClient, data: ModelData) -> list[str]:
+    bucket, _, key = data.uri.removeprefix("s3://").partition("/")
+    if data.compressed:
+        client.delete_object(bucket, key)
+        return [data.uri]
+    for k in sorted(client.object_sizes(bucket, key)):
+        client.delete_object(bucket, k)
+    return [f"{data.uri} (files)"]
 
 
 def status(client: SageMakerClient, name: str | None) -> list[Endpoint]:

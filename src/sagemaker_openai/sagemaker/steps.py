@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from .client import SageMakerClient, ScalingPolicy
+from .client import ModelData, SageMakerClient, ScalingPolicy
 from .errors import DeployError
-from .package import build_package
+from .package import Contents, package_contents, write_tarball
+from .sizing import VariantSettings
 
 POLL_S = 15.0  # seconds between DescribeEndpoint calls while waiting
 WAIT_LIMIT_S = 3600.0  # large models on big instances can take most of an hour
@@ -39,6 +41,16 @@ class SystemClock:
         time.sleep(seconds)
 
 
+DIGEST = "{sha256}"  # in keys and URLs of the plan: the package's digest, known once built
+
+
+@dataclass(frozen=True)
+class Built:
+    contents: Contents
+    digest: str
+    tarball: Path | None  # None: uploaded as separate files
+
+
 @dataclass
 class Run:
     """What the steps act on, and what they created (in order) so that a failure undoes it."""
@@ -47,6 +59,11 @@ class Run:
     progress: Progress
     clock: Clock
     undo: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+    built: Built | None = None  # set by Package
+
+    def fill(self, text: str) -> str:
+        """`text` with the package digest in place of DIGEST."""
+        return text.replace(DIGEST, self.built.digest) if self.built else text
 
 
 class Step(Protocol):
@@ -59,45 +76,69 @@ class Package:
     model_dir: Path
     target: str
     served_name: str
-    path: Path  # local model.tar.gz written by this step
+    workdir: Path  # generated files and the tarball; removed when the run ends
+    compressed: bool
 
     def describe(self) -> str:
-        return f"package {self.model_dir} for target {self.target} -> {self.path}"
+        form = "model.tar.gz" if self.compressed else "files (uncompressed)"
+        return f"package {self.model_dir} for target {self.target} as {form}"
 
     def execute(self, run: Run) -> None:
         run.progress.status(f"packaging {self.model_dir.name} for {self.target}")
-        build_package(self.model_dir, self.target, self.path, self.served_name)
+        contents = package_contents(self.model_dir, self.target, self.served_name, self.workdir)
+        for warning in contents.warnings():
+            run.progress.status(f"warning: {warning}")
+            run.progress.done()
+        tarball = (
+            write_tarball(contents, self.workdir / "model.tar.gz") if self.compressed else None
+        )
+        run.built = Built(contents, contents.digest(), tarball)
         run.progress.done()
 
 
 @dataclass(frozen=True)
 class Upload:
-    path: Path
     bucket: str
-    key: str
+    prefix: str  # a key prefix ending in DIGEST + "/"
     create_bucket: bool  # the default bucket is created when missing (and never deleted)
 
     def describe(self) -> str:
-        return f"upload {self.path.name} to s3://{self.bucket}/{self.key}"
+        return (
+            f"upload to s3://{self.bucket}/{self.prefix} unless a package with the same "
+            "sha256 is already there"
+        )
 
     def execute(self, run: Run) -> None:
-        c = run.client
+        c, built = run.client, run.built
+        assert built is not None, "Upload runs after Package"
         if self.create_bucket:
             c.ensure_bucket(self.bucket)  # a shared default bucket: never deleted on rollback
-        c.upload_file(
-            self.path, self.bucket, self.key, run.progress.upload(self.path.stat().st_size)
+        prefix = run.fill(self.prefix)
+        files = (
+            {prefix + "model.tar.gz": built.tarball}
+            if built.tarball
+            else {prefix + m.arcname: m.path for m in built.contents.members}
         )
+        there = c.object_sizes(self.bucket, prefix)
+        missing = {k: p for k, p in files.items() if there.get(k) != p.stat().st_size}
+        if not missing:
+            run.progress.status(f"s3://{self.bucket}/{prefix} already holds this package")
+            run.progress.done()
+            return
+        advance = run.progress.upload(sum(p.stat().st_size for p in missing.values()))
+        for key, path in missing.items():
+            c.upload_file(path, self.bucket, key, advance)
+            run.undo.append(
+                (f"s3://{self.bucket}/{key}", partial(c.delete_object, self.bucket, key))
+            )
         run.progress.done()
-        run.undo.append(
-            (f"s3://{self.bucket}/{self.key}", lambda: c.delete_object(self.bucket, self.key))
-        )
 
 
 @dataclass(frozen=True)
 class CreateModel:
     name: str
     image: str
-    model_data_url: str
+    model_data: ModelData  # its uri may hold DIGEST
     role: str
     env: tuple[tuple[str, str], ...]
     tags: tuple[tuple[str, str], ...]
@@ -105,15 +146,14 @@ class CreateModel:
     def describe(self) -> str:
         env = ", ".join(f"{k}={v}" for k, v in self.env) or "none"
         return (
-            f"CreateModel {self.name}: image {self.image}, data {self.model_data_url}, "
+            f"CreateModel {self.name}: image {self.image}, data {self.model_data.uri}, "
             f"role {self.role}, env {env}"
         )
 
     def execute(self, run: Run) -> None:
         c = run.client
-        c.create_model(
-            self.name, self.image, self.model_data_url, self.role, dict(self.env), dict(self.tags)
-        )
+        data = replace(self.model_data, uri=run.fill(self.model_data.uri))
+        c.create_model(self.name, self.image, data, self.role, dict(self.env), dict(self.tags))
         run.undo.append((f"model {self.name}", lambda: c.delete_model(self.name)))
 
 
@@ -124,12 +164,13 @@ class CreateEndpointConfig:
     variant: str
     instance_type: str
     instance_count: int
+    settings: VariantSettings
     tags: tuple[tuple[str, str], ...]
 
     def describe(self) -> str:
         return (
             f"CreateEndpointConfig {self.name}: variant {self.variant}, "
-            f"{self.instance_count} x {self.instance_type}"
+            f"{self.instance_count} x {self.instance_type}, {self.settings.describe()}"
         )
 
     def execute(self, run: Run) -> None:
@@ -140,6 +181,7 @@ class CreateEndpointConfig:
             self.variant,
             self.instance_type,
             self.instance_count,
+            self.settings,
             dict(self.tags),
         )
         run.undo.append(
@@ -168,13 +210,19 @@ class CreateEndpoint:
 class UpdateEndpoint:
     name: str
     config_name: str
+    retain_variants: bool  # RetainAllVariantProperties: keep the running instance count
 
     def describe(self) -> str:
-        return f"UpdateEndpoint {self.name} to config {self.config_name}"
+        keep = (
+            ", keeping the running instance count and weights"
+            if self.retain_variants
+            else ", instance count and weights from the new config"
+        )
+        return f"UpdateEndpoint {self.name} to config {self.config_name}{keep}"
 
     def execute(self, run: Run) -> None:
         # A failed update leaves SageMaker on the previous config: nothing to undo here.
-        run.client.update_endpoint(self.name, self.config_name)
+        run.client.update_endpoint(self.name, self.config_name, self.retain_variants)
 
 
 @dataclass(frozen=True)
@@ -196,6 +244,12 @@ class WaitInService:
             run.progress.status(f"endpoint {self.name}: {ep.status} ({elapsed:.0f} s)")
             if ep.status == "InService":
                 run.progress.done()
+                if ep.config_name != self.config_name:
+                    # A failed update: SageMaker is back InService on the previous config.
+                    raise DeployError(
+                        f"SageMaker rolled endpoint {self.name} back to {ep.config_name}: "
+                        f"{ep.failure_reason or 'no reason given'}"
+                    )
                 return
             if ep.status in ("Failed", "OutOfService", "Deleting"):
                 raise DeployError(
@@ -207,23 +261,65 @@ class WaitInService:
 
 
 @dataclass(frozen=True)
+class ScalingState:
+    """A variant's autoscaling as registered: (min, max) and its target-tracking policies."""
+
+    min_count: int
+    max_count: int
+    policies: tuple[tuple[str, ScalingPolicy], ...]
+
+
+def _restore(c: SageMakerClient, resource_id: str, state: ScalingState) -> None:
+    c.register_scalable_target(resource_id, state.min_count, state.max_count)
+    for name, policy in state.policies:
+        c.put_target_tracking_policy(name, resource_id, policy)
+
+
+@dataclass(frozen=True)
+class DeregisterScalableTarget:
+    """Before an instance-type change, which SageMaker refuses while autoscaling is registered."""
+
+    resource_id: str
+    previous: ScalingState  # put back if a later step fails
+
+    def describe(self) -> str:
+        return f"DeregisterScalableTarget {self.resource_id} (the instance type changes)"
+
+    def execute(self, run: Run) -> None:
+        c = run.client
+        c.deregister_scalable_target(self.resource_id)
+        run.undo.append(
+            (
+                f"scaling of {self.resource_id} restored",
+                lambda: _restore(c, self.resource_id, self.previous),
+            )
+        )
+
+
+@dataclass(frozen=True)
 class RegisterScalableTarget:
     resource_id: str
     min_count: int
     max_count: int
+    previous: ScalingState | None = None  # registered before this run: restored on failure
 
     def describe(self) -> str:
         return f"RegisterScalableTarget {self.resource_id}: {self.min_count}..{self.max_count}"
 
     def execute(self, run: Run) -> None:
-        c = run.client
+        c, previous = run.client, self.previous
         c.register_scalable_target(self.resource_id, self.min_count, self.max_count)
-        run.undo.append(
-            (
+        if previous is None:
+            undo = (
                 f"scalable target {self.resource_id}",
                 lambda: c.deregister_scalable_target(self.resource_id),
             )
-        )
+        else:
+            undo = (
+                f"scaling of {self.resource_id} restored",
+                lambda: _restore(c, self.resource_id, previous),
+            )
+        run.undo.append(undo)
 
 
 @dataclass(frozen=True)
@@ -236,7 +332,7 @@ class PutScalingPolicy:
         return f"PutScalingPolicy {self.policy_name}: target {self.policy.describe()}"
 
     def execute(self, run: Run) -> None:
-        # Deregistering the scalable target (its undo) deletes its policies too.
+        # Undone with the scalable target: deregistering it deletes its policies too.
         run.client.put_target_tracking_policy(self.policy_name, self.resource_id, self.policy)
 
 
