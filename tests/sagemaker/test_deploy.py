@@ -18,8 +18,8 @@ from sagemaker_openai.sagemaker.client import SageMakerClient
 from sagemaker_openai.sagemaker.deploy import deploy
 from sagemaker_openai.sagemaker.endpoints import delete, format_status, status
 from sagemaker_openai.sagemaker.errors import StepFailed
-from sagemaker_openai.sagemaker.package import package_contents
 from sagemaker_openai.sagemaker.options import DeployOptions
+from sagemaker_openai.sagemaker.package import package_contents
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-openai:latest"

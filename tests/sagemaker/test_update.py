@@ -27,6 +27,7 @@ DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 REASON = (
     "The primary container for production variant AllTraffic did not pass the ping health check."
 )
+CONCURRENCY = "SageMakerVariantConcurrentRequestsPerModelHighResolution"
 TAGS = [
     {"Key": "sagemaker-openai:endpoint", "Value": "chat-ep"},
     {"Key": "sagemaker-openai:target", "Value": "lmi"},
@@ -144,9 +145,7 @@ class Aws:
                 "CreationTime": NOW,
                 "TargetTrackingScalingPolicyConfiguration": {
                     "TargetValue": 8.0,
-                    "PredefinedMetricSpecification": {
-                        "PredefinedMetricType": "SageMakerVariantConcurrentRequestsPerModelHighResolution"
-                    },
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": CONCURRENCY},
                 },
             }
             self.aas.add_response(
@@ -263,9 +262,7 @@ def test_successful_update_retires_the_previous_config() -> None:
 def test_instance_type_change_deregisters_scaling_then_registers_it_again() -> None:
     policy_config = {
         "TargetValue": 8.0,
-        "PredefinedMetricSpecification": {
-            "PredefinedMetricType": "SageMakerVariantConcurrentRequestsPerModelHighResolution"
-        },
+        "PredefinedMetricSpecification": {"PredefinedMetricType": CONCURRENCY},
         "ScaleInCooldown": 300,
         "ScaleOutCooldown": 60,
     }
