@@ -99,3 +99,11 @@ def test_botocore_error_outside_the_facade(capsys, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile")  # boto3.Session raises ProfileNotFound
     assert main(["status", "--region", "us-east-1"]) == 1
     _one_line_error(capsys, "no-such-profile")
+
+
+def test_instance_type_not_in_botocores_enum(capsys, no_aws_calls) -> None:
+    args = _deploy("--role", ROLE, "--dry-run")
+    args[args.index("ml.g5.xlarge")] = "ml.g5.xlarg"
+    assert main(args) == 1
+    _one_line_error(capsys, "--instance-type", "ml.g5.xlarg")
+    assert no_aws_calls == []

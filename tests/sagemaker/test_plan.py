@@ -96,3 +96,52 @@ def test_local_mistakes_name_the_flag(change: dict, param: str) -> None:
     with pytest.raises(InvalidInput) as e:
         build_plan(_opts(**change), None, NOW)
     assert e.value.param == param
+
+
+def test_instance_type_decides_image_engine_and_llm_settings(small_model_dir: Path) -> None:
+    gpu = format_plan(build_plan(_opts(model=str(small_model_dir)), None, NOW))
+    assert "(GPU), engine vllm, image " in gpu and "djl-inference:0.36.0-lmi28.0.0-cu130" in gpu
+    assert "volume: the instance's NVMe storage" in gpu  # g5: VolumeSizeInGB is not accepted
+    assert "start-up health check timeout 661 s" in gpu  # 600 + a GPU minute + 1 s for 3 MB
+    cpu = format_plan(
+        build_plan(_opts(model=str(small_model_dir), instance_type="ml.m5.xlarge"), None, NOW)
+    )
+    assert "(CPU), engine transformers, image " in cpu and "djl-inference:0.36.0-cpu-full" in cpu
+    assert "volume 30 GB" in cpu  # EBS-only m5: a volume sized for the model (at least 30 GB)
+
+
+def test_llm_settings_grow_with_the_model() -> None:
+    from sagemaker_openai.sagemaker.sizing import GIB, variant_settings
+
+    big = variant_settings(100 * GIB, "ml.m5.24xlarge", compressed=True)
+    assert big.volume_size_gb == 210  # tarball + unpacked copy + 10 GB scratch
+    assert big.download_timeout_s == 3600 and big.startup_timeout_s == 3600  # the API's cap
+    flat = variant_settings(100 * GIB, "ml.m5.24xlarge", compressed=False)
+    assert flat.volume_size_gb == 110  # nothing to unpack
+    given = variant_settings(GIB, "ml.m5.xlarge", True, 50, 900, 300)
+    assert (given.volume_size_gb, given.startup_timeout_s, given.download_timeout_s) == (
+        50,
+        900,
+        300,
+    )
+
+
+def test_instance_type_change_with_scaling_plans_deregister_first() -> None:
+    from sagemaker_openai.sagemaker.steps import ScalingState
+
+    scaling = ScalingState(1, 4, ())
+    remote = RemoteState("1", _endpoint(instance_type="ml.g5.xlarge"), scaling)
+    plan = build_plan(_opts(instance_type="ml.g6.xlarge"), remote, NOW)
+    assert _kinds(plan) == [
+        "CreateModel",
+        "CreateEndpointConfig",
+        "DeregisterScalableTarget",
+        "UpdateEndpoint",
+        "WaitInService",
+        "RegisterScalableTarget",
+        "RetireConfig",
+    ]
+    with pytest.raises(InvalidInput, match="--no-wait"):
+        build_plan(_opts(instance_type="ml.g6.xlarge", wait=False), remote, NOW)
+    same = build_plan(_opts(), remote, NOW)  # same type: scaling is left as it is
+    assert "DeregisterScalableTarget" not in _kinds(same)
