@@ -4,6 +4,7 @@ which moto lacks, through botocore's Stubber with exact parameters."""
 from __future__ import annotations
 
 import io
+import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,8 @@ from sagemaker_openai.sagemaker.endpoints import delete, format_status, status
 from sagemaker_openai.sagemaker.errors import StepFailed
 from sagemaker_openai.sagemaker.options import DeployOptions
 from sagemaker_openai.sagemaker.package import package_contents
+from sagemaker_openai.sagemaker.plan import RemoteState, build_plan
+from sagemaker_openai.sagemaker.steps import Run, SystemClock
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-openai:latest"
@@ -298,3 +301,46 @@ def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, small_model_dir:
     plan = deploy(_opts(str(small_model_dir), bucket=None), None, out, Quiet(), now=NOW)
     assert "dry run" in out.getvalue() and len(plan.steps) == 8
     assert not Path(plan.steps[0].workdir).exists()  # type: ignore[union-attr]
+
+
+def test_unchanged_package_is_not_uploaded_again(aws, small_model_dir: Path) -> None:
+    session, client = aws
+    s3 = session.client("s3")
+    first = Quiet()
+    deploy(_opts(str(small_model_dir), autoscale=None), client, io.StringIO(), first, now=NOW)
+    assert first.sent > 0
+    second = Quiet()
+    later = datetime(2025, 1, 3, tzinfo=timezone.utc)
+    # A config-only change: another instance count, the same model folder.
+    opts = _opts(str(small_model_dir), autoscale=None, endpoint_name="chat-ep", instance_count=1)
+    plan = build_plan(opts, RemoteState("123456789012", None), later)
+    execute_steps = [s for s in plan.steps if type(s).__name__ in ("Package", "Upload")]
+    run = Run(client, second, SystemClock())
+    try:
+        for step in execute_steps:
+            step.execute(run)
+    finally:
+        shutil.rmtree(execute_steps[0].workdir, ignore_errors=True)  # type: ignore[attr-defined]
+    assert not hasattr(second, "total")  # no upload started
+    assert run.undo == []  # and nothing this run could delete on rollback
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]]
+    assert keys == [f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz"]
+
+
+def test_uncompressed_model_data_under_an_s3_prefix(aws, small_model_dir: Path) -> None:
+    session, client = aws
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    opts = _opts(str(small_model_dir), autoscale=None, s3_data="uncompressed")
+    deploy(opts, client, io.StringIO(), Quiet(), now=NOW)
+    prefix = f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]}
+    assert keys == {prefix + f.name for f in small_model_dir.iterdir()}
+    container = sm.describe_model(ModelName=NAME)["PrimaryContainer"]
+    assert container["ModelDataSource"]["S3DataSource"] == {
+        "S3Uri": f"s3://models-bucket/{prefix}",
+        "S3DataType": "S3Prefix",
+        "CompressionType": "None",
+    }
+    removed = delete(client, "chat-ep", keep_model=False)
+    assert f"s3://models-bucket/{prefix} (files)" in removed
+    assert s3.list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0
