@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sagemaker_openai.sagemaker.client import Endpoint, Variant
 from sagemaker_openai.sagemaker.errors import InvalidInput
 from sagemaker_openai.sagemaker.plan import DeployOptions, RemoteState, build_plan, format_plan
+from sagemaker_openai.sagemaker.resources import Endpoint, Variant
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -127,7 +127,7 @@ def test_llm_settings_grow_with_the_model() -> None:
 
 
 def test_instance_type_change_with_scaling_plans_deregister_first() -> None:
-    from sagemaker_openai.sagemaker.steps import ScalingState
+    from sagemaker_openai.sagemaker.scaling import ScalingState
 
     scaling = ScalingState(1, 4, ())
     remote = RemoteState("1", _endpoint(instance_type="ml.g5.xlarge"), scaling)

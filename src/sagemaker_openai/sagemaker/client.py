@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,67 +11,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from .errors import AwsError, InvalidInput, NoCredentials
+from .resources import Endpoint, ModelData, ScalingPolicy, Variant
 from .sizing import VariantSettings
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-
-
-def scaling_resource_id(endpoint: str, variant: str) -> str:
-    """Application Auto Scaling's name for an endpoint variant."""
-    return f"endpoint/{endpoint}/variant/{variant}"
-
-
-@dataclass(frozen=True)
-class ScalingPolicy:
-    """Target tracking on one of SageMaker's predefined variant metrics."""
-
-    metric: str  # PredefinedMetricType
-    target: float
-
-    def describe(self) -> str:
-        unit = UNITS.get(self.metric, self.metric)
-        return f"{self.target:g} {unit}"
-
-
-UNITS = {
-    "SageMakerVariantInvocationsPerInstance": "invocations per instance per minute",
-    "SageMakerVariantConcurrentRequestsPerModelHighResolution": (
-        "concurrent requests per model (high resolution)"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ModelData:
-    """Where a model's files are in S3: a model.tar.gz, or files under a prefix ending in /."""
-
-    uri: str
-    compressed: bool = True
-
-    def container_fields(self) -> dict[str, Any]:
-        if self.compressed:
-            return {"ModelDataUrl": self.uri}
-        # Uncompressed: SageMaker copies the files under the prefix into /opt/ml/model.
-        source = {"S3Uri": self.uri, "S3DataType": "S3Prefix", "CompressionType": "None"}
-        return {"ModelDataSource": {"S3DataSource": source}}
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    model_name: str
-    instance_type: str
-    instance_count: int  # current count where the endpoint reports it, else the initial one
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    status: str  # Creating, Updating, InService, Failed, Deleting, ...
-    config_name: str
-    created: datetime
-    failure_reason: str | None
-    variants: tuple[Variant, ...]
 
 
 @contextmanager

@@ -6,10 +6,12 @@ import shutil
 from datetime import datetime, timezone
 from typing import TextIO
 
-from .client import SageMakerClient, scaling_resource_id
+from .client import SageMakerClient
 from .errors import DeployError, StepFailed
 from .plan import VARIANT, DeployOptions, Plan, RemoteState, build_plan, check_options, format_plan
-from .steps import Clock, Package, Progress, Run, ScalingState, SystemClock
+from .resources import scaling_resource_id
+from .scaling import ScalingState
+from .steps import Clock, Package, Progress, Run, SystemClock
 
 
 def deploy(

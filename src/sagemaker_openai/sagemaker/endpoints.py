@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from .client import Endpoint, ModelData, SageMakerClient, scaling_resource_id
+from .client import SageMakerClient
 from .errors import InvalidInput
 from .plan import UPLOADED_TAG
+from .resources import Endpoint, ModelData, scaling_resource_id
 
 
 def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:

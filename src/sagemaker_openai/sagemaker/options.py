@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .client import ScalingPolicy
 from .errors import InvalidInput
 from .images import TARGETS, check_instance_type, default_image_uri, is_gpu_instance
 from .package import resolve_model_dir
+from .resources import ScalingPolicy
 
 # SageMaker's own patterns (CreateEndpoint API reference).
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")

@@ -7,23 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .client import Endpoint, ModelData, scaling_resource_id
 from .errors import InvalidInput
 from .images import default_image_uri, device, engine
 from .options import DeployOptions, autoscale, check_options, container_env, scaling_policy
 from .package import resolve_model_dir
+from .resources import Endpoint, ModelData, scaling_resource_id
+from .scaling import (
+    DeregisterScalableTarget,
+    PutScalingPolicy,
+    RegisterScalableTarget,
+    ScalingState,
+)
 from .sizing import model_bytes, variant_settings
 from .steps import (
     DIGEST,
     CreateEndpoint,
     CreateEndpointConfig,
     CreateModel,
-    DeregisterScalableTarget,
     Package,
-    PutScalingPolicy,
-    RegisterScalableTarget,
     RetireConfig,
-    ScalingState,
     Step,
     UpdateEndpoint,
     Upload,
