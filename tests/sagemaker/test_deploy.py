@@ -342,5 +342,5 @@ def test_uncompressed_model_data_under_an_s3_prefix(aws, small_model_dir: Path) 
         "CompressionType": "None",
     }
     removed = delete(client, "chat-ep", keep_model=False)
-    assert f"s3://models-bucket/{prefix} (files)" in removed
+    assert f"s3://models-bucket/{prefix}" in removed
     assert s3.list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0

@@ -38,8 +38,11 @@ class Quiet:
     def upload(self, total_bytes: int):
         return lambda n: None
 
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
     def status(self, text: str) -> None:
-        self.last = text
+        self.seen.append(text)
 
     def done(self) -> None:
         pass
@@ -79,6 +82,7 @@ class Aws:
         self.sts = Stubber(self.client._sts)
         self.sm = Stubber(self.client._sm)
         self.aas = Stubber(self.client._aas)
+        self.s3 = Stubber(self.client._s3)
 
     def endpoint(self, status: str, config: str, instance_type: str, reason: str | None = None):
         summary = {
@@ -200,21 +204,37 @@ class Aws:
             },
         )
 
+    def old_model(self, data: str, uploaded: bool) -> None:
+        """RetireConfig reads the old model's data and tags before deleting it."""
+        arn = f"arn:aws:sagemaker:us-east-1:1:model/{OLD}"
+        described = {
+            "ModelName": OLD,
+            "ModelArn": arn,
+            "CreationTime": NOW,
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": data},
+        }
+        self.sm.add_response("describe_model", described, {"ModelName": OLD})
+        self.sm.add_response("describe_model", described, {"ModelName": OLD})
+        tags = (
+            [{"Key": "sagemaker-openai:uploaded-model-data", "Value": "true"}] if uploaded else []
+        )
+        self.sm.add_response("list_tags", {"Tags": tags}, {"ResourceArn": arn})
+
     def deleted(self, operation: str, params: dict) -> None:
         self.sm.add_response(operation, {}, params)
 
     def __enter__(self) -> Aws:
-        for s in (self.sts, self.sm, self.aas):
+        for s in (self.sts, self.sm, self.aas, self.s3):
             s.activate()
         self.sts.add_response("get_caller_identity", {"Account": "123456789012"}, {})
         return self
 
     def __exit__(self, *exc) -> None:
-        for s in (self.sts, self.sm, self.aas):
+        for s in (self.sts, self.sm, self.aas, self.s3):
             s.deactivate()
 
     def done(self) -> None:
-        for s in (self.sts, self.sm, self.aas):
+        for s in (self.sts, self.sm, self.aas, self.s3):
             s.assert_no_pending_responses()
 
 
@@ -252,10 +272,20 @@ def test_successful_update_retires_the_previous_config() -> None:
         aws.endpoint("InService", NAME, "ml.g5.xlarge")
         aws.config(OLD, "ml.g5.xlarge")  # RetireConfig reads the models of the old config
         aws.deleted("delete_endpoint_config", {"EndpointConfigName": OLD})
+        old_data = "s3://models-bucket/sagemaker-openai/chat-ep/0ld/model.tar.gz"
+        aws.old_model(old_data, uploaded=True)
         aws.deleted("delete_model", {"ModelName": OLD})
+        # what this tool uploaded for the old model goes too; the new model's data stays
+        aws.s3.add_response(
+            "delete_object",
+            {},
+            {"Bucket": "models-bucket", "Key": "sagemaker-openai/chat-ep/0ld/model.tar.gz"},
+        )
         out = io.StringIO()
-        deploy(_opts(retain_variants=False), aws.client, out, Quiet(), now=NOW, clock=FakeClock())
+        progress = Quiet()
+        deploy(_opts(retain_variants=False), aws.client, out, progress, now=NOW, clock=FakeClock())
         aws.done()
+    assert not [s for s in progress.seen if "warning" in s]  # a stub mismatch would be one
     assert "instance count and weights from the new config" in out.getvalue()
 
 
@@ -293,15 +323,17 @@ def test_instance_type_change_deregisters_scaling_then_registers_it_again() -> N
         )
         aws.config(OLD, "ml.g5.xlarge")
         aws.deleted("delete_endpoint_config", {"EndpointConfigName": OLD})
+        aws.old_model(DATA, uploaded=False)  # given as s3://: never deleted by this tool
         aws.deleted("delete_model", {"ModelName": OLD})
-        out = io.StringIO()
+        out, progress = io.StringIO(), Quiet()
         deploy(
             _opts(instance_type="ml.g6.xlarge"),
             aws.client,
             out,
-            Quiet(),
+            progress,
             now=NOW,
             clock=FakeClock(),
         )
         aws.done()
+    assert not [s for s in progress.seen if "warning" in s]
     assert "DeregisterScalableTarget endpoint/chat-ep/variant/AllTraffic" in out.getvalue()

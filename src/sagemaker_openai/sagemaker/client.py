@@ -127,6 +127,13 @@ class SageMakerClient:
             tags = self._sm.list_tags(ResourceArn=arn).get("Tags", [])
         return {t["Key"]: t["Value"] for t in tags}
 
+    def delete_model_data(self, data: ModelData) -> None:
+        """The tarball, or every file under the prefix."""
+        bucket, _, key = data.uri.removeprefix("s3://").partition("/")
+        keys = [key] if data.compressed else sorted(self.object_sizes(bucket, key))
+        for k in keys:
+            self.delete_object(bucket, k)
+
     def delete_model(self, name: str) -> None:
         with _aws("DeleteModel"):
             self._sm.delete_model(ModelName=name)

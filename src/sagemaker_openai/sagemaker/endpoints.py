@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from .client import SageMakerClient
 from .errors import InvalidInput
-from .plan import UPLOADED_TAG
-from .resources import Endpoint, ModelData, scaling_resource_id
+from .resources import UPLOADED_TAG, Endpoint, scaling_resource_id
 
 
 def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
@@ -30,19 +29,10 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
         uploaded = client.model_tags(model).get(UPLOADED_TAG) == "true"
         client.delete_model(model)
         removed.append(f"model {model}")
-        if uploaded and data and data.uri.startswith("s3://"):
-            removed += _delete_data(client, data)
+        if uploaded and data:
+            client.delete_model_data(data)
+            removed.append(data.uri)
     return removed
-
-
-def _delete_data(client: SageMakerClient, data: ModelData) -> list[str]:
-    bucket, _, key = data.uri.removeprefix("s3://").partition("/")
-    if data.compressed:
-        client.delete_object(bucket, key)
-        return [data.uri]
-    for k in sorted(client.object_sizes(bucket, key)):
-        client.delete_object(bucket, k)
-    return [f"{data.uri} (files)"]
 
 
 def status(client: SageMakerClient, name: str | None) -> list[Endpoint]:

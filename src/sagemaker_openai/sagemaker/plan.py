@@ -11,7 +11,7 @@ from .errors import InvalidInput
 from .images import default_image_uri, device, engine
 from .options import DeployOptions, autoscale, check_options, container_env, scaling_policy
 from .package import resolve_model_dir
-from .resources import Endpoint, ModelData, scaling_resource_id
+from .resources import TAG_PREFIX, UPLOADED_TAG, Endpoint, ModelData, scaling_resource_id
 from .scaling import (
     DeregisterScalableTarget,
     PutScalingPolicy,
@@ -33,8 +33,6 @@ from .steps import (
 )
 
 VARIANT = "AllTraffic"
-TAG_PREFIX = "sagemaker-openai"
-UPLOADED_TAG = f"{TAG_PREFIX}:uploaded-model-data"  # on a model whose S3 data this tool wrote
 
 __all__ = ["DeployOptions", "Plan", "RemoteState", "build_plan", "check_options", "format_plan"]
 
@@ -100,7 +98,7 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
             name, name, VARIANT, opts.instance_type, opts.instance_count, settings, tags
         )
     )
-    steps += _endpoint_steps(opts, remote, name, tags)
+    steps += _endpoint_steps(opts, remote, name, tags, data.uri)
     summary = (
         f"target {opts.target} on {opts.instance_type} ({device(opts.instance_type)}), "
         f"engine {engine(opts.target, opts.instance_type)}, image {image}"
@@ -110,7 +108,11 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
 
 
 def _endpoint_steps(
-    opts: DeployOptions, remote: RemoteState | None, config: str, tags: tuple[tuple[str, str], ...]
+    opts: DeployOptions,
+    remote: RemoteState | None,
+    config: str,
+    tags: tuple[tuple[str, str], ...],
+    keep_data: str,  # the new model's data: never deleted with the previous models
 ) -> list[Step]:
     """Create or update, wait, scaling, and the previous config's removal."""
     current = remote.endpoint if remote else None
@@ -146,7 +148,7 @@ def _endpoint_steps(
         steps.append(RegisterScalableTarget(resource_id, previous.min_count, previous.max_count))
         steps += [PutScalingPolicy(n, resource_id, p) for n, p in previous.policies]
     if current is not None and opts.wait:
-        steps.append(RetireConfig(current.config_name))
+        steps.append(RetireConfig(current.config_name, keep_data))
     return steps
 
 

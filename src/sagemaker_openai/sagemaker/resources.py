@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+TAG_PREFIX = "sagemaker-openai"
+UPLOADED_TAG = f"{TAG_PREFIX}:uploaded-model-data"  # on a model whose S3 data this tool wrote
+
 
 def scaling_resource_id(endpoint: str, variant: str) -> str:
     """Application Auto Scaling's name for an endpoint variant."""

@@ -16,7 +16,7 @@ from typing import Protocol
 from .client import SageMakerClient
 from .errors import DeployError
 from .package import Contents, package_contents, write_tarball
-from .resources import ModelData
+from .resources import UPLOADED_TAG, ModelData
 from .sizing import VariantSettings
 
 POLL_S = 15.0  # seconds between DescribeEndpoint calls while waiting
@@ -263,12 +263,16 @@ class WaitInService:
 
 @dataclass(frozen=True)
 class RetireConfig:
-    """After a successful update: the config and models the endpoint no longer uses."""
+    """After a successful update: the config, models and uploads the endpoint no longer uses."""
 
     config_name: str
+    keep_data: str  # the new model's data URI (may hold DIGEST): shared with an unchanged package
 
     def describe(self) -> str:
-        return f"delete the previous config {self.config_name} and its models"
+        return (
+            f"delete the previous config {self.config_name}, its models, and the model data "
+            "this tool uploaded for them unless the new model uses it"
+        )
 
     def execute(self, run: Run) -> None:
         c = run.client
@@ -276,7 +280,11 @@ class RetireConfig:
             models = {v.model_name for v in c.endpoint_config_variants(self.config_name)}
             c.delete_endpoint_config(self.config_name)
             for model in sorted(models):
+                data = c.model_data(model)
+                uploaded = c.model_tags(model).get(UPLOADED_TAG) == "true"
                 c.delete_model(model)
+                if uploaded and data and data.uri != run.fill(self.keep_data):
+                    c.delete_model_data(data)
         except DeployError as e:  # the new config serves; a leftover is only clutter
             run.progress.status(
                 f"warning: previous config {self.config_name} was not fully removed: {e}"
