@@ -235,8 +235,18 @@ def _add_package(commands: argparse._SubParsersAction) -> None:
         help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
+    _add_online_deps(p)
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
     p.set_defaults(func=_aws_command(_package))
+
+
+def _add_online_deps(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--online-deps",
+        action="store_true",
+        help="hf-dlc, lmi: let the container install this package's dependencies from PyPI "
+        "instead of shipping their wheels (which needs no network at start-up)",
+    )
 
 
 def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -260,13 +270,18 @@ def _package(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .sagemaker.package import build_package, resolve_model_dir
+    from .sagemaker.wheelhouse import ensure_wheelhouse
     from .settings import load_settings
 
     def warn(text: str) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
-    model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
-    print(build_package(model_dir, args.target, Path(args.output), model_dir.name, warn))
+    cache_dir = load_settings(vars(args)).cache_dir
+    model_dir = resolve_model_dir(args.model, cache_dir)
+    offline = args.target != "image" and not args.online_deps
+    wheels = ensure_wheelhouse(cache_dir) if offline else None
+    out = build_package(model_dir, args.target, Path(args.output), model_dir.name, warn, wheels)
+    print(out)
     return 0
 
 
@@ -328,6 +343,7 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
@@ -362,6 +378,7 @@ def _deploy(args: argparse.Namespace) -> int:
         startup_timeout_s=args.startup_timeout,
         download_timeout_s=args.download_timeout,
         s3_data=args.s3_data,
+        online_deps=args.online_deps,
         cache_dir=load_settings(vars(args)).cache_dir,
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called

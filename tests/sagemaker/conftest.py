@@ -11,6 +11,7 @@ from live import SEED_REQUEST as SEED
 
 from sagemaker_openai.demo import ensure_demo_model
 from sagemaker_openai.sagemaker.package import build_package
+from sagemaker_openai.sagemaker.wheelhouse import ensure_wheelhouse
 from sagemaker_openai.settings import load_settings
 
 # the seed says 4000 tokens; kept small so the suite stays fast on 2 cores
@@ -71,9 +72,18 @@ def unpack():
     return _unpack
 
 
-def _unpack(model_dir: Path, target: str, dest: Path) -> Path:
+@pytest.fixture(scope="session")
+def unpack_offline():
+    """As `unpack`, with the dependency wheels shipped (downloaded once into the cache)."""
+    house = ensure_wheelhouse(load_settings().cache_dir)
+    return lambda model_dir, target, dest: _unpack(model_dir, target, dest, house)
+
+
+def _unpack(model_dir: Path, target: str, dest: Path, wheelhouse: Path | None = None) -> Path:
     """Package for `target` and unpack it as SageMaker does into its /opt/ml/model."""
-    tarball = build_package(model_dir, target, dest / "model.tar.gz", "demo-served")
+    tarball = build_package(
+        model_dir, target, dest / "model.tar.gz", "demo-served", wheelhouse=wheelhouse
+    )
     unpacked = dest / "opt-ml-model"
     with tarfile.open(tarball) as tar:
         tar.extractall(unpacked, filter="data")  # refuses links and paths out of the folder

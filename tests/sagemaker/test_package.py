@@ -202,3 +202,50 @@ def test_hugging_face_cache_snapshot_packages_and_loads(demo_dir: Path, tmp_path
         ids = ids["input_ids"]
     generated = model.generate(ids, max_new_tokens=2, do_sample=False)
     assert generated.shape[1] == ids.shape[1] + 2
+
+
+def test_dependency_wheels_install_without_network(
+    small_model_dir: Path, tmp_path: Path, unpack_offline
+) -> None:
+    """The hf-dlc requirements.txt installs with --no-index from the tarball's own wheels."""
+    model_dir = unpack_offline(small_model_dir, "hf-dlc", tmp_path)
+    code = model_dir / "code"
+    reqs = (code / "requirements.txt").read_text()
+    assert reqs.startswith("--no-index\n--find-links /opt/ml/model/code/wheels\n")
+    assert any(w.name.startswith("pydantic_core-") for w in (code / "wheels").iterdir())
+    # The container's `pip install -r requirements.txt`, in a bare venv: no index, no network.
+    local = tmp_path / "requirements.txt"
+    local.write_text(reqs.replace("/opt/ml/model", str(model_dir)))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {"PATH": "/usr/bin:/bin", "PIP_CONFIG_FILE": "/dev/null", "PIP_NO_INDEX": "1"}
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "-r", str(local)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert installed.returncode == 0, installed.stderr
+    code_check = "import sagemaker_openai.protocol, starlette, uvicorn, jinja2; print('ok')"
+    done = subprocess.run([python, "-c", code_check], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_snapshot_links_stay_inside_their_own_cache_folder(
+    small_model_dir: Path, tmp_path: Path
+) -> None:
+    hub = tmp_path / "hub"
+    repo, other = hub / "models--a--b", hub / "models--c--d"
+    snapshot = repo / "snapshots" / "rev"
+    for folder in (repo / "blobs", other / "blobs", snapshot):
+        folder.mkdir(parents=True)
+    for f in small_model_dir.iterdir():
+        shutil.copyfile(f, repo / "blobs" / f.name)
+        (snapshot / f.name).symlink_to(Path("../../blobs") / f.name)
+    assert "config.json" in _names(build_package(snapshot, "image", tmp_path / "a.tar.gz", "x"))
+    shutil.copyfile(small_model_dir / "tokenizer.json", other / "blobs" / "t")
+    (snapshot / "tokenizer.json").unlink()
+    (snapshot / "tokenizer.json").symlink_to(Path("../../../models--c--d/blobs/t"))
+    with pytest.raises(InvalidInput, match="outside"):
+        build_package(snapshot, "image", tmp_path / "b.tar.gz", "x")

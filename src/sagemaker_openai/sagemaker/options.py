@@ -52,6 +52,7 @@ class DeployOptions:
     startup_timeout_s: int | None = None
     download_timeout_s: int | None = None
     s3_data: str = "tarball"  # or "uncompressed": files under an S3 prefix
+    online_deps: bool = False  # True: the container installs dependencies from PyPI
     cache_dir: Path = Path.home() / ".cache" / "sagemaker-openai"
 
 

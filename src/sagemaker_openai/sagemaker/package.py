@@ -5,6 +5,8 @@
           package, for the Hugging Face inference toolkit (which cannot stream).
 - lmi:    the model folder plus serving.properties, model.py, requirements.txt and the wheel,
           for DJL Serving's Python engine (streams JSON lines).
+hf-dlc and lmi also carry wheels/ with the wheel's dependencies when given a wheelhouse, and
+requirements.txt then installs with --no-index: no network at container start.
 
 Files and folders whose names start with a dot (.git, .cache/huggingface/token) are left out.
 Links are followed, so the package holds the files themselves; a link may point anywhere inside
@@ -107,13 +109,16 @@ def _has_chat_template(path: Path) -> bool:
         return False
 
 
-def package_contents(model_dir: Path, target: str, served_name: str, workdir: Path) -> Contents:
-    """The files for `target`; generated ones are written into `workdir`."""
+def package_contents(
+    model_dir: Path, target: str, served_name: str, workdir: Path, wheelhouse: Path | None = None
+) -> Contents:
+    """The files for `target`; generated ones are written into `workdir`. With a `wheelhouse`
+    (hf-dlc, lmi), the dependencies' wheels go in too and the container installs offline."""
     if target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}, not {target!r}")
     check_model_dir(model_dir)
     own = {m.arcname: m for m in _model_files(model_dir)}
-    generated = _extra_files(target, workdir, served_name)
+    generated = _extra_files(target, workdir, served_name, wheelhouse)
     replaced = tuple(sorted(set(own) & set(generated)))
     merged = own | {name: Member(name, path) for name, path in generated.items()}
     return Contents(tuple(merged[n] for n in sorted(merged)), replaced)
@@ -136,10 +141,11 @@ def build_package(
     out: Path,
     served_name: str,
     warn: Callable[[str], None] | None = None,
+    wheelhouse: Path | None = None,
 ) -> Path:
     """Write the model.tar.gz for `target` to `out` and return `out`."""
     with tempfile.TemporaryDirectory(prefix="smoai-package-") as tmp:
-        contents = package_contents(model_dir, target, served_name, Path(tmp))
+        contents = package_contents(model_dir, target, served_name, Path(tmp), wheelhouse)
         for warning in contents.warnings():
             (warn or _no_warning)(warning)
         return write_tarball(contents, out)
@@ -188,29 +194,30 @@ def _walk(folder: Path, prefix: str, root: Path, seen: set[Path]) -> Iterator[Me
                 raise InvalidInput("--model", f"{path} is a broken link (to {target})")
 
 
-def _extra_files(target: str, tmp: Path, served_name: str) -> dict[str, Path]:
+def _extra_files(
+    target: str, tmp: Path, served_name: str, wheelhouse: Path | None
+) -> dict[str, Path]:
     """arcname -> file for what a target adds beside the model."""
     if target == "image":
         return {}
     tmp.mkdir(parents=True, exist_ok=True)
     wheel = build_wheel(tmp)
+    code = "code/" if target == "hf-dlc" else ""  # the toolkit reads code/, DJL the top
+    files = {f"{code}{wheel.name}": wheel}
+    reqs = f"{SAGEMAKER_MODEL_DIR}/{code}{wheel.name}\n"
+    if wheelhouse is not None:
+        # Options in a requirements file apply to its whole `pip install -r`: no PyPI at all.
+        reqs = f"--no-index\n--find-links {SAGEMAKER_MODEL_DIR}/{code}wheels\n" + reqs
+        files |= {f"{code}wheels/{w.name}": w for w in sorted(wheelhouse.glob("*.whl"))}
+    files[f"{code}requirements.txt"] = _write(tmp / "requirements.txt", reqs)
     if target == "hf-dlc":
-        script = _render("hf_inference.py", served_name, tmp / "inference.py")
-        reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/code/{wheel.name}\n")
-        return {
-            "code/inference.py": script,
-            "code/requirements.txt": reqs,
-            f"code/{wheel.name}": wheel,
-        }
-    script = _render("lmi_model.py", served_name, tmp / "model.py")
-    props = _write(tmp / "serving.properties", _template("serving.properties"))
-    reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/{wheel.name}\n")
-    return {
-        "model.py": script,
-        "serving.properties": props,
-        "requirements.txt": reqs,
-        wheel.name: wheel,
-    }
+        files["code/inference.py"] = _render("hf_inference.py", served_name, tmp / "inference.py")
+        return files
+    files["model.py"] = _render("lmi_model.py", served_name, tmp / "model.py")
+    files["serving.properties"] = _write(
+        tmp / "serving.properties", _template("serving.properties")
+    )
+    return files
 
 
 def _template(name: str) -> str:

@@ -76,8 +76,10 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         bucket = opts.bucket or f"sagemaker-{opts.region}-{account}"
         prefix = f"{TAG_PREFIX}/{opts.endpoint_name}/{DIGEST}/"
         workdir = Path(tempfile.gettempdir()) / f"smoai-{name}"
+        offline = opts.target != "image" and not opts.online_deps
+        wheels = opts.cache_dir if offline else None
         steps += [
-            Package(model_dir, opts.target, served_name, workdir, compressed),
+            Package(model_dir, opts.target, served_name, workdir, compressed, wheels),
             Upload(bucket, prefix, create_bucket=opts.bucket is None),
         ]
         uri = f"s3://{bucket}/{prefix}" + ("model.tar.gz" if compressed else "")

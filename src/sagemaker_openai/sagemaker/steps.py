@@ -18,6 +18,7 @@ from .errors import DeployError
 from .package import Contents, package_contents, write_tarball
 from .resources import UPLOADED_TAG, ModelData
 from .sizing import VariantSettings
+from .wheelhouse import ensure_wheelhouse
 
 POLL_S = 15.0  # seconds between DescribeEndpoint calls while waiting
 WAIT_LIMIT_S = 3600.0  # large models on big instances can take most of an hour
@@ -79,14 +80,19 @@ class Package:
     served_name: str
     workdir: Path  # generated files and the tarball; removed when the run ends
     compressed: bool
+    wheelhouse_cache: Path | None  # where dependency wheels are cached; None: none shipped
 
     def describe(self) -> str:
         form = "model.tar.gz" if self.compressed else "files (uncompressed)"
-        return f"package {self.model_dir} for target {self.target} as {form}"
+        deps = ", dependency wheels included" if self.wheelhouse_cache else ""
+        return f"package {self.model_dir} for target {self.target} as {form}{deps}"
 
     def execute(self, run: Run) -> None:
         run.progress.status(f"packaging {self.model_dir.name} for {self.target}")
-        contents = package_contents(self.model_dir, self.target, self.served_name, self.workdir)
+        house = ensure_wheelhouse(self.wheelhouse_cache) if self.wheelhouse_cache else None
+        contents = package_contents(
+            self.model_dir, self.target, self.served_name, self.workdir, house
+        )
         for warning in contents.warnings():
             run.progress.status(f"warning: {warning}")
             run.progress.done()

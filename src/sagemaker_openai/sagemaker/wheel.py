@@ -76,6 +76,12 @@ def _metadata() -> tuple[str, list[str]]:
     return dist.version, list(dist.requires or [])
 
 
+def runtime_requirements() -> list[str]:
+    """This package's own requirements, without any extra's (the containers bring torch)."""
+    _, requires = _metadata()
+    return [r for r in requires if "extra ==" not in r]
+
+
 def _extras(requires: list[str]) -> set[str]:
     extras = set()
     for req in requires:
