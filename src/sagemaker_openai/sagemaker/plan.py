@@ -136,7 +136,8 @@ def _endpoint_steps(
                     "is registered again after the update, which needs the wait",
                 )
             steps.append(DeregisterScalableTarget(resource_id, previous))
-        steps.append(UpdateEndpoint(opts.endpoint_name, config, opts.retain_variants))
+        running = sum(v.instance_count for v in current.variants)
+        steps.append(UpdateEndpoint(opts.endpoint_name, config, opts.retain_variants, running))
     if opts.wait:
         steps.append(WaitInService(opts.endpoint_name, config))
     deregistered = bool(steps) and isinstance(steps[0], DeregisterScalableTarget)

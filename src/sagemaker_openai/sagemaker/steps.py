@@ -218,10 +218,12 @@ class UpdateEndpoint:
     name: str
     config_name: str
     retain_variants: bool  # RetainAllVariantProperties: keep the running instance count
+    running_count: int  # instances serving now (the count an update keeps)
 
     def describe(self) -> str:
         keep = (
-            ", keeping the running instance count and weights"
+            f", keeping the running instance count ({self.running_count}) and weights "
+            "(--no-retain-variants to apply --instance-count)"
             if self.retain_variants
             else ", instance count and weights from the new config"
         )
