@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..settings import DEFAULT_CACHE_DIR
 from .errors import InvalidInput
 from .images import TARGETS, check_instance_type, default_image_uri, is_gpu_instance
-from .package import resolve_model_dir
+from .package import check_package_folder, resolve_model_dir
 from .resources import ScalingPolicy
 
 # SageMaker's own patterns (CreateEndpoint API reference).
@@ -53,7 +54,7 @@ class DeployOptions:
     download_timeout_s: int | None = None
     s3_data: str = "tarball"  # or "uncompressed": files under an S3 prefix
     online_deps: bool = False  # True: the container installs dependencies from PyPI
-    cache_dir: Path = Path.home() / ".cache" / "sagemaker-openai"
+    cache_dir: Path = DEFAULT_CACHE_DIR
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -84,7 +85,7 @@ def check_options(opts: DeployOptions) -> None:
     if opts.image_uri is None:
         default_image_uri(opts.target, opts.region, opts.instance_type)
     if not opts.model.startswith("s3://"):
-        resolve_model_dir(opts.model, opts.cache_dir)
+        check_package_folder(resolve_model_dir(opts.model, opts.cache_dir))
 
 
 def _check_ranges(opts: DeployOptions) -> None:

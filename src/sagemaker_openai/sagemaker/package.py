@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..model_folder import ModelFolderError, check_model_dir, resolve_model
 from .errors import InvalidInput
 from .images import TARGETS
 from .wheel import build_wheel
@@ -34,9 +35,6 @@ from .wheel import build_wheel
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks model.tar.gz in the container
 SERVED_NAME_PLACEHOLDER = '"__SERVED_MODEL_NAME__"'
 
-# (config, weights, tokenizer) files a Hugging Face model folder must have; globs, any one of each.
-WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
-TOKENIZERS = ("tokenizer.json", "tokenizer.model")
 CHAT_TEMPLATE_FILES = ("chat_template.jinja", "chat_template.json")
 
 
@@ -71,26 +69,19 @@ class Contents:
 
 
 def resolve_model_dir(model: str, cache_dir: Path) -> Path:
-    """`demo` means the bundled demo model; anything else is a folder, checked."""
-    if model == "demo":
-        from ..demo import ensure_demo_model
-
-        return ensure_demo_model(cache_dir)
-    path = Path(model).expanduser()
-    check_model_dir(path)
-    return path
+    """model_folder.resolve_model, its error as the deploy commands report it."""
+    try:
+        return resolve_model(model, cache_dir).locate()
+    except ModelFolderError as exc:
+        raise InvalidInput("--model", str(exc)) from None
 
 
-def check_model_dir(path: Path) -> None:
-    """Raise InvalidInput unless `path` holds config, weights, a tokenizer and a chat template."""
-    if not path.is_dir():
-        raise InvalidInput("--model", f"{path} is not a folder")
-    if not (path / "config.json").is_file():
-        raise InvalidInput("--model", f"{path} has no config.json")
-    if not any(next(path.glob(g), None) for g in WEIGHTS):
-        raise InvalidInput("--model", f"{path} has no weights ({' or '.join(WEIGHTS)})")
-    if not any((path / t).is_file() for t in TOKENIZERS):
-        raise InvalidInput("--model", f"{path} has no tokenizer ({' or '.join(TOKENIZERS)})")
+def check_package_folder(path: Path) -> None:
+    """A model folder (model_folder's check) with a chat template: what a package needs."""
+    try:
+        check_model_dir(path)
+    except ModelFolderError as exc:
+        raise InvalidInput("--model", str(exc)) from None
     if not _has_chat_template(path):
         raise InvalidInput(
             "--model",
@@ -116,7 +107,7 @@ def package_contents(
     (hf-dlc, lmi), the dependencies' wheels go in too and the container installs offline."""
     if target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}, not {target!r}")
-    check_model_dir(model_dir)
+    check_package_folder(model_dir)
     own = {m.arcname: m for m in _model_files(model_dir)}
     generated = _extra_files(target, workdir, served_name, wheelhouse)
     replaced = tuple(sorted(set(own) & set(generated)))
