@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import ModelCard, SamplingParams, Step
@@ -27,7 +28,9 @@ def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: obje
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, **_dtype_argument(getattr(torch, dtype))
+    )
     model.eval()
     if not tokenizer.chat_template:
         raise ValueError(f"{model_dir} has no chat template in its tokenizer files")
@@ -43,6 +46,17 @@ def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: obje
         },
     )
     return Engine(model, tokenizer, card)
+
+
+def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """`from_pretrained`'s dtype keyword: `dtype` from transformers 4.56, `torch_dtype` before.
+
+    The inference images ship older releases (HF DLC 4.49, LMI 0.30 4.45), where an unknown
+    `dtype=` lands in the config and breaks its JSON serialisation, or reaches the model's
+    constructor (`unexpected keyword argument 'dtype'`).
+    """
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 class Engine:
