@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tarfile
@@ -26,38 +27,35 @@ def test_image_target_is_the_model_folder(light_model_dir: Path, tmp_path: Path)
     assert not any(n.startswith("code/") or n.endswith(".whl") for n in names)
 
 
-def test_hf_dlc_requirements_install_the_shipped_wheel(
+def test_hf_dlc_requirements_install_offline_from_the_tarball(
     light_model_dir: Path, tmp_path: Path, unpack
 ) -> None:
     model_dir = unpack(light_model_dir, "hf-dlc", tmp_path)
-    (wheel,) = (model_dir / "code").glob("sagemaker_openai-*-py3-none-any.whl")
-    reqs = (model_dir / "code" / "requirements.txt").read_text().split()
-    assert reqs == [f"/opt/ml/model/code/{wheel.name}"]
+    (wheel,) = (model_dir / "code" / "wheels").glob("sagemaker_openai-*-py3-none-any.whl")
+    reqs = (model_dir / "code" / "requirements.txt").read_text()
+    assert "--no-index" in reqs.split() and "--find-links wheels" in reqs
     assert '"demo-served"' in (model_dir / "code" / "inference.py").read_text()
     with zipfile.ZipFile(wheel) as zf:
         assert "sagemaker_openai/chat.py" in zf.namelist()
         assert not any("__pycache__" in n for n in zf.namelist())
-    # pip accepts it and it imports: the container's `pip install -r requirements.txt`.
+    # The toolkit's `pip install -r code/requirements.txt`, from another folder, with no pip
+    # configuration (this machine's pip.conf adds local indexes and wheel folders): every
+    # dependency must come from the tarball, or this fails.
     target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-index",
-            "--target",
-            str(target),
-            str(wheel),
-        ],
-        check=True,
-    )
-    code = "import sagemaker_openai.protocol, sagemaker_openai.chat; print('ok')"
     done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PYTHONPATH": str(target)},
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target)]
+        + ["-r", str(model_dir / "code" / "requirements.txt")],
+        env={"PATH": os.environ["PATH"], "PIP_CONFIG_FILE": os.devnull},
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stderr
+    names = {p.name.split("-")[0].lower() for p in target.glob("*.dist-info")}
+    assert {"sagemaker_openai", "starlette", "pydantic", "pydantic_core", "uvicorn"} <= names
+    code = "import sagemaker_openai.protocol, sagemaker_openai.chat, starlette; print('ok')"
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -68,7 +66,9 @@ def test_hf_dlc_requirements_install_the_shipped_wheel(
 def test_lmi_has_serving_properties_and_model_py(light_model_dir: Path, tmp_path: Path) -> None:
     names = _names(build_package(light_model_dir, "lmi", tmp_path / "m.tar.gz", "x"))
     assert {"serving.properties", "model.py", "requirements.txt"} <= names
-    assert any(n.endswith("-py3-none-any.whl") for n in names)
+    # DJL's folder for wheels (it adds `-f requirements/` to its pip call)
+    assert any(n.startswith("requirements/sagemaker_openai-") for n in names)
+    assert any(n.startswith("requirements/pydantic_core-") and "cp312" in n for n in names)
 
 
 def test_unknown_target(light_model_dir: Path, tmp_path: Path) -> None:

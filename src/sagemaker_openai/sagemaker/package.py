@@ -1,10 +1,12 @@
 """model.tar.gz per packaging target: what SageMaker unpacks into /opt/ml/model.
 
 - image:  the model folder alone, for this project's own container (docker/Dockerfile).
-- hf-dlc: the model folder plus code/inference.py, code/requirements.txt and a wheel of this
-          package, for the Hugging Face inference toolkit (which cannot stream).
-- lmi:    the model folder plus serving.properties, model.py, requirements.txt and the wheel,
-          for DJL Serving's Python engine (streams JSON lines).
+- hf-dlc: the model folder plus code/inference.py, code/requirements.txt and code/wheels/ (this
+          package and its dependencies), for the Hugging Face inference toolkit (cannot stream).
+- lmi:    the model folder plus serving.properties, model.py, requirements.txt and
+          requirements/ (the same wheels, in DJL's folder for them), for DJL Serving's Python
+          engine (streams JSON lines).
+Both requirements.txt install with --no-index from those wheels: no network at start-up.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from .errors import InvalidInput
 from .images import TARGETS
-from .wheel import build_wheel
+from .wheel import build_wheel, dependency_wheels, offline_requirements
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks model.tar.gz in the container
 SERVED_NAME_PLACEHOLDER = '"__SERVED_MODEL_NAME__"'
@@ -74,23 +76,24 @@ def _extra_files(target: str, tmp: Path, served_name: str) -> dict[str, Path]:
     """arcname -> file for what a target adds beside the model."""
     if target == "image":
         return {}
-    wheel = build_wheel(tmp)
+    wheels = [build_wheel(tmp), *dependency_wheels()]
     if target == "hf-dlc":
         script = _render("hf_inference.py", served_name, tmp / "inference.py")
-        reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/code/{wheel.name}\n")
+        reqs = _write(tmp / "requirements.txt", offline_requirements(wheels[0], "wheels"))
         return {
             "code/inference.py": script,
             "code/requirements.txt": reqs,
-            f"code/{wheel.name}": wheel,
+            **{f"code/wheels/{w.name}": w for w in wheels},
         }
     script = _render("lmi_model.py", served_name, tmp / "model.py")
     props = _write(tmp / "serving.properties", _template("serving.properties"))
-    reqs = _write(tmp / "requirements.txt", f"{SAGEMAKER_MODEL_DIR}/{wheel.name}\n")
+    # DJL also adds `-f requirements/` itself (PyEnv.installDependency, djl-serving v0.36.0)
+    reqs = _write(tmp / "requirements.txt", offline_requirements(wheels[0], "requirements"))
     return {
         "model.py": script,
         "serving.properties": props,
         "requirements.txt": reqs,
-        wheel.name: wheel,
+        **{f"requirements/{w.name}": w for w in wheels},
     }
 
 
