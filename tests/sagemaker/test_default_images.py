@@ -59,16 +59,17 @@ def lmi_model(light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, u
     return unpack(light_model_dir, "lmi", tmp_path_factory.mktemp("lmi"))
 
 
-def test_hf_dlc_4_49_image_answers_the_seed_request(hf_dlc_model: Path, seed_request: dict):
-    """huggingface-pytorch-inference:2.6.0-transformers4.49.0-gpu-py312-cu124-ubuntu22.04"""
-    env = side_envs.HF_DLC_OLD
+@pytest.mark.parametrize("env", [side_envs.HF_DLC_OLD, side_envs.HF_DLC_NEW], ids=lambda e: e.name)
+def test_hf_dlc_answers_the_seed_request(env, hf_dlc_model: Path, seed_request: dict):
+    """huggingface-pytorch-inference:2.6.0-transformers4.49.0-gpu-py312-cu124-ubuntu22.04 (the
+    old default) and 2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04 (the new one)."""
     exe = _prepare(env, hf_dlc_model, hf_dlc_model / "code" / "requirements.txt")
     try:
         bodies = [{**seed_request, "stream": False}, seed_request, FRANCE]
         out = _run(exe, "hf_toolkit.py", str(hf_dlc_model), bodies=bodies)
     finally:
         side_envs.reset(env)
-    assert out["transformers"] == "4.49.0"
+    assert out["transformers"] == env.pins[0].split("==")[1]
     (status, ctype, body), (s_status, _, s_body), (_, _, france) = out["results"]
     assert status == 200 and ctype == "application/json"
     completion = json.loads(body)
@@ -99,7 +100,8 @@ def test_lmi_streams_one_chunk_per_line_in_djl_sync_mode(env, lmi_model: Path, s
 
 
 def test_lmi_0_36_async_mode_serves_requests_concurrently(lmi_model: Path, seed_request: dict):
-    """djl-inference:0.36.0-lmi28.0.0-cu130: serving.properties turns DJL's async mode on."""
+    """djl-inference:0.36.0-lmi28.0.0-cu130: serving.properties turns DJL's async mode on.
+    Its vLLM cannot be installed here, so the transformers engine serves (engine auto)."""
     assert "option.async_mode=true" in (lmi_model / "serving.properties").read_text()
     env = side_envs.LMI_NEW
     exe = _prepare(env, lmi_model, lmi_model / "requirements.txt")
@@ -109,7 +111,7 @@ def test_lmi_0_36_async_mode_serves_requests_concurrently(lmi_model: Path, seed_
         out = _run(exe, "djl.py", str(lmi_model), "async", bodies=[slow, slow, bad, FRANCE])
     finally:
         side_envs.reset(env)
-    assert out["transformers"].startswith("4.")
+    assert out["transformers"] == "5.9.0"
     (s1, h1, c1, t1), (s2, h2, c2, t2), (bad_status, _, bad_body, _), (_, _, france, _) = out[
         "results"
     ]
