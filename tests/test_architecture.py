@@ -11,14 +11,10 @@ import sagemaker_openai
 SRC = Path(sagemaker_openai.__file__).parent
 
 # Higher imports lower, never the reverse; modules of one top-level package may import each
-# other (the cycle check covers them). `endpoint` and `bench` may not exist yet.
-# The client side before it moves into endpoint/ (issue 9): one group, and its check <->
-# check_stream cycle is that move's to remove. Delete this once they are gone.
-LEGACY_CLIENT = ("client", "console", "exchange", "check", "check_stream")
+# other (the cycle check covers them). `bench` is leaving the package (issue 9).
 RANKS = {
     "cli": 6,
     **dict.fromkeys(("server", "emulator", "endpoint", "sagemaker", "bench"), 5),
-    **dict.fromkeys(LEGACY_CLIENT, 5),
     "invocation": 4,
     "chat": 3,
     **dict.fromkeys(("settings", "model_folder", "engines"), 2),
@@ -85,10 +81,7 @@ def _rank(name: str) -> int:
 
 
 def _group(name: str) -> str:
-    if name == "engines.base":
-        return name
-    top = name.split(".")[0]
-    return "endpoint" if top in LEGACY_CLIENT else top
+    return "engines.base" if name == "engines.base" else name.split(".")[0]
 
 
 def test_the_graph_was_read() -> None:
@@ -120,10 +113,7 @@ def test_no_cycles() -> None:
     done: set[str] = set()
 
     def visit(name: str, trail: list[str]) -> None:
-        cycle = trail[trail.index(name) :] if name in trail else []
-        assert not cycle or set(cycle) <= set(LEGACY_CLIENT), " -> ".join([*cycle, name])
-        if cycle:
-            return
+        assert name not in trail, " -> ".join([*trail, name])
         if name in done:
             return
         for dep in sorted(GRAPH[name]):
