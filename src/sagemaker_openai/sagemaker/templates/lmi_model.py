@@ -106,16 +106,16 @@ def _handle_sync(inputs: Input):
         return output.add(reply.body)
     # None: our bytes as they are, one line per streamed frame (the default formatter would
     # JSON-encode each item as {"outputs": ...}).
-    return output.add_stream_content(_sync_lines(reply.body), output_formatter=None)
+    return output.add_stream_content(_sync_lines(_sync_loop, reply.body), output_formatter=None)
 
 
-def _sync_lines(chunks):
+def _sync_lines(loop, chunks):
     """DJL pulls a sync iterator: one encoded chunk per streamed write."""
     try:
         while True:
             try:
-                yield _sync_loop.run_until_complete(chunks.__anext__())
+                yield loop.run_until_complete(chunks.__anext__())
             except StopAsyncIteration:
                 return
     finally:
-        _sync_loop.run_until_complete(chunks.aclose())
+        loop.run_until_complete(chunks.aclose())
