@@ -1,6 +1,6 @@
 """model.tar.gz per packaging target: what SageMaker unpacks into /opt/ml/model.
 
-- image:  the model folder alone, for this project's own container (docker/Dockerfile).
+- image:  the model folder alone, for this project's own container (docker/Dockerfile.gpu or .cpu).
 - hf-dlc: the model folder plus code/inference.py, code/requirements.txt and code/wheels/ (this
           package and its dependencies), for the Hugging Face inference toolkit (cannot stream).
 - lmi:    the model folder plus serving.properties, model.py, requirements.txt and
