@@ -29,7 +29,11 @@ FRANCE_ANSWER = "The capital of France is Paris."
 
 def _prepare(env: side_envs.SideEnv, model_dir: Path, requirements: Path) -> Path:
     exe = side_envs.python(env)
-    done = side_envs.offline_install(exe, requirements)
+    # The file names SageMaker's /opt/ml/model; here the tarball is unpacked elsewhere.
+    here = requirements.with_name("requirements-here.txt")
+    here.write_text(requirements.read_text().replace("/opt/ml/model", str(model_dir)))
+    assert "--no-index" in here.read_text().split()  # offline: no index at all
+    done = side_envs.offline_install(exe, here)
     assert done.returncode == 0, f"offline install failed in {env.name}:\n{done.stderr}"
     return exe
 
