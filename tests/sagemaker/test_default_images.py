@@ -54,13 +54,17 @@ def _run(exe: Path, driver: str, *args: str, bodies: list[dict]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def hf_dlc_model(light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unpack) -> Path:
-    return unpack(light_model_dir, "hf-dlc", tmp_path_factory.mktemp("hf-dlc"))
+def hf_dlc_model(
+    light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unpack_offline
+) -> Path:
+    return unpack_offline(light_model_dir, "hf-dlc", tmp_path_factory.mktemp("hf-dlc"))
 
 
 @pytest.fixture(scope="module")
-def lmi_model(light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unpack) -> Path:
-    return unpack(light_model_dir, "lmi", tmp_path_factory.mktemp("lmi"))
+def lmi_model(
+    light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unpack_offline
+) -> Path:
+    return unpack_offline(light_model_dir, "lmi", tmp_path_factory.mktemp("lmi"))
 
 
 @pytest.mark.parametrize("env", [side_envs.HF_DLC_OLD, side_envs.HF_DLC_NEW], ids=lambda e: e.name)
