@@ -115,8 +115,11 @@ class ChatService:
             "model": self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
+        if plan.include_usage:  # every chunk but the last: "usage": null, as OpenAI sends
+            head["usage"] = None  # before choices, which stays the last key
         for index in range(len(plan.choices)):
-            yield {**head, "choices": [_choice(index, {"role": "assistant", "content": ""})]}
+            role = _choice(index, {"role": "assistant", "content": ""})
+            yield {**head, "choices": [role]}
         completion_tokens = 0
         async for index, step in _merge(self.engine, plan):
             if step.text or step.logprobs:
