@@ -60,6 +60,13 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
     p.add_argument(
+        "--special-tokens-in-content",
+        action="store_true",
+        default=None,
+        help="special-token text in message content becomes special tokens, so content can "
+        "open turns [env SMOAI_SPECIAL_TOKENS_IN_CONTENT; false]",
+    )
+    p.add_argument(
         "--emulator-port",
         type=int,
         help="also serve a local SageMaker Runtime API on this port, forwarding to this server",

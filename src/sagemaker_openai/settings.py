@@ -21,6 +21,7 @@ ENV = {
     "cache_dir": "SMOAI_CACHE_DIR",
     "log_level": "SMOAI_LOG_LEVEL",
     "num_gpus": "SM_NUM_GPUS",
+    "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
 }
 
 
@@ -35,6 +36,8 @@ class Settings:
     cache_dir: Path = Path.home() / ".cache" / "sagemaker-openai"  # demo model lives here
     log_level: str = "info"
     num_gpus: int = 0  # SageMaker's SM_NUM_GPUS: tensor parallelism for the vllm engine
+    # true: special-token text in message content becomes special tokens (turns can be forged)
+    special_tokens_in_content: bool = False
 
 
 def load_settings(
@@ -60,6 +63,10 @@ def _convert(type_name: object, raw: str) -> Any:
     text = str(type_name)
     if text.startswith("int"):
         return int(raw)
+    if text.startswith("bool"):
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{raw!r} is not true or false")
+        return raw.lower() in ("true", "1")
     if text.startswith("Path"):
         return Path(raw).expanduser()
     return raw

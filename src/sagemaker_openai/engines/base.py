@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
@@ -57,6 +57,7 @@ class ModelCard:
     special_tokens: dict[str, str]  # bos_token, eos_token, ... passed to the template
     features: frozenset[str] = frozenset()  # subset of Feature
     vocab_size: int = 0  # token ids are 0..vocab_size-1 (logit_bias keys); 0 means unknown
+    special_texts: frozenset[str] = frozenset()  # special tokens' text: in content, it is text
 
 
 class Engine(Protocol):
@@ -64,10 +65,16 @@ class Engine(Protocol):
 
     card: ModelCard
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of an already-templated prompt (no special tokens added)."""
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        """Token ids of templated text (none added); special=False: special-token text as text."""
         ...
 
     def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         """Stream one sequence; closing the iterator early must free the sequence."""
         ...
+
+
+def special_texts(tokenizer: Any) -> frozenset[str]:
+    """The text of a Hugging Face tokenizer's special tokens (those split_special_tokens splits)."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return frozenset(t.content for t in added.values() if getattr(t, "special", False))

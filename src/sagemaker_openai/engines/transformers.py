@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import ModelCard, SamplingParams, Step
+from .base import ModelCard, SamplingParams, Step, special_texts
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: obje
         name=served_name,
         context_length=int(getattr(config, "max_position_embeddings", 2048)),
         chat_template=tokenizer.chat_template,
+        special_texts=special_texts(tokenizer),
         special_tokens={
             k: v
             for k, v in (("bos_token", tokenizer.bos_token), ("eos_token", tokenizer.eos_token))
@@ -58,8 +59,11 @@ class Engine:
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
         self._worker.start()
 
-    def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        ids = self._tokenizer.encode(
+            text, add_special_tokens=False, split_special_tokens=not special
+        )
+        return list(ids)
 
     @property
     def running(self) -> int:

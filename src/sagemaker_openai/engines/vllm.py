@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import ModelCard, SamplingParams, Step, TokenLogprob
+from .base import ModelCard, SamplingParams, Step, TokenLogprob, special_texts
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,7 @@ class Engine:
             name=served_name,
             context_length=int(llm.model_config.max_model_len),
             chat_template=template,
+            special_texts=special_texts(self._tokenizer),
             special_tokens={
                 k: v
                 for k, v in (
@@ -112,8 +113,11 @@ class Engine:
             vocab_size=int(llm.model_config.get_vocab_size()),
         )
 
-    def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        ids = self._tokenizer.encode(
+            text, add_special_tokens=False, split_special_tokens=not special
+        )
+        return list(ids)
 
     @property
     def running(self) -> int:
