@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
+# vLLM's KV cache on CPU, GiB: its own default reserves most of a NUMA node.
+KV_CACHE_GIB_DEFAULT = 4.0
+
 # Optional request features an engine may declare; the chat layer rejects the rest with a 400.
 Feature = Literal["logprobs", "logit_bias", "response_format"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to load an engine. An engine refuses an option it cannot honour (ValueError)."""
+
+    num_gpus: int = 0  # GPUs to shard over (tensor parallelism); 0 or 1: one device
+    dtype: str = "auto"  # weights' dtype by torch name; auto: the engine's choice
+    kv_cache_gib: float = KV_CACHE_GIB_DEFAULT  # vLLM on CPU: KV cache size
+    max_model_len: int | None = None  # context window cap, tokens; None: the model's own
+    enforce_eager: bool = False  # vLLM: skip compilation (faster start, slower decode)
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,15 @@ class ModelCard:
 class Engine(Protocol):
     """A loaded model. `generate` is called concurrently from the event loop."""
 
-    card: ModelCard
+    @property
+    def card(self) -> ModelCard:
+        """What the chat layer needs to know about the model."""
+        ...
+
+    @property
+    def running(self) -> int:
+        """Sequences admitted and not yet finished or cancelled."""
+        ...
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         """Token ids of templated text (none added); special=False: special-token text as text."""
@@ -73,8 +95,6 @@ class Engine(Protocol):
         """Stream one sequence; closing the iterator early must free the sequence."""
         ...
 
-
-def special_texts(tokenizer: Any) -> frozenset[str]:
-    """The text of a Hugging Face tokenizer's special tokens (those split_special_tokens splits)."""
-    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
-    return frozenset(t.content for t in added.values() if getattr(t, "special", False))
+    def close(self) -> None:
+        """Free what the engine holds beyond the heap (processes, devices); idempotent."""
+        ...
