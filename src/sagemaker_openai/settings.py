@@ -68,8 +68,10 @@ class Settings:
     )
     special_tokens_in_content: bool = field(
         default=False,
-        metadata={"help": "special-token text in message content becomes special tokens, so "
-                  "content can open turns (the old behaviour)"},
+        metadata={
+            "help": "special-token text in message content becomes special tokens, so "
+            "content can open turns (the old behaviour)"
+        },
     )
 
 
