@@ -286,7 +286,13 @@ def _invoke(args: argparse.Namespace) -> int:
 
 
 def _add_chat(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("chat", help="chat with an endpoint in the terminal")
+    p = commands.add_parser(
+        "chat",
+        help="chat with an endpoint in the terminal",
+        description="Chat with an endpoint; it keeps the conversation. Lines edit as in a shell "
+        "(arrow keys, history). Ctrl-C stops an answer; /system TEXT, /reset, /history; "
+        "/exit or Ctrl-D quits.",
+    )
     _add_endpoint_flags(p)
     _add_request_flags(p)
     p.set_defaults(func=_chat)
