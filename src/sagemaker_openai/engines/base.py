@@ -13,6 +13,14 @@ Feature = Literal["logprobs", "logit_bias", "response_format"]
 
 
 @dataclass(frozen=True)
+class Guided:
+    """A constraint on the output: JSON text matching a schema. Each engine turns it into its own
+    mechanism (xgrammar in the transformers engine, structured outputs in vLLM)."""
+
+    json_schema: str | None = None  # the schema as JSON text (hashable); None: any JSON object
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """One sequence's sampling settings, already validated (OpenAI semantics)."""
 
@@ -27,6 +35,7 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict)
     # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
     response_format: dict | None = None
+    guided: Guided | None = None  # constrained decoding; None: free text
 
 
 @dataclass(frozen=True)
