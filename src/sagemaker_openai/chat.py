@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,8 +12,10 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import __version__
-from .engines.base import Engine, SamplingParams, Step, TokenLogprob
+from .answer import Answer, AnswerFormat
+from .engines.base import Engine, Guided, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
+from .prompt import build_prompt
 from .protocol import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -21,7 +24,15 @@ from .protocol import (
     ChatCompletionRequest,
     Usage,
 )
-from .template import render_chat
+from .reasoning import thinking_markers
+from .toolcalls import (
+    ToolChoice,
+    check_schema,
+    detect_format,
+    get_format,
+    read_tool_choice,
+    template_supports_tools,
+)
 
 
 @dataclass(frozen=True)
@@ -33,24 +44,37 @@ class Plan:
     prompt: list[int]
     choices: tuple[SamplingParams, ...]
     include_usage: bool
+    answer: AnswerFormat
 
 
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(
+        self, engine: Engine, *, tool_call_parser: str = "auto", reasoning_field: bool = False
+    ):
         self.engine = engine
         card = engine.card
+        if tool_call_parser != "auto":
+            get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
+        elif template_supports_tools(card.chat_template):
+            tool_call_parser = detect_format(card.chat_template)
+        else:
+            tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
+        self.tool_call_parser = tool_call_parser
+        self.reasoning_field = reasoning_field
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 
     def plan(self, request: ChatCompletionRequest) -> Plan:
         """Validate what the engine must honour, render and tokenize the prompt."""
         card = self.engine.card
-        _check_features(request, card.features)
+        tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
+        _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
-        messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-        prompt = self.engine.encode(render_chat(card.chat_template, messages, card.special_tokens))
+        guided = self._guided(request.response_format, tools)
+        prompt_text = build_prompt(request, card, tools)
+        prompt = self.engine.encode(prompt_text)
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -63,6 +87,7 @@ class ChatService:
             logprobs=(request.top_logprobs or 0) if request.logprobs else None,
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
             response_format=_structured_format(request.response_format),
+            guided=guided,
         )
         n = request.n or 1
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
@@ -76,6 +101,47 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
+            answer=self._answer_format(tools, prompt_text),
+        )
+
+    def _guided(self, response_format: dict[str, Any] | None, tools: ToolChoice | None) -> Any:
+        """The decoding constraint, checked by the engine now so a bad schema is a 400."""
+        schema = tools.constraint() if tools else None
+        param = "tools"
+        if schema is not None and _structured_format(response_format):
+            raise InvalidRequest(
+                "response_format cannot be combined with tool_choice 'required' or a named "
+                "tool: the answer is then a tool call.",
+                param="response_format",
+            )
+        if schema is None:
+            fmt = _structured_format(response_format)
+            if fmt is None:
+                return None
+            param = "response_format"
+            if fmt["type"] == "json_schema":
+                schema = fmt["json_schema"]["schema"]
+                check_schema(schema, "response_format.json_schema.schema")
+        guided = Guided(None if schema is None else json.dumps(schema))
+        try:
+            self.engine.check_guided(guided)
+        except ValueError as exc:
+            raise InvalidRequest(
+                f"This endpoint cannot constrain decoding to the schema in {param}: {exc}",
+                param=param,
+            ) from None
+        return guided
+
+    def _answer_format(self, tools: ToolChoice | None, prompt_text: str) -> AnswerFormat:
+        calls = None
+        if tools is not None and tools.mode != "none":
+            calls = tools.constrained_format() or get_format(self.tool_call_parser)
+        return AnswerFormat(
+            calls=calls,
+            parallel=tools.parallel if tools else True,
+            thinking=thinking_markers(self.engine.card.chat_template),
+            prompt_text=prompt_text,
+            reasoning_field=self.reasoning_field,
         )
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
@@ -88,12 +154,15 @@ class ChatService:
         completion_tokens = 0
         for index, (text, tokens, finish, logprobs) in enumerate(results):
             completion_tokens += tokens
+            answer = Answer(plan.answer)
+            answer.feed(text)
+            answer.finish()
             choices.append(
                 {
                     "index": index,
-                    "message": {"role": "assistant", "content": text},
+                    "message": answer.message(),
                     "logprobs": _logprobs(logprobs, plan.choices[index]),
-                    "finish_reason": finish,
+                    "finish_reason": answer.finish_reason(finish),
                 }
             )
         return {
@@ -114,14 +183,21 @@ class ChatService:
         for index in range(len(plan.choices)):
             yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
         completion_tokens = 0
+        answers = [Answer(plan.answer) for _ in plan.choices]
         async for index, step in _merge(self.engine, plan):
-            if step.text or step.logprobs:
-                delta = {"content": step.text}
-                yield self._chunk(plan, [_choice(index, delta, step, plan.choices[index])])
+            answer, params = answers[index], plan.choices[index]
+            deltas = answer.feed(step.text) if step.text else []
+            if step.finish_reason:
+                deltas += answer.finish()
+            if step.logprobs and not deltas:
+                deltas = [{"content": ""}]  # held-back text: its logprobs still go out now
+            for k, delta in enumerate(deltas):
+                # a step's logprobs ride on its first delta
+                yield self._chunk(plan, [_choice(index, delta, step if k == 0 else None, params)])
             if step.finish_reason:
                 completion_tokens += step.completion_tokens
-                final = _choice(index, {"content": ""}, finish_reason=step.finish_reason)
-                yield self._chunk(plan, [final])
+                reason = answer.finish_reason(step.finish_reason)
+                yield self._chunk(plan, [_choice(index, {"content": ""}, finish_reason=reason)])
         if plan.include_usage:
             yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens))
 
@@ -220,34 +296,9 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
     }
 
 
-def _template_message(index: int, message: Any) -> dict[str, Any]:
-    """A message as chat templates expect it: string content, developer as system."""
-    content = message.content
-    if isinstance(content, list):
-        for j, part in enumerate(content):
-            if part["type"] != "text":
-                raise InvalidRequest(
-                    f"Content parts of type '{part['type']}' are not supported by this model; "
-                    "only 'text' parts are.",
-                    param=f"messages[{index}].content[{j}].type",
-                )
-        content = "\n".join(part["text"] for part in content)
-    if content is None and not (message.role == "assistant" and message.tool_calls):
-        raise InvalidRequest(
-            f"messages[{index}].content may be null only for an assistant message with tool_calls.",
-            param=f"messages[{index}].content",
-        )
-    out: dict[str, Any] = {
-        "role": "system" if message.role == "developer" else message.role,
-        "content": content or "",
-    }
-    for key in ("name", "tool_calls", "tool_call_id"):
-        if getattr(message, key) is not None:
-            out[key] = getattr(message, key)
-    return out
-
-
-def _check_features(request: ChatCompletionRequest, features: frozenset[str]) -> None:
+def _check_features(
+    request: ChatCompletionRequest, features: frozenset[str], tools: ToolChoice | None
+) -> None:
     """Parameters this engine cannot honour are refused, never silently ignored."""
 
     def refuse(param: str, what: str) -> None:
@@ -262,10 +313,8 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
     fmt = (request.response_format or {}).get("type", "text")
     if fmt != "text" and "response_format" not in features:
         refuse("response_format", f"response_format of type '{fmt}'")
-    if request.tools:
-        refuse("tools", "Tool calling")
-    if request.tool_choice not in (None, "none", "auto"):
-        refuse("tool_choice", "tool_choice without tools")
+    if tools and tools.mode in ("required", "named") and "response_format" not in features:
+        refuse("tool_choice", f"tool_choice {tools.mode!r} (constrained decoding)")
 
 
 def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:

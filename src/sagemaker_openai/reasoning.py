@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Literal
 
 # (start, end) markers of the families; <think> always, the others where a template uses them
-MARKERS = (("<think>", "</think>"), ("[THINK]", "[/THINK]"), ("<|START_THINKING|>", "<|END_THINKING|>"))
+MARKERS = (
+    ("<think>", "</think>"),
+    ("[THINK]", "[/THINK]"),
+    ("<|START_THINKING|>", "<|END_THINKING|>"),
+)
 
 Kind = Literal["reasoning", "content"]
 
@@ -73,11 +77,15 @@ class ReasoningStream:
             self._pending, self._state, self._trim = rest, "answer", True
             return
         keep = next(
-            (n for n in range(min(len(self._end) - 1, len(self._pending)), 0, -1)
-             if self._end.startswith(self._pending[-n:])),
+            (
+                n
+                for n in range(min(len(self._end) - 1, len(self._pending)), 0, -1)
+                if self._end.startswith(self._pending[-n:])
+            ),
             0,
         )
-        cut = len(self._pending) - keep
-        if cut:
-            out.append(("reasoning", self._pending[:cut]))
-            self._pending = self._pending[cut:]
+        # blanks before the end marker are layout too: held until text follows them
+        ready = self._pending[: len(self._pending) - keep].rstrip()
+        if ready:
+            out.append(("reasoning", ready))
+            self._pending = self._pending[len(ready) :]

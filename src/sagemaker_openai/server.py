@@ -29,9 +29,15 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Holds the engine once it has loaded; /ping reads it without waiting on anything."""
 
-    def __init__(self, load: Callable[[], Engine], on_failure: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        load: Callable[[], Engine],
+        on_failure: Callable[[], None] | None = None,
+        chat_options: dict[str, Any] | None = None,
+    ):
         self._load = load
         self._on_failure = on_failure
+        self._chat_options = chat_options or {}
         self.chat: ChatService | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -47,7 +53,7 @@ class Runtime:
             if self._on_failure:
                 self._on_failure()
             return
-        self.chat = ChatService(engine)
+        self.chat = ChatService(engine, **self._chat_options)
         log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
 
     def stop(self) -> None:
@@ -68,7 +74,11 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(load, on_load_failure)
+    chat_options = {
+        "tool_call_parser": settings.tool_call_parser,
+        "reasoning_field": settings.reasoning_field,
+    }
+    runtime = Runtime(load, on_load_failure, chat_options)
 
     async def ping(request: Request) -> Response:
         if runtime.chat is None:

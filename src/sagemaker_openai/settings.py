@@ -13,6 +13,7 @@ from typing import Any
 
 from .engines.base import KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
+from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
@@ -30,6 +31,8 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
+    "reasoning_field": "SMOAI_REASONING_FIELD",
 }
 
 
@@ -65,6 +68,13 @@ class Settings:
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
     )
+    tool_call_parser: str = field(
+        default="auto",
+        metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
+    )
+    reasoning_field: bool = field(
+        default=False, metadata={"help": "send thinking as `reasoning` too (reasoning_content)"}
+    )
 
 
 def load_settings(
@@ -81,6 +91,11 @@ def load_settings(
         if value is not None and name in types:
             values[name] = value
     settings = replace(Settings(), **values)
+    if settings.tool_call_parser not in ("auto", *FORMATS):
+        raise ValueError(
+            f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "
+            f"not {settings.tool_call_parser!r}"
+        )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     return settings

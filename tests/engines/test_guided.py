@@ -43,9 +43,7 @@ def generate(
 ) -> str:
     """Greedy decoding through the processor, as an engine drives it."""
     tokenizer, model, guide = demo
-    prompt = render_chat(
-        tokenizer.chat_template, [{"role": "user", "content": question}], {}
-    )
+    prompt = render_chat(tokenizer.chat_template, [{"role": "user", "content": question}], {})
     ids = tokenizer.encode(prompt, add_special_tokens=False)
     processor = guide.processor(guided)
     out: list[int] = []
@@ -61,7 +59,9 @@ def generate(
                 break
             out.append(token)
             step = [token]
-    assert processor.done() or not finish, f"the grammar should have ended within the budget: {tokenizer.decode(out)!r}"
+    assert processor.done() or not finish, (
+        f"the grammar should have ended within the budget: {tokenizer.decode(out)!r}"
+    )
     return tokenizer.decode(out)
 
 
@@ -72,7 +72,9 @@ def test_json_object_is_any_json_object(demo) -> None:
 
 
 def test_named_tool_arguments_match_its_schema(demo) -> None:
-    choice = read_tool_choice([WEATHER], {"type": "function", "function": {"name": "get_weather"}}, None)
+    choice = read_tool_choice(
+        [WEATHER], {"type": "function", "function": {"name": "get_weather"}}, None
+    )
     schema = choice.constraint()
     text = generate(demo, "What is the weather in Paris?", Guided(json.dumps(schema)))
     jsonschema.validate(json.loads(text), WEATHER["function"]["parameters"])

@@ -103,6 +103,11 @@ class Engine(Protocol):
         """Stream one sequence; closing the iterator early must free the sequence."""
         ...
 
+    def check_guided(self, guided: Guided) -> None:
+        """Raise ValueError (with the reason) if this engine cannot follow `guided`; called
+        before a stream starts, so a schema it refuses is a 400, not an in-stream error."""
+        ...
+
     def close(self) -> None:
         """Free what the engine holds beyond the heap (processes, devices); idempotent."""
         ...

@@ -12,9 +12,19 @@ import xgrammar as xgr
 
 from .base import Guided
 
+OBJECT = '{"type": "object"}'  # json_object: any JSON object
+
 
 class InvalidGuide(ValueError):
     """The constraint cannot be compiled (a schema xgrammar refuses)."""
+
+
+def check_json_schema(guided: Guided) -> None:
+    """InvalidGuide unless xgrammar (vLLM's structured-output backend too) converts the schema."""
+    try:
+        xgr.Grammar.from_json_schema(guided.json_schema or OBJECT, any_whitespace=False)
+    except (RuntimeError, ValueError) as exc:
+        raise InvalidGuide(_reason(exc)) from None
 
 
 class GuidedDecoding:
@@ -39,7 +49,7 @@ class GuidedDecoding:
     def _compile_uncached(self, guided: Guided) -> Any:
         try:
             # Compact JSON: with free whitespace a small model can emit blanks until max_tokens.
-            schema = guided.json_schema or '{"type": "object"}'
+            schema = guided.json_schema or OBJECT
             return self._compiler.compile_json_schema(schema, any_whitespace=False)
         except (RuntimeError, ValueError, json.JSONDecodeError) as exc:
             raise InvalidGuide(_reason(exc)) from None
