@@ -58,7 +58,7 @@ js-sdk: tests/js/node_modules/.installed
 tests/js/node_modules/.installed: tests/js/package-lock.json
 	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund && touch node_modules/.installed; fi
 
-test: demo js-sdk install-vllm
+test: demo js-sdk install-vllm install-agents
 	$(BIN)/python -m pytest
 
 # About 25 minutes on 2 cores; run it on a quiet machine. Writes bench/results and the README table.
