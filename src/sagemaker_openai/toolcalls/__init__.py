@@ -7,11 +7,10 @@ from .formats import (
     ToolCall,
     detect_format,
     get_format,
-    parse_calls,
     template_supports_tools,
 )
 from .prompt import fallback_messages, template_messages
-from .stream import Event, ToolCallStream
+from .stream import Event, ToolCallStream, parse_calls
 
 __all__ = [
     "FORMATS",

@@ -87,11 +87,13 @@ class Llama3Json(Format):
 class Mistral(Format):
     name = "mistral"
     markers = ("[TOOL_CALLS]",)
+    leading = "["  # [TOOL_CALLS] is a special token that decoding may have dropped
     _named = re.compile(r"\s*([A-Za-z0-9_.\-]+)\[ARGS\]")
 
     def parse(self, region: str) -> list[ToolCall] | None:
         calls: list[ToolCall] = []
-        for piece in region.split("[TOOL_CALLS]")[1:]:
+        pieces = region.split("[TOOL_CALLS]")[1:] if region.startswith("[TOOL_") else [region]
+        for piece in pieces:
             named = self._named.match(piece)
             if named:  # v11+: name[ARGS]{arguments}
                 values = _json_values(piece[named.end() :])
@@ -127,19 +129,6 @@ def detect_format(chat_template: str) -> str:
 def template_supports_tools(chat_template: str) -> bool:
     """Whether the template renders a `tools` list itself (the Hugging Face convention)."""
     return re.search(r"\btools\b", chat_template) is not None
-
-
-def parse_calls(text: str, fmt: Format) -> tuple[str | None, list[ToolCall]]:
-    """A whole answer as (content, calls); content is None when the answer was only calls."""
-    from .stream import ToolCallStream  # one implementation of the rules for both paths
-
-    stream = ToolCallStream(fmt)
-    events = stream.feed(text) + stream.finish()
-    content = "".join(e for e in events if isinstance(e, str))
-    calls = [e for e in events if isinstance(e, ToolCall)]
-    if calls and not content.strip():
-        return None, calls
-    return content, calls
 
 
 def _json_values(text: str, separator: str = "") -> list[Any] | None:

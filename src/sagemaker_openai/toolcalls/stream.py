@@ -105,3 +105,14 @@ class ToolCallStream:
         self._seen_text = True
         self._after_call = False
         events.append(body)
+
+
+def parse_calls(text: str, fmt: Format) -> tuple[str | None, list[ToolCall]]:
+    """A whole answer as (content, calls); content is None when the answer was only calls."""
+    stream = ToolCallStream(fmt)  # one implementation of the rules for both paths
+    events = stream.feed(text) + stream.finish()
+    content = "".join(e for e in events if isinstance(e, str))
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    if calls and not content.strip():
+        return None, calls
+    return content, calls
