@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,7 +12,8 @@ from typing import Any, cast
 
 from . import __version__
 from .answer import Answer, AnswerFormat
-from .engines.base import Engine, Guided, SamplingParams, Step, TokenLogprob
+from .constraint import decoding_constraint, structured_format
+from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
 from .prompt import build_prompt
 from .protocol import (
@@ -27,7 +27,6 @@ from .protocol import (
 from .reasoning import thinking_markers
 from .toolcalls import (
     ToolChoice,
-    check_schema,
     detect_format,
     get_format,
     read_tool_choice,
@@ -72,7 +71,7 @@ class ChatService:
         tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
         _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
-        guided = self._guided(request.response_format, tools)
+        guided = decoding_constraint(self.engine, request.response_format, tools)
         prompt_text = build_prompt(request, card, tools)
         prompt = self.engine.encode(prompt_text)
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
@@ -86,7 +85,7 @@ class ChatService:
             seed=request.seed,
             logprobs=(request.top_logprobs or 0) if request.logprobs else None,
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
-            response_format=_structured_format(request.response_format),
+            response_format=structured_format(request.response_format),
             guided=guided,
         )
         n = request.n or 1
@@ -103,34 +102,6 @@ class ChatService:
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
             answer=self._answer_format(tools, prompt_text),
         )
-
-    def _guided(self, response_format: dict[str, Any] | None, tools: ToolChoice | None) -> Any:
-        """The decoding constraint, checked by the engine now so a bad schema is a 400."""
-        schema = tools.constraint() if tools else None
-        param = "tools"
-        if schema is not None and _structured_format(response_format):
-            raise InvalidRequest(
-                "response_format cannot be combined with tool_choice 'required' or a named "
-                "tool: the answer is then a tool call.",
-                param="response_format",
-            )
-        if schema is None:
-            fmt = _structured_format(response_format)
-            if fmt is None:
-                return None
-            param = "response_format"
-            if fmt["type"] == "json_schema":
-                schema = fmt["json_schema"]["schema"]
-                check_schema(schema, "response_format.json_schema.schema")
-        guided = Guided(None if schema is None else json.dumps(schema))
-        try:
-            self.engine.check_guided(guided)
-        except ValueError as exc:
-            raise InvalidRequest(
-                f"This endpoint cannot constrain decoding to the schema in {param}: {exc}",
-                param=param,
-            ) from None
-        return guided
 
     def _answer_format(self, tools: ToolChoice | None, prompt_text: str) -> AnswerFormat:
         calls = None
@@ -325,13 +296,6 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
             )
-
-
-def _structured_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    """None for free text; the shape was checked by protocol."""
-    if not response_format or response_format.get("type", "text") == "text":
-        return None
-    return response_format
 
 
 def _completion_budget(prompt_tokens: int, requested: int | None, context: int) -> int:
