@@ -9,6 +9,7 @@ import queue
 import random
 import threading
 from collections.abc import AsyncIterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, ModelCard, SamplingParams, Step
-from .guided import GuidedDecoding
 from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         tokenizer,
         name=served_name,
         context_length=context,
-        features=frozenset({"response_format"}),
+        # constrained decoding needs xgrammar, which SageMaker's DLC images lack
+        features=frozenset({"response_format"} if find_spec("xgrammar") else ()),
         vocab_size=int(model.config.vocab_size),
     )
     return TransformersEngine(model, tokenizer, card)
@@ -73,7 +74,7 @@ class TransformersEngine:
             model.config.eos_token_id,
             tokenizer.eos_token_id,
         )
-        self._guides = GuidedDecoding(tokenizer, int(model.config.vocab_size), sorted(self._eos))
+        self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
         self._inbox: queue.Queue[_Sequence] = queue.Queue()
         self._running = 0
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
@@ -91,12 +92,20 @@ class TransformersEngine:
         """Nothing to free beyond the heap: the worker thread is a daemon."""
 
     def check_guided(self, guided: Guided) -> None:
-        self._guides.compile(guided)
+        self._guided_decoding().compile(guided)
+
+    def _guided_decoding(self) -> Any:
+        if self._guides is None:
+            from .guided import GuidedDecoding  # imports xgrammar
+
+            vocab = int(self._model.config.vocab_size)
+            self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
+        return self._guides
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         seq = _Sequence(prompt, params, self._tokenizer, asyncio.get_running_loop())
         if params.guided is not None:
-            seq.guide = self._guides.processor(params.guided)
+            seq.guide = self._guided_decoding().processor(params.guided)
         self._inbox.put(seq)
         try:
             while True:

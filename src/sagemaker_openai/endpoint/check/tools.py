@@ -84,6 +84,21 @@ def _stream(probe: Probe) -> list[str]:
         found.append(f"first delta {choices[0].get('delta')!r}")
     if any("finish_reason" not in c for c in choices):
         found.append("a choice lacks finish_reason")
+    calls, problems = _joined_calls(choices)
+    found += problems
+    if not calls:
+        return [*found, "no tool_calls deltas"]
+    for index, call in calls.items():
+        found += _call_problems(call, f"streamed call {index}")
+    final = choices[-1]
+    if final.get("finish_reason") != "tool_calls" or final.get("delta") != {"content": ""}:
+        found.append(f"final choice {clip(json.dumps(final))}")
+    return found[:6]
+
+
+def _joined_calls(choices: list[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], list[str]]:
+    """The streamed calls with their argument fragments joined, and how the deltas broke shape."""
+    found: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
     for number, choice in enumerate(choices, 1):
         delta = choice.get("delta") or {}
@@ -106,14 +121,7 @@ def _stream(probe: Probe) -> list[str]:
                 found.append(f"chunk {number}: a later delta carries more than arguments")
             else:
                 calls[index]["function"]["arguments"] += part["function"]["arguments"]
-    if not calls:
-        return [*found, "no tool_calls deltas"]
-    for index, call in calls.items():
-        found += _call_problems(call, f"streamed call {index}")
-    final = choices[-1]
-    if final.get("finish_reason") != "tool_calls" or final.get("delta") != {"content": ""}:
-        found.append(f"final choice {clip(json.dumps(final))}")
-    return found[:6]
+    return calls, found
 
 
 def _loop_messages(probe: Probe) -> list[str]:
