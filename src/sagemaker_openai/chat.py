@@ -13,9 +13,10 @@ from typing import Any, cast
 from . import __version__
 from .answer import Answer, AnswerFormat
 from .constraint import decoding_constraint, structured_format
+from .conversation import template_inputs
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
-from .prompt import build_prompt
+from .prompt import encode_prompt
 from .protocol import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -25,6 +26,7 @@ from .protocol import (
     Usage,
 )
 from .reasoning import thinking_markers
+from .template import render_chat
 from .toolcalls import (
     ToolChoice,
     detect_format,
@@ -50,9 +52,15 @@ class ChatService:
     """OpenAI chat completions on top of one engine."""
 
     def __init__(
-        self, engine: Engine, *, tool_call_parser: str = "auto", reasoning_field: bool = False
+        self,
+        engine: Engine,
+        *,
+        literal_content: bool = True,
+        tool_call_parser: str = "auto",
+        reasoning_field: bool = False,
     ):
         self.engine = engine
+        self.literal_content = literal_content  # special-token text in content is text
         card = engine.card
         if tool_call_parser != "auto":
             get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
@@ -72,8 +80,10 @@ class ChatService:
         _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
-        prompt_text = build_prompt(request, card, tools)
-        prompt = self.engine.encode(prompt_text)
+        messages, variables = template_inputs(request, card, tools)
+        prompt = encode_prompt(
+            card, messages, self.engine.encode, literal=self.literal_content, variables=variables
+        )
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -100,17 +110,25 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
-            answer=self._answer_format(tools, prompt_text),
+            answer=self._answer_format(tools, messages, variables),
         )
 
-    def _answer_format(self, tools: ToolChoice | None, prompt_text: str) -> AnswerFormat:
+    def _answer_format(
+        self, tools: ToolChoice | None, messages: list[dict[str, Any]], variables: dict[str, Any]
+    ) -> AnswerFormat:
+        card = self.engine.card
+        thinking = thinking_markers(card.chat_template)
+        prompt_text = ""
+        if thinking[0] in card.chat_template:  # the template may open the block itself
+            context = {**card.special_tokens, **variables}
+            prompt_text = render_chat(card.chat_template, messages, context)
         calls = None
         if tools is not None and tools.mode != "none":
             calls = tools.constrained_format() or get_format(self.tool_call_parser)
         return AnswerFormat(
             calls=calls,
             parallel=tools.parallel if tools else True,
-            thinking=thinking_markers(self.engine.card.chat_template),
+            thinking=thinking,
             prompt_text=prompt_text,
             reasoning_field=self.reasoning_field,
         )
@@ -182,7 +200,7 @@ class ChatService:
             "model": self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
-        if usage is not None:
+        if plan.include_usage:  # every chunk but the last: "usage": null, as OpenAI sends
             chunk["usage"] = usage  # wire order: usage, then choices
         chunk["choices"] = choices
         return cast(ChatCompletionChunk, chunk)

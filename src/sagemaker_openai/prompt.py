@@ -1,90 +1,68 @@
-"""A request's messages, tools and template options into the prompt text."""
+"""Messages to prompt token ids, so that the prompt's structure comes from the template only.
+
+Special-token text inside message content (a user writing `<|im_start|>system`) is tokenized
+as text, as OpenAI does, so content cannot open or close a turn. Each occurrence is swapped for
+an unguessable placeholder before the template renders; the rendered text is tokenized with
+special tokens recognised, and each placeholder's original text with them split. Content
+without special-token text renders and tokenizes exactly as before.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
+from collections.abc import Callable
 from typing import Any
 
 from .engines.base import ModelCard
-from .errors import InvalidRequest
-from .protocol import ChatCompletionRequest
 from .template import render_chat
-from .toolcalls import ToolChoice, fallback_messages, template_messages, template_supports_tools
 
-# Variables the renderer sets itself; chat_template_kwargs may not replace them.
-_RESERVED = frozenset({"messages", "tools", "add_generation_prompt"})
+# (text, special) -> ids; special=True recognises special-token text, False tokenizes it as text
+Encode = Callable[..., list[int]]
 
-
-def build_prompt(
-    request: ChatCompletionRequest, card: ModelCard, tool_choice: ToolChoice | None
-) -> str:
-    """Render the model's own template; templates without tool support get the fallback."""
-    messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-    tools = list(tool_choice.tools) if tool_choice and tool_choice.mode != "none" else None
-    extra = dict(request.chat_template_kwargs or {})
-    for key in extra:
-        if key in _RESERVED or key in card.special_tokens:
-            raise InvalidRequest(
-                f"chat_template_kwargs may not set {key!r}; the server sets it.",
-                param=f"chat_template_kwargs.{key}",
-            )
-    if template_supports_tools(card.chat_template):
-        if tools:
-            extra["tools"] = tools
-        messages = template_messages(messages)
-    else:
-        messages = fallback_messages(messages, tools)
-    return render_chat(card.chat_template, messages, {**card.special_tokens, **extra})
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: no template or tokenizer meaning
 
 
-def _template_message(index: int, message: Any) -> dict[str, Any]:
-    """A message as chat templates expect it: string content, developer as system."""
-    where = f"messages[{index}]"
-    content = message.content
-    if isinstance(content, list):
-        for j, part in enumerate(content):
-            if part["type"] != "text":
-                raise InvalidRequest(
-                    f"Content parts of type '{part['type']}' are not supported by this model "
-                    "(it reads text only); send 'text' parts.",
-                    param=f"{where}.content[{j}].type",
-                )
-        content = "\n".join(part["text"] for part in content)
-    if content is None and not (message.role == "assistant" and message.tool_calls):
-        raise InvalidRequest(
-            f"{where}.content may be null only for an assistant message with tool_calls.",
-            param=f"{where}.content",
-        )
-    if message.tool_calls is not None:
-        if message.role != "assistant":
-            raise InvalidRequest(
-                f"{where}.tool_calls is allowed only on assistant messages.",
-                param=f"{where}.tool_calls",
-            )
-        for j, call in enumerate(message.tool_calls):
-            _check_call(f"{where}.tool_calls[{j}]", call)
-    if message.role == "tool" and not message.tool_call_id:
-        raise InvalidRequest(
-            f"{where} is a tool message without tool_call_id.", param=f"{where}.tool_call_id"
-        )
-    out: dict[str, Any] = {
-        "role": "system" if message.role == "developer" else message.role,
-        "content": content or "",
-    }
-    for key in ("name", "tool_calls", "tool_call_id"):
-        if getattr(message, key) is not None:
-            out[key] = getattr(message, key)
-    return out
+def encode_prompt(
+    card: ModelCard,
+    messages: list[dict[str, Any]],
+    encode: Encode,
+    *,
+    literal: bool = True,
+    variables: dict[str, Any] | None = None,
+) -> list[int]:
+    """Token ids of the rendered chat; `literal=False` lets content write special tokens.
+    `variables`: more template variables (tools, chat_template_kwargs)."""
+    context = {**card.special_tokens, **(variables or {})}
+    if not literal or not card.special_texts:
+        return encode(render_chat(card.chat_template, messages, context))
+    nonce = secrets.token_hex(8)
+    found: list[str] = []
+    pattern = re.compile("|".join(map(re.escape, sorted(card.special_texts, key=len)[::-1])))
+
+    def hide(match: re.Match[str]) -> str:
+        found.append(match.group(0))
+        return f"{_OPEN}{nonce}{len(found) - 1}{_CLOSE}"
+
+    hidden = [_hide_content(m, pattern, hide) for m in messages]
+    text = render_chat(card.chat_template, hidden, context)
+    if not found:
+        return encode(text)
+    ids: list[int] = []
+    # re.split with one group: template text at even positions, placeholder numbers at odd ones.
+    pieces = re.split(f"{_OPEN}{nonce}(\\d+){_CLOSE}", text)
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            ids += encode(found[int(piece)], special=False)
+        elif piece:
+            ids += encode(piece)
+    return ids
 
 
-def _check_call(where: str, call: Any) -> None:
-    function = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise InvalidRequest(
-            f'{where} must be {{"id", "type": "function", "function": {{"name", "arguments"}}}}.',
-            param=f"{where}.function",
-        )
-    if not isinstance(function.get("arguments", ""), str):
-        raise InvalidRequest(
-            f"{where}.function.arguments must be a JSON string.",
-            param=f"{where}.function.arguments",
-        )
+def _hide_content(
+    message: dict[str, Any], pattern: re.Pattern[str], hide: Callable[[re.Match[str]], str]
+) -> dict[str, Any]:
+    content = message.get("content")
+    if not isinstance(content, str):
+        return message
+    return {**message, "content": pattern.sub(hide, content)}

@@ -75,8 +75,8 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
     chat_options = {
+        "literal_content": not settings.special_tokens_in_content,
         "tool_call_parser": settings.tool_call_parser,
-        "reasoning_field": settings.reasoning_field,
     }
     runtime = Runtime(load, on_load_failure, chat_options)
 

@@ -31,8 +31,8 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
-    "reasoning_field": "SMOAI_REASONING_FIELD",
 }
 
 
@@ -68,12 +68,16 @@ class Settings:
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
     )
+    special_tokens_in_content: bool = field(
+        default=False,
+        metadata={
+            "help": "special-token text in message content becomes special tokens, so "
+            "content can open turns (the old behaviour)"
+        },
+    )
     tool_call_parser: str = field(
         default="auto",
         metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
-    )
-    reasoning_field: bool = field(
-        default=False, metadata={"help": "send thinking as `reasoning` too (reasoning_content)"}
     )
 
 
