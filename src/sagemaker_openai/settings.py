@@ -13,6 +13,7 @@ from typing import Any
 
 from .engines.base import KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
+from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
@@ -31,6 +32,7 @@ ENV = {
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
+    "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
 }
 
 
@@ -73,6 +75,10 @@ class Settings:
             "content can open turns (the old behaviour)"
         },
     )
+    tool_call_parser: str = field(
+        default="auto",
+        metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
+    )
 
 
 def load_settings(
@@ -89,6 +95,11 @@ def load_settings(
         if value is not None and name in types:
             values[name] = value
     settings = replace(Settings(), **values)
+    if settings.tool_call_parser not in ("auto", *FORMATS):
+        raise ValueError(
+            f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "
+            f"not {settings.tool_call_parser!r}"
+        )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     return settings

@@ -32,10 +32,9 @@ async def encode_stream(
 
 def choose_format(default: StreamFormat, custom_attributes: str, accept: str) -> StreamFormat:
     """Per-request framing: `stream_format=...` in SageMaker's custom attributes, then Accept."""
-    for item in custom_attributes.replace(",", ";").split(";"):
-        key, _, value = item.strip().partition("=")
-        if key.strip() == "stream_format" and _is_format(fmt := value.strip()):
-            return fmt
+    value = custom_attribute(custom_attributes, "stream_format")
+    if value is not None and _is_format(value):
+        return value
     if "text/event-stream" in accept:
         return "sse"
     return default
@@ -43,3 +42,12 @@ def choose_format(default: StreamFormat, custom_attributes: str, accept: str) ->
 
 def _is_format(value: str) -> TypeGuard[StreamFormat]:
     return value in MEDIA_TYPES
+
+
+def custom_attribute(custom_attributes: str, key: str) -> str | None:
+    """One `key=value` of SageMaker's custom attributes header (`;` or `,` separated)."""
+    for item in custom_attributes.replace(",", ";").split(";"):
+        name, _, value = item.strip().partition("=")
+        if name.strip() == key:
+            return value.strip()
+    return None
