@@ -1,4 +1,5 @@
-"""A local SageMaker Runtime API: InvokeEndpoint and InvokeEndpointWithResponseStream.
+"""A local SageMaker Runtime API: InvokeEndpoint, InvokeEndpointWithResponseStream,
+InvokeEndpointAsync and the OpenAI-compatible route.
 
 It forwards to a container's /invocations as SageMaker does and answers with SageMaker's
 headers, error shapes and event-stream framing, so unmodified SDKs can be tested before deploy.
@@ -7,7 +8,6 @@ headers, error shapes and event-stream framing, so unmodified SDKs can be tested
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -17,12 +17,14 @@ from typing import Any, Literal
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .eventstream import encode_exception, encode_payload_part
+from .errors import ServiceError, model_error, validation_error
+from .eventstream import Fault, relay_frames
 
-Fault = Literal["none", "split", "merge"]
+# Where the OpenAI route's requests reach the container; AWS does not document it (docs/).
+OpenAIForward = Literal["invocations", "invocations-sse", "openai", "v1"]
 MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request payload limit, 6 MiB
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 
@@ -36,8 +38,12 @@ _FORWARDED = (
     "X-Amzn-SageMaker-Inference-Component",
     "X-Amzn-SageMaker-Session-Id",
 )
-
-log = logging.getLogger("sagemaker_openai.emulator")
+# Response headers SageMaker passes back from the container (custom attributes, sessions).
+_RETURNED = (
+    "X-Amzn-SageMaker-Custom-Attributes",
+    "X-Amzn-SageMaker-New-Session-Id",
+    "X-Amzn-SageMaker-Closed-Session-Id",
+)
 
 
 @dataclass(frozen=True)
@@ -51,26 +57,25 @@ class EmulatorConfig:
     variant: str = "AllTraffic"
     region: str = "us-east-1"
     account: str = "123456789012"
-
-
-@dataclass
-class ServiceError(Exception):
-    """An error answered as SageMaker Runtime does: JSON body plus x-amzn-ErrorType."""
-
-    status: int
-    error_type: str
-    message: str
-    fields: Mapping[str, object] | None = None
-
-    def to_response(self, request_id: str) -> Response:
-        body = {"Message": self.message, **(self.fields or {})}
-        headers = {"x-amzn-ErrorType": self.error_type, "x-amzn-RequestId": request_id}
-        return JSONResponse(body, status_code=self.status, headers=headers)
+    # Inference components on the endpoint(s); when any, every call must name one.
+    inference_components: tuple[str, ...] = ()
+    openai_forward: OpenAIForward = "invocations"
+    # (access key id, secret): bearer tokens must be signed with it; None checks shape only.
+    credentials: tuple[str, str] | None = None
+    # Async inference: where SageMaker writes results; None: no async endpoint.
+    async_output_path: str | None = None  # s3://bucket/prefix
+    async_failure_path: str | None = None
+    s3_endpoint_url: str | None = None  # a local S3 stand-in (moto); None: real S3
 
 
 def create_emulator_app(config: EmulatorConfig) -> Starlette:
     """The Runtime API as a Starlette app, with one pooled HTTP client to the container."""
-    emulator = _Emulator(config)
+    from .async_inference import AsyncInvocations
+    from .openai_route import OpenAIRoute
+
+    emulator = Emulator(config)
+    openai = OpenAIRoute(emulator)
+    chat = "/openai/v1/chat/completions"
     routes = [
         Route("/endpoints/{name}/invocations", emulator.invoke, methods=["POST"]),
         Route(
@@ -78,11 +83,20 @@ def create_emulator_app(config: EmulatorConfig) -> Starlette:
             emulator.invoke_stream,
             methods=["POST"],
         ),
+        Route("/endpoints/{name}" + chat, openai.chat, methods=["POST"]),
+        Route("/endpoints/{name}/inference-components/{ic}" + chat, openai.chat, methods=["POST"]),
+        Route(
+            "/endpoints/{name}/async-invocations",
+            AsyncInvocations(emulator).invoke,
+            methods=["POST"],
+        ),
     ]
     return Starlette(routes=routes, lifespan=emulator.lifespan)
 
 
-class _Emulator:
+class Emulator:
+    """The shared part: endpoint checks, readiness, and the pooled client to the container."""
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.ready = False  # latched: SageMaker routes traffic once the container pings 200
@@ -100,8 +114,9 @@ class _Emulator:
     async def invoke(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await self._accept(request)
-            upstream = await self._send(request, body, stream=False)
+            body = await self.accept(request)
+            headers = forward_headers(request.headers, stream=False)
+            upstream = await self.send(request.path_params["name"], body, headers)
             await upstream.aread()
         except ServiceError as error:
             return error.to_response(request_id)
@@ -112,36 +127,56 @@ class _Emulator:
     async def invoke_stream(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
         try:
-            body = await self._accept(request)
-            upstream = await self._send(request, body, stream=True)
+            body = await self.accept(request)
+            headers = forward_headers(request.headers, stream=True)
+            upstream = await self.send(request.path_params["name"], body, headers)
         except ServiceError as error:
             return error.to_response(request_id)
         headers = self._response_headers(upstream, request_id)
         headers["X-Amzn-SageMaker-Content-Type"] = upstream.headers.get(
             "content-type", "application/octet-stream"
         )
-        frames = _frames(upstream, self.config.fault)
+        frames = relay_frames(upstream, self.config.fault)
         return StreamingResponse(frames, status_code=200, headers=headers, media_type=EVENTSTREAM)
 
-    async def _accept(self, request: Request) -> bytes:
-        """Check the endpoint, the body size and readiness, in SageMaker's order."""
+    async def accept(
+        self, request: Request, component: str | None = None, limit: int = MAX_BODY_BYTES
+    ) -> bytes:
+        """Check the endpoint, its component, the body size and readiness, in SageMaker's order."""
         name = request.path_params["name"]
+        self.check_endpoint(name)
+        if component is None:
+            component = request.headers.get("X-Amzn-SageMaker-Inference-Component")
+        self.check_component(name, component)
+        body = await request.body()
+        if len(body) > limit:
+            message = f"Request payload of {len(body)} bytes exceeds the limit of {limit} bytes."
+            raise validation_error(message)
+        await self.check_ready(name)
+        return body
+
+    def check_endpoint(self, name: str) -> None:
         if name not in self.config.endpoint_names:
             message = f"Endpoint {name} of account {self.config.account} not found."
-            raise ServiceError(400, "ValidationError", message)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            message = (
-                f"Request payload of {len(body)} bytes exceeds the limit of {MAX_BODY_BYTES} "
-                "bytes for InvokeEndpoint."
+            raise validation_error(message)
+
+    def check_component(self, name: str, component: str | None) -> None:
+        """Endpoints with components need one named; endpoints without take none."""
+        known = self.config.inference_components
+        if component is None and known:
+            raise validation_error(
+                f"Endpoint {name} hosts inference components: name one with "
+                "InferenceComponentName (X-Amzn-SageMaker-Inference-Component)."
             )
-            raise ServiceError(400, "ValidationError", message)
+        if component is not None and component not in known:
+            raise validation_error(f"Inference component {component} not found on endpoint {name}.")
+
+    async def check_ready(self, name: str) -> None:
         if not await self._is_ready():
             message = (
                 f"Model for endpoint {name} is not ready: the container does not ping 200 yet."
             )
             raise ServiceError(429, "ModelNotReadyException", message)
-        return body
 
     async def _is_ready(self) -> bool:
         if not self.ready:
@@ -153,12 +188,22 @@ class _Emulator:
                 return False
         return self.ready
 
-    async def _send(self, request: Request, body: bytes, stream: bool) -> httpx.Response:
-        """POST to the container; any non-2xx becomes ModelError before a byte is streamed."""
+    async def send(
+        self,
+        name: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        path: str = "/invocations",
+        check_status: bool = True,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
+        """POST to the container; any non-2xx becomes ModelError before a byte is streamed
+        (unless `check_status` is off: the OpenAI route hands the container's answer back as is).
+        """
         assert self.client is not None
-        name = request.path_params["name"]
+        timeout = httpx.Timeout(timeout_s, connect=5.0) if timeout_s else httpx.USE_CLIENT_DEFAULT
         outgoing = self.client.build_request(
-            "POST", "/invocations", content=body, headers=_forward_headers(request.headers, stream)
+            "POST", path, content=body, headers=dict(headers), timeout=timeout
         )
         try:
             upstream = await self.client.send(outgoing, stream=True)
@@ -166,89 +211,38 @@ class _Emulator:
             timed_out = (
                 "Your invocation timed out while waiting for a response from container primary."
             )
-            raise self._model_error(name, 0, timed_out) from None
+            raise self.model_error(name, 0, timed_out) from None
         except httpx.TransportError as error:
             message = f"Could not reach the container at {self.config.upstream}: {error!r}"
             raise ServiceError(500, "InternalFailure", message) from None
-        if not 200 <= upstream.status_code < 300:
+        if check_status and not 200 <= upstream.status_code < 300:
             text = (await upstream.aread()).decode("utf-8", "replace")
             await upstream.aclose()
-            raise self._model_error(name, upstream.status_code, text)
+            raise self.model_error(name, upstream.status_code, text)
         return upstream
 
-    def _model_error(self, name: str, status: int, original: str) -> ServiceError:
-        c = self.config
-        group = f"/aws/sagemaker/Endpoints/{name}"
-        kind = "client" if 400 <= status < 500 else "server"
-        message = (
-            f'Received {kind} error ({status}) from primary with message "{original}". See '
-            f"https://{c.region}.console.aws.amazon.com/cloudwatch/home?region={c.region}"
-            f"#logEventViewer:group={group} in account {c.account} for more information."
-        )
-        fields = {
-            "OriginalStatusCode": status,
-            "OriginalMessage": original,
-            "LogStreamArn": f"arn:aws:logs:{c.region}:{c.account}:log-group:{group}",
-            "ErrorCode": f"{kind.upper()}_ERROR_FROM_MODEL",
-        }
-        return ServiceError(424, "ModelError", message, fields)
+    def model_error(self, name: str, status: int, original: str) -> ServiceError:
+        return model_error(name, status, original, self.config.region, self.config.account)
 
     def _response_headers(self, upstream: httpx.Response, request_id: str) -> dict[str, str]:
         headers = {
             "x-Amzn-Invoked-Production-Variant": self.config.variant,
             "x-amzn-RequestId": request_id,
         }
-        attributes = upstream.headers.get("X-Amzn-SageMaker-Custom-Attributes")
-        if attributes is not None:
-            headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+        for name in _RETURNED:
+            value = upstream.headers.get(name)
+            if value is not None:
+                headers[name] = value
         return headers
 
 
-def _forward_headers(incoming: Mapping[str, str], stream: bool) -> dict[str, str]:
+def forward_headers(incoming: Mapping[str, str], stream: bool) -> dict[str, str]:
+    """The request headers SageMaker passes to the container, by the names it sees."""
     headers = {name: incoming[name] for name in _FORWARDED if name in incoming}
     # On the stream call the SDKs send the wanted type as X-Amzn-SageMaker-Accept.
     if stream and "X-Amzn-SageMaker-Accept" in incoming:
         headers["Accept"] = incoming["X-Amzn-SageMaker-Accept"]
     return headers
-
-
-async def _frames(upstream: httpx.Response, fault: Fault) -> AsyncIterator[bytes]:
-    """One PayloadPart per container chunk (or as the fault says); transport faults in-stream."""
-    try:
-        async for part in _parts(upstream.aiter_raw(), fault):
-            yield encode_payload_part(part)
-    except httpx.TimeoutException:
-        message = "The container did not send the next part of its response in time."
-        yield encode_exception(message, "ModelInvocationTimeExceeded")
-    except httpx.TransportError as error:
-        log.warning("container stream broke: %r", error)
-        yield encode_exception(f"The container's response stream broke: {error}", "StreamBroken")
-    finally:
-        await upstream.aclose()
-
-
-async def _parts(chunks: AsyncIterator[bytes], fault: Fault) -> AsyncIterator[bytes]:
-    pending = b""  # merge mode: a chunk waiting for its partner
-    try:
-        async for chunk in chunks:
-            if not chunk:
-                continue
-            if fault == "split" and len(chunk) > 1:
-                yield chunk[: len(chunk) // 2]
-                yield chunk[len(chunk) // 2 :]
-            elif fault == "merge" and not pending:
-                pending = chunk
-            elif fault == "merge":
-                yield pending + chunk
-                pending = b""
-            else:
-                yield chunk
-    except httpx.TransportError:
-        if pending:
-            yield pending
-        raise
-    if pending:
-        yield pending
 
 
 def emulator_server(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> Any:
