@@ -124,3 +124,11 @@ def _signature(parsed: BearerToken, credentials: Credentials) -> str:
     auth = SigV4QueryAuth(credentials, SERVICE, parsed.region, expires=parsed.expires_s)
     canonical = auth.canonical_request(request)
     return auth.signature(auth.string_to_sign(request, canonical), request)
+
+
+def openai_base_url(runtime_url: str, endpoint: str, component: str | None = None) -> str:
+    """The `base_url` for OpenAI clients: the endpoint's (or component's) /openai/v1."""
+    path = f"/endpoints/{endpoint}"
+    if component:
+        path += f"/inference-components/{component}"
+    return runtime_url.rstrip("/") + path + "/openai/v1"

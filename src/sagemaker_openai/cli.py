@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_invoke(commands)
     _add_chat(commands)
     _add_check(commands)
+    _add_token(commands)
     _add_package(commands)
     _add_deploy(commands)
     _add_delete(commands)
@@ -221,6 +222,45 @@ def _check(args: argparse.Namespace) -> int:
     results = run_check(target, args.rule or ())
     print(format_report(results, target, args.json))
     return 0 if all(r.passed for r in results) else 1
+
+
+def _add_token(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "token", help="a bearer token and base_url for SageMaker's OpenAI-compatible route"
+    )
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--inference-component", help="address one inference component")
+    p.add_argument(
+        "--expires", type=int, default=43200, help="lifetime in seconds, at most 43200 [43200]"
+    )
+    p.add_argument(
+        "--endpoint-url",
+        help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
+        "[AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME or the region's]",
+    )
+    _add_aws(p)
+    p.set_defaults(func=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .bearer import generate_token, openai_base_url
+
+    session = _session(args.region)
+    credentials = session.get_credentials()
+    if credentials is None or not session.region_name:
+        missing = "credentials" if credentials is None else "a region (--region or AWS_REGION)"
+        print(f"error: no AWS {missing} found; the token is signed with them", file=sys.stderr)
+        return 1
+    try:
+        token = generate_token(credentials, session.region_name, args.expires)
+    except ValueError as e:
+        print(f"error: --expires: {e}", file=sys.stderr)
+        return 1
+    runtime = args.endpoint_url or session.client("sagemaker-runtime").meta.endpoint_url
+    base_url = openai_base_url(runtime, args.endpoint_name, args.inference_component)
+    print(f"export OPENAI_API_KEY={token}")
+    print(f"export OPENAI_BASE_URL={base_url}")
+    return 0
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:
