@@ -70,6 +70,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         action="append",
         help="endpoint name(s) the emulator answers to (repeatable; default demo)",
     )
+    _add_emulator_flags(p)
     p.set_defaults(func=_serve)
 
 
@@ -82,10 +83,9 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import run_server
 
     if args.emulator_port:
-        from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
+        from .emulator.app import describe_emulator, start_emulator_thread
 
-        upstream = f"http://127.0.0.1:{settings.port}"
-        config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
+        config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
         start_emulator_thread(config, settings.host, args.emulator_port)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     run_server(settings, sock)
@@ -111,13 +111,59 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
         default="none",
         help="split: each container chunk over two parts; merge: two chunks in one part",
     )
+    _add_emulator_flags(p)
     p.set_defaults(func=_emulate)
 
 
-def _emulate(args: argparse.Namespace) -> int:
-    from .emulator.app import EmulatorConfig, describe_emulator, run_emulator
+def _add_emulator_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--inference-component",
+        action="append",
+        default=[],
+        help="an inference component on the endpoint (repeatable); calls must then name one",
+    )
+    p.add_argument(
+        "--openai-forward",
+        choices=["invocations", "invocations-sse", "openai", "v1"],
+        default="invocations",
+        help="where the OpenAI route reaches the container (AWS leaves it open; see docs)",
+    )
+    p.add_argument(
+        "--verify-tokens",
+        action="store_true",
+        help="verify bearer tokens' signatures with the AWS credentials found here",
+    )
+    p.add_argument("--async-output-path", help="s3://... : serve InvokeEndpointAsync, write here")
+    p.add_argument("--async-failure-path", help="s3://... : where failed async invocations go")
+    p.add_argument("--s3-endpoint-url", help="a local S3 (e.g. moto_server) for async inference")
 
-    config = EmulatorConfig(args.upstream, tuple(args.endpoint_name or ["demo"]), args.fault)
+
+def _emulator_config(args: argparse.Namespace, upstream: str):  # -> EmulatorConfig
+    from .emulator.app import EmulatorConfig
+
+    credentials = None
+    if args.verify_tokens:
+        found = _session(None).get_credentials()
+        if found is None:
+            raise SystemExit("error: --verify-tokens: no AWS credentials found")
+        credentials = (found.access_key, found.secret_key)
+    return EmulatorConfig(
+        upstream,
+        tuple(args.endpoint_name or ["demo"]),
+        getattr(args, "fault", "none"),
+        inference_components=tuple(args.inference_component),
+        openai_forward=args.openai_forward,
+        credentials=credentials,
+        async_output_path=args.async_output_path,
+        async_failure_path=args.async_failure_path,
+        s3_endpoint_url=args.s3_endpoint_url,
+    )
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .emulator.app import describe_emulator, run_emulator
+
+    config = _emulator_config(args, args.upstream)
     print(describe_emulator(config, args.host, args.port), file=sys.stderr)
     run_emulator(config, args.host, args.port)
     return 0
