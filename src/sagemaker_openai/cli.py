@@ -201,7 +201,7 @@ def _add_request_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint_client(args: argparse.Namespace):
-    from .client import EndpointClient
+    from .endpoint.client import EndpointClient
 
     return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
 
@@ -222,7 +222,7 @@ def _add_invoke(commands: argparse._SubParsersAction) -> None:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from .console import invoke
+    from .endpoint.console import invoke
 
     message = sys.stdin.read() if args.message == "-" else args.message
     system = [{"role": "system", "content": args.system}] if args.system else []
@@ -238,7 +238,7 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .console import chat
+    from .endpoint.console import chat
 
     client = _endpoint_client(args)
     return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
@@ -258,8 +258,8 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import format_report, run_check
-    from .exchange import ContainerTarget, EndpointTarget
+    from .endpoint.check.report import format_report, run_check
+    from .endpoint.exchange import ContainerTarget, EndpointTarget
 
     if bool(args.url) == bool(args.endpoint):
         print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
