@@ -254,17 +254,35 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rule", action="append", help="run only rules starting with this (e.g. stream.)"
     )
+    p.add_argument(
+        "--openai-route",
+        action="store_true",
+        help="check the endpoint's OpenAI-compatible route (bearer token, SSE) instead",
+    )
+    p.add_argument("--inference-component", help="with --openai-route: one component's route")
     p.set_defaults(func=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from .endpoint.check.report import format_report, run_check
-    from .endpoint.exchange import ContainerTarget, EndpointTarget
+    from .endpoint.exchange import ContainerTarget, EndpointTarget, Target
 
+    target: Target
     if bool(args.url) == bool(args.endpoint):
         print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
         return 2
-    target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
+    if args.openai_route and args.endpoint:
+        from .endpoint.exchange import OpenAIRouteTarget
+
+        route = _openai_route(args, args.endpoint, args.inference_component)
+        if isinstance(route, str):
+            print(f"error: {route}", file=sys.stderr)
+            return 1
+        target = OpenAIRouteTarget(route[1], route[0])
+    elif args.url:
+        target = ContainerTarget(args.url)
+    else:
+        target = EndpointTarget(_endpoint_client(args))
     results = run_check(target, args.rule or ())
     print(format_report(results, target, args.json))
     return 0 if all(r.passed for r in results) else 1
@@ -289,24 +307,32 @@ def _add_token(commands: argparse._SubParsersAction) -> None:
 
 
 def _token(args: argparse.Namespace) -> int:
+    route = _openai_route(args, args.endpoint_name, args.inference_component, args.expires)
+    if isinstance(route, str):
+        print(f"error: {route}", file=sys.stderr)
+        return 1
+    print(f"export OPENAI_API_KEY={route[0]}")
+    print(f"export OPENAI_BASE_URL={route[1]}")
+    return 0
+
+
+def _openai_route(
+    args: argparse.Namespace, endpoint: str, component: str | None, expires: int = 3600
+) -> tuple[str, str] | str:
+    """(bearer token, base_url) for the endpoint's OpenAI route, or what is missing."""
     from .bearer import generate_token, openai_base_url
 
     session = _session(args.region)
     credentials = session.get_credentials()
     if credentials is None or not session.region_name:
         missing = "credentials" if credentials is None else "a region (--region or AWS_REGION)"
-        print(f"error: no AWS {missing} found; the token is signed with them", file=sys.stderr)
-        return 1
+        return f"no AWS {missing} found; the bearer token is signed with them"
     try:
-        token = generate_token(credentials, session.region_name, args.expires)
+        token = generate_token(credentials, session.region_name, expires)
     except ValueError as e:
-        print(f"error: --expires: {e}", file=sys.stderr)
-        return 1
+        return f"--expires: {e}"
     runtime = args.endpoint_url or session.client("sagemaker-runtime").meta.endpoint_url
-    base_url = openai_base_url(runtime, args.endpoint_name, args.inference_component)
-    print(f"export OPENAI_API_KEY={token}")
-    print(f"export OPENAI_BASE_URL={base_url}")
-    return 0
+    return token, openai_base_url(runtime, endpoint, component)
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:

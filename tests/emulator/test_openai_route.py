@@ -3,6 +3,7 @@ client with a token from `sagemaker-openai token`, in front of the real demo ser
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -110,3 +111,31 @@ def test_default_forward_is_invocations_with_the_clients_accept(serve_demo) -> N
             model="", messages=ASK, max_tokens=6, stream=True
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
+def test_check_passes_on_the_route(demo_server) -> None:
+    """`check --openai-route`: every rule of the wire contract, SSE framing on the route."""
+    with emulator_for(demo_server.url, openai_forward="v1") as url:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+        cmd = [sys.executable, "-m", "sagemaker_openai.cli", "check", "--endpoint", "demo"]
+        cmd += ["--endpoint-url", url, "--region", "us-east-1", "--openai-route", "--json"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert report["target"] == f"OpenAI route {url}/endpoints/demo/openai/v1"
+    failed = [r for r in report["results"] if not r["passed"]]
+    assert failed == [] and done.returncode == 0
+    assert len(report["results"]) > 30
+
+
+def test_check_sees_jsonl_on_the_route_as_a_failure(demo_server) -> None:
+    """A container that answers the route with jsonl (the default forward, a jsonl default)
+    fails exactly the framing rules: what the `openai` client could not parse."""
+    with emulator_for(demo_server.url) as url:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+        cmd = [sys.executable, "-m", "sagemaker_openai.cli", "check", "--endpoint", "demo"]
+        cmd += ["--endpoint-url", url, "--region", "us-east-1", "--openai-route", "--json"]
+        cmd += ["--rule", "stream.content_type", "--rule", "stream.jsonl_framing"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    results = json.loads(done.stdout)["results"]
+    assert done.returncode == 1 and not any(r["passed"] for r in results)
+    assert "not text/event-stream" in results[0]["evidence"][0]
