@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so `--help` and the AWS commands start fast
+    from .engines.base import Engine
+    from .model_folder import ModelSource
+    from .settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,21 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
+    from .settings import ENV, Settings
+
     p = commands.add_parser("serve", help="serve a model on /ping and /invocations (and /v1)")
-    p.add_argument("--model", help="model folder, or 'demo' [env SMOAI_MODEL; /opt/ml/model]")
-    p.add_argument("--engine", help="transformers, vllm or auto [env SMOAI_ENGINE; auto]")
-    p.add_argument("--host", help="bind address [env SMOAI_HOST; 0.0.0.0]")
-    p.add_argument("--port", type=int, help="port [env SAGEMAKER_BIND_TO_PORT; 8080]")
-    p.add_argument(
-        "--stream-format",
-        choices=["jsonl", "sse"],
-        help="framing of streamed /invocations responses [env SMOAI_STREAM_FORMAT; jsonl]",
-    )
-    p.add_argument(
-        "--served-model-name",
-        help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; the folder name]",
-    )
-    p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
+    for f in dataclasses.fields(Settings):
+        default = f.metadata.get("default", f.default)
+        help_text = f"{f.metadata['help']} [env {ENV[f.name]}; {default}]"
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        elif f.name == "stream_format":
+            p.add_argument(flag, choices=["jsonl", "sse"], help=help_text)
+        else:
+            p.add_argument(flag, type=_FLAG_TYPES.get(str(f.type), str), help=help_text)
     p.add_argument(
         "--emulator-port",
         type=int,
@@ -74,22 +80,84 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_serve)
 
 
+_FLAG_TYPES: dict[str, Callable[[str], object]] = {
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "Path": Path,
+}
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from .model_folder import ModelFolderError, resolve_model
     from .settings import load_settings
 
-    settings = load_settings(vars(args))
+    try:
+        settings = load_settings(vars(args))
+        source = resolve_model(settings.model, settings.cache_dir)
+    except (ValueError, ModelFolderError) as e:
+        return _fail(e, status=1)
     # Listen before the heavier imports: connections queue from the first few milliseconds.
     sock = _listen(settings.host, settings.port)
-    from .server import run_server
-
     if args.emulator_port:
         from .emulator.app import describe_emulator, start_emulator_thread
 
         config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
         start_emulator_thread(config, settings.host, args.emulator_port)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
-    run_server(settings, sock)
+    if not _run_server(settings, source, sock):
+        print("error: the model failed to load (see the log above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) -> bool:
+    """Serve until interrupted: the model loads in the background. False if it failed to."""
+    import logging
+
+    import uvicorn
+
+    from .engines import load_engine, resolve_engine_name
+    from .engines.base import EngineOptions
+    from .server import create_app
+
+    engine_name = resolve_engine_name(settings.engine)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    served_name = settings.served_model_name or source.name
+    logging.getLogger(__name__).info(
+        "serving %s (%s) with the %s engine", served_name, settings.model, engine_name
+    )
+    options = EngineOptions(
+        num_gpus=settings.num_gpus,
+        kv_cache_gib=settings.kv_cache_gib,
+        max_model_len=settings.max_model_len,
+        enforce_eager=settings.enforce_eager,
+    )
+    failed: list[bool] = []
+
+    def stop() -> None:
+        failed.append(True)
+        server.should_exit = True
+
+    def load() -> Engine:
+        return load_engine(
+            settings.engine, source.locate(), served_name=served_name, options=options
+        )
+
+    app = create_app(settings, load, on_load_failure=stop)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return not failed
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -493,12 +561,11 @@ def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .bench import BenchOptions, quick, run_bench
-    from .server import resolve_model
+    from .model_folder import resolve_model
     from .settings import load_settings
 
     logging.basicConfig(level="INFO", format="%(message)s")
-    locate, _ = resolve_model(load_settings({"model": args.model}))
-    model_dir = locate()
+    model_dir = resolve_model(args.model, load_settings().cache_dir).locate()
     options = BenchOptions(
         model_dir=model_dir,
         prompts=Path(args.prompts),
@@ -527,9 +594,9 @@ def _client(session):  # -> SageMakerClient
     return SageMakerClient(session)
 
 
-def _fail(error: Exception) -> int:
+def _fail(error: Exception, status: int = 2) -> int:
     print(f"error: {error}", file=sys.stderr)
-    return 2
+    return status
 
 
 if __name__ == "__main__":

@@ -15,56 +15,72 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import ModelCard, SamplingParams, Step
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, ModelCard, SamplingParams, Step
+from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
 
 
-def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: object) -> Engine:
+def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> TransformersEngine:
     """Load weights and tokenizer from a Hugging Face folder (blocking)."""
+    _check_options(options)
     # Leave a core to the event loop and the HTTP side: an OpenMP team that loses a core to
     # them waits at every barrier (measured on 2 cores while serving: 7.5 tok/s with 2 threads,
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
+    dtype = "float32" if options.dtype == "auto" else options.dtype
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     model.eval()
-    if not tokenizer.chat_template:
-        raise ValueError(f"{model_dir} has no chat template in its tokenizer files")
-    config = model.config
-    card = ModelCard(
-        name=served_name,
-        context_length=int(getattr(config, "max_position_embeddings", 2048)),
-        chat_template=tokenizer.chat_template,
-        special_tokens={
-            k: v
-            for k, v in (("bos_token", tokenizer.bos_token), ("eos_token", tokenizer.eos_token))
-            if isinstance(v, str)
-        },
-    )
-    return Engine(model, tokenizer, card)
+    context = int(getattr(model.config, "max_position_embeddings", 2048))
+    if options.max_model_len is not None:
+        context = min(context, options.max_model_len)
+    card = model_card(tokenizer, name=served_name, context_length=context)
+    return TransformersEngine(model, tokenizer, card)
 
 
-class Engine:
+def _check_options(options: EngineOptions) -> None:
+    """Options this engine cannot honour are errors, never silently dropped."""
+    if options.num_gpus > 1:
+        raise ValueError(
+            f"the transformers engine runs on one device, not {options.num_gpus} GPUs; "
+            "use the vllm engine for tensor parallelism"
+        )
+    if options.enforce_eager:
+        raise ValueError("enforce_eager is a vllm engine option; the transformers engine is eager")
+    if options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
+        raise ValueError(
+            "kv_cache_gib is a vllm engine option; the transformers engine caches per sequence"
+        )
+
+
+class TransformersEngine:
     """Generates token by token; every active sequence advances one token per round."""
 
     def __init__(self, model: Any, tokenizer: Any, card: ModelCard):
         self.card = card
         self._model = model
         self._tokenizer = tokenizer
-        self._eos = _eos_ids(model, tokenizer)
+        self._eos = eos_ids(
+            getattr(model.generation_config, "eos_token_id", None),
+            model.config.eos_token_id,
+            tokenizer.eos_token_id,
+        )
         self._inbox: queue.Queue[_Sequence] = queue.Queue()
         self._running = 0
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
         self._worker.start()
 
     def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+        return encode(self._tokenizer, text)
 
     @property
     def running(self) -> int:
         """Sequences admitted and not yet finished or cancelled."""
         return self._running
+
+    def close(self) -> None:
+        """Nothing to free beyond the heap: the worker thread is a daemon."""
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         seq = _Sequence(prompt, params, self._tokenizer, asyncio.get_running_loop())
@@ -241,17 +257,3 @@ class StopText:
     def flush(self) -> str:
         out, self._pending = self._pending, ""
         return out
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for value in (
-        getattr(model.generation_config, "eos_token_id", None),
-        model.config.eos_token_id,
-        tokenizer.eos_token_id,
-    ):
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list):
-            ids.update(v for v in value if isinstance(v, int))
-    return ids
