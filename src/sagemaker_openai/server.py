@@ -18,8 +18,9 @@ from starlette.routing import Route
 from .chat import ChatService
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
-from .invocation import Reply, error_reply, invoke
+from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
+from .sessions import SESSION_ID, Sessions
 from .settings import Settings
 from .streaming import StreamFormat, choose_format
 
@@ -69,6 +70,7 @@ def create_app(
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
     runtime = Runtime(load, on_load_failure)
+    sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
         if runtime.chat is None:
@@ -81,7 +83,15 @@ def create_app(
             request.headers.get("x-amzn-sagemaker-custom-attributes", ""),
             request.headers.get("accept", ""),
         )
-        return await _chat(runtime, request, fmt)
+        try:
+            chat = runtime.ready()
+            body = await _read_body(request)
+        except OpenAIError as exc:
+            return _error(exc)
+        answered = session_reply(sessions, body, request.headers.get(SESSION_ID))
+        if answered is not None:
+            return _respond(answered)
+        return _respond(await invoke(chat, body, fmt, whole=settings.async_endpoint))
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -106,6 +116,8 @@ def create_app(
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
+            Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, OpenAIError: openai_error},

@@ -30,6 +30,10 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
+    # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
+    "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
+    "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
 }
 
 
@@ -64,6 +68,16 @@ class Settings:
     )
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
+    )
+    async_endpoint: bool = field(
+        default=False,
+        metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
+    )
+    stateful_sessions: bool = field(
+        default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
+    )
+    sessions_expiration: int = field(
+        default=1200, metadata={"help": "seconds a stateful session lives"}
     )
 
 

@@ -108,3 +108,23 @@ def test_a_realtime_endpoint_refuses_async_calls(demo_server) -> None:
         client = runtime_client(url)
         with pytest.raises(client.exceptions.ValidationError, match="not an asynchronous"):
             client.invoke_endpoint_async(EndpointName="demo", InputLocation=f"s3://{BUCKET}/x")
+
+
+def test_an_async_endpoint_answers_a_stream_request_whole(serve_demo, s3_url: str) -> None:
+    """Served with --async-endpoint, `"stream": true` gets one chat.completion in S3."""
+    server = serve_demo("transformers", "--async-endpoint")
+    with emulator_for(
+        server.url,
+        async_output_path=f"s3://{BUCKET}/whole",
+        async_failure_path=f"s3://{BUCKET}/whole-failed",
+        s3_endpoint_url=s3_url,
+    ) as url:
+        body = {**ASK, "stream": True, "stream_options": {"include_usage": True}}
+        response = runtime_client(url).invoke_endpoint_async(
+            EndpointName="demo", Body=json.dumps(body), ContentType="application/json"
+        )
+        kind, data = wait_for(s3_url, response)
+    assert kind == "OutputLocation"
+    completion = json.loads(data)
+    assert completion["object"] == "chat.completion"
+    assert completion["usage"]["completion_tokens"] > 0

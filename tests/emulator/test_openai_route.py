@@ -34,10 +34,11 @@ def client_for(base: str, *extra: str, secret: str = SECRET) -> openai.OpenAI:
     )
 
 
-@pytest.fixture(scope="module", params=["v1", "invocations-sse"])
+@pytest.fixture(scope="module", params=["v1", "openai", "invocations-sse"])
 def emulator(request, demo_server):
-    """Two plausible forwards, both answered by the container: /v1/chat/completions, and
-    /invocations with an SSE Accept. The emulator verifies signatures with its own keys."""
+    """Plausible forwards the container answers in SSE: /v1/chat/completions,
+    /openai/v1/chat/completions, and /invocations with an SSE Accept. The emulator verifies
+    signatures with its own keys."""
     with emulator_for(
         demo_server.url, openai_forward=request.param, credentials=(KEY_ID, SECRET)
     ) as url:

@@ -20,8 +20,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .app import Emulator
 from .errors import ServiceError, validation_error
+from .runtime import Emulator
 
 INLINE_LIMIT = 128_000  # bytes of an inline Body
 DEFAULT_TIMEOUT_S = 900  # InvocationTimeoutSeconds when not given

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..bearer import TokenError, read_token, verify_token
-from .app import Emulator, forward_headers
 from .errors import ServiceError
+from .runtime import Emulator, forward_headers
 
 _PATHS = {
     "invocations": "/invocations",
