@@ -140,3 +140,24 @@ def test_check_sees_jsonl_on_the_route_as_a_failure(demo_server) -> None:
     results = json.loads(done.stdout)["results"]
     assert done.returncode == 1 and not any(r["passed"] for r in results)
     assert "not text/event-stream" in results[0]["evidence"][0]
+
+
+def test_strands_openai_model_through_the_route(demo_server) -> None:
+    """A Strands agent on OpenAIModel, pointed at the route with a token from `token`."""
+    pytest.importorskip("strands", reason="strands-agents (the dev extra) is not installed")
+    from strands import Agent
+    from strands.models.openai import OpenAIModel
+
+    with emulator_for(demo_server.url, openai_forward="v1") as url:
+        exported = token_env(url)
+        model = OpenAIModel(
+            client_args={
+                "api_key": exported["OPENAI_API_KEY"],
+                "base_url": exported["OPENAI_BASE_URL"],
+            },
+            model_id="",
+            params={"max_tokens": 16, "temperature": 0},
+        )
+        result = Agent(model=model, callback_handler=None)("What is the capital of France?")
+    assert str(result).strip()
+    assert result.stop_reason in ("end_turn", "max_tokens")
