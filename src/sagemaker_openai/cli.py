@@ -494,7 +494,17 @@ def _deploy(args: argparse.Namespace) -> int:
         deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)
     except DeployError as e:
         return _fail(e)
+    _print_openai_route(session, args.endpoint_name)
     return 0
+
+
+def _print_openai_route(session, endpoint: str) -> None:  # session: boto3.Session
+    """Where OpenAI clients reach the endpoint: SageMaker's OpenAI-compatible route."""
+    from .bearer import openai_base_url
+
+    runtime = session.client("sagemaker-runtime").meta.endpoint_url
+    print(f"OpenAI base_url: {openai_base_url(runtime, endpoint)}")
+    print(f"  api_key: `sagemaker-openai token --endpoint-name {endpoint}` prints one")
 
 
 def _add_delete(commands: argparse._SubParsersAction) -> None:
