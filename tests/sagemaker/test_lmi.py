@@ -93,3 +93,16 @@ def test_bad_input_gets_an_openai_error_status(lmi) -> None:
     assert output.code == 400 and output.stream_content is None
     error = json.loads(bytes(output.content[0][1]))["error"]
     assert error["param"] == "top_p" and error["type"] == "invalid_request_error"
+
+
+def test_an_async_endpoint_answers_a_stream_request_whole(
+    lmi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SMOAI_ASYNC_ENDPOINT=true in the model's environment (deploy sets it for async
+    endpoints): "stream": true gets one chat.completion, as the S3 result must be."""
+    module, Input = lmi
+    monkeypatch.setattr(module, "ASYNC_ENDPOINT", True)
+    request = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True}
+    output = module.handle(Input({}, json.dumps(request).encode()))
+    assert output.code == 200 and output.stream_content is None
+    assert json.loads(bytes(output.content[0][1]))["object"] == "chat.completion"

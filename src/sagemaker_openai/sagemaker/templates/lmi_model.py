@@ -14,8 +14,11 @@ from djl_python import Input, Output
 from sagemaker_openai.chat import ChatService
 from sagemaker_openai.engines import load_engine
 from sagemaker_openai.invocation import invoke
+from sagemaker_openai.settings import load_settings
 
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
+# SMOAI_ASYNC_ENDPOINT in the model's environment: an async endpoint answers streams whole.
+ASYNC_ENDPOINT = load_settings().async_endpoint
 
 # One loop per worker process: the engine may hold loop-bound state between requests.
 _loop = asyncio.new_event_loop()
@@ -30,7 +33,8 @@ def handle(inputs: Input):
         _service = ChatService(engine)
     if inputs.is_empty():
         return None  # DJL's warm-up call at start-up
-    reply = _loop.run_until_complete(invoke(_service, bytes(inputs.get_as_bytes()), "jsonl"))
+    body = bytes(inputs.get_as_bytes())
+    reply = _loop.run_until_complete(invoke(_service, body, "jsonl", whole=ASYNC_ENDPOINT))
     output = Output(code=reply.status, message=HTTPStatus(reply.status).phrase)
     output.add_property("content-type", reply.media_type)
     if isinstance(reply.body, bytes):
