@@ -102,7 +102,7 @@ class AsyncInvocations:
             await asyncio.to_thread(self._put, output, content, content_type)
         except ServiceError as error:
             await self._fail(failure, error.message)
-        except Exception as error:  # an emulator fault is written where a failure would go
+        except Exception as error:  # an emulator fault (S3 unreachable...) is a failure too
             log.exception("async invocation failed")
             await self._fail(failure, f"Internal failure: {error!r}")
 
@@ -126,16 +126,21 @@ class AsyncInvocations:
             )
             return
         payload = json.dumps({"message": message}).encode()
-        await asyncio.to_thread(self._put, failure, payload, "application/json")
+        try:
+            await asyncio.to_thread(self._put, failure, payload, "application/json")
+        except Exception:
+            log.exception("could not write the failure of an async invocation to %s", failure)
 
     def _s3(self) -> Any:
         import boto3
 
-        return boto3.client(
-            "s3",
-            endpoint_url=self.emulator.config.s3_endpoint_url,
-            region_name=self.emulator.config.region,
-        )
+        config = self.emulator.config
+        session = boto3.Session(region_name=config.region)
+        keys: dict[str, str] = {}
+        if config.s3_endpoint_url and session.get_credentials() is None:
+            # A local S3 (moto) accepts any signature; real S3 needs the caller's credentials.
+            keys = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        return session.client("s3", endpoint_url=config.s3_endpoint_url, **keys)
 
     def _get(self, uri: str) -> bytes:
         bucket, key = _split(uri)
