@@ -48,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deploy(commands)
     _add_delete(commands)
     _add_status(commands)
-    _add_bench(commands)
     return parser
 
 
@@ -542,53 +541,6 @@ def _status(args: argparse.Namespace) -> int:
         print(format_status(status(_client(_session(args.region)), args.name)))
     except DeployError as e:
         return _fail(e)
-    return 0
-
-
-def _add_bench(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "bench", help="benchmark this runtime against vllm serve, vLLM alone and transformers"
-    )
-    p.add_argument("--model", default="demo", help="model folder, or 'demo' [demo]")
-    p.add_argument("--prompts", default="bench/prompts.json", help="prompt set [%(default)s]")
-    p.add_argument("--results", default="bench/results", help="output folder [%(default)s]")
-    p.add_argument("--readme", default="README.md", help="README to update ['' for none]")
-    p.add_argument("--window", type=float, help="seconds measured per system and level [45]")
-    p.add_argument("--systems", help="comma-separated subset of: " + ", ".join(_bench_keys()))
-    p.add_argument("--quick", action="store_true", help="smoke run: levels 1,4,16, 8 s windows")
-    p.set_defaults(func=_bench)
-
-
-def _bench_keys() -> list[str]:
-    from .bench.systems import SYSTEMS
-
-    return [s.key for s in SYSTEMS]
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import logging
-    from dataclasses import replace
-    from pathlib import Path
-
-    from .bench import BenchOptions, quick, run_bench
-    from .model_folder import resolve_model
-    from .settings import load_settings
-
-    logging.basicConfig(level="INFO", format="%(message)s")
-    model_dir = resolve_model(args.model, load_settings().cache_dir).locate()
-    options = BenchOptions(
-        model_dir=model_dir,
-        prompts=Path(args.prompts),
-        results_dir=Path(args.results),
-        readme=Path(args.readme) if args.readme else None,
-    )
-    if args.quick:
-        options = quick(options)
-    if args.window:
-        options = replace(options, window_s=args.window)
-    if args.systems:
-        options = replace(options, systems=tuple(args.systems.split(",")))
-    print(run_bench(options))
     return 0
 
 
