@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from local_sagemaker import emulator_for, free_port  # noqa: E402
 
-CONTEXT_WORDS = 900  # a long first turn, so a cached prefix is worth something
+CONTEXT_WORDS = 300  # a long first turn (~3,000 tokens), so a cached prefix is worth something
 
 
 def context(seed: str) -> str:
