@@ -144,7 +144,7 @@ def test_check_sees_jsonl_on_the_route_as_a_failure(demo_server) -> None:
 
 def test_strands_openai_model_through_the_route(demo_server) -> None:
     """A Strands agent on OpenAIModel, pointed at the route with a token from `token`."""
-    pytest.importorskip("strands", reason="strands-agents (the dev extra) is not installed")
+    pytest.importorskip("strands", reason="strands-agents not installed (it pins openai < 3)")
     from strands import Agent
     from strands.models.openai import OpenAIModel
 
