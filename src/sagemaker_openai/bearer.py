@@ -13,6 +13,7 @@ import binascii
 import datetime as dt
 import hmac
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from botocore.auth import SigV4QueryAuth
@@ -57,10 +58,11 @@ def generate_token(credentials: Credentials, region: str, expires_s: int = MAX_E
         headers={"host": HOST},
         params={"Action": "CallWithBearerToken"},
     )
+    signing: Any = credentials
     if hasattr(credentials, "get_frozen_credentials"):  # one coherent snapshot of the keys
-        credentials = credentials.get_frozen_credentials()
-    SigV4QueryAuth(credentials, SERVICE, region, expires=expires_s).add_auth(request)
-    presigned = request.url.replace("https://", "") + VERSION_SUFFIX
+        signing = credentials.get_frozen_credentials()
+    SigV4QueryAuth(signing, SERVICE, region, expires=expires_s).add_auth(request)
+    presigned = str(request.url).replace("https://", "") + VERSION_SUFFIX
     return PREFIX + base64.b64encode(presigned.encode()).decode()
 
 

@@ -403,31 +403,62 @@ def _openai_route(
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
     p.add_argument("--model", required=True, help="model folder, or 'demo'")
     p.add_argument(
         "--target",
         default="image",
-        choices=["image", "hf-dlc", "lmi"],
+        choices=TARGETS,
         help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
+    _add_online_deps(p)
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
-    p.set_defaults(func=_package)
+    p.set_defaults(func=_aws_command(_package))
+
+
+def _add_online_deps(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--online-deps",
+        action="store_true",
+        help="hf-dlc, lmi: let the container install this package's dependencies from PyPI "
+        "instead of shipping their wheels (which needs no network at start-up)",
+    )
+
+
+def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """package, deploy, delete, status: a DeployError or an AWS failure is one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .sagemaker.errors import DeployError
+
+        try:
+            return command(args)
+        except (DeployError, BotoCoreError, ClientError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _package(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .sagemaker.errors import DeployError
-    from .sagemaker.package import build_package, resolve_model_dir
+    from .sagemaker.package import build_package, check_package_folder, resolve_model_dir
+    from .sagemaker.wheelhouse import ensure_wheelhouse
     from .settings import load_settings
 
-    try:
-        model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
-        out = build_package(model_dir, args.target, Path(args.output), model_dir.name)
-    except DeployError as e:
-        return _fail(e)
+    def warn(text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
+    cache_dir = load_settings(vars(args)).cache_dir
+    model_dir = resolve_model_dir(args.model, cache_dir)
+    check_package_folder(model_dir)  # before any download
+    offline = args.target != "image" and not args.online_deps
+    wheels = ensure_wheelhouse(cache_dir) if offline else None
+    out = build_package(model_dir, args.target, Path(args.output), model_dir.name, warn, wheels)
     print(out)
     return 0
 
@@ -437,6 +468,8 @@ def _add_aws(p: argparse.ArgumentParser) -> None:
 
 
 def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
     p.add_argument("--model", required=True, help="model folder, 'demo', or s3://.../model.tar.gz")
     p.add_argument("--endpoint-name", required=True)
@@ -445,12 +478,41 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target",
         default="lmi",
-        choices=["image", "hf-dlc", "lmi"],
+        choices=TARGETS,
         help="packaging target [lmi]; image needs --image-uri",
     )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
+    p.add_argument(
+        "--scale-metric",
+        default="concurrency",
+        choices=["concurrency", "invocations"],
+        help="concurrent requests per model (high resolution) or invocations per instance "
+        "per minute [concurrency]",
+    )
+    p.add_argument(
+        "--scale-target", type=float, help="target value [concurrency: 8 GPU, 2 CPU; 30]"
+    )
+    p.add_argument(
+        "--no-retain-variants",
+        action="store_true",
+        help="on update, take the instance count from --instance-count instead of keeping "
+        "the running (autoscaled) one",
+    )
+    p.add_argument("--volume-size", type=int, help="EBS GB per instance [from the model size]")
+    p.add_argument(
+        "--startup-timeout", type=int, help="seconds to pass /ping [from the model size]"
+    )
+    p.add_argument(
+        "--download-timeout", type=int, help="seconds to fetch model data [from the model size]"
+    )
+    p.add_argument(
+        "--s3-data",
+        default="tarball",
+        choices=["tarball", "uncompressed"],
+        help="model.tar.gz, or the files under an S3 prefix (nothing to unpack) [tarball]",
+    )
     p.add_argument(
         "--env",
         action="append",
@@ -459,40 +521,46 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
     _add_aws(p)
-    p.set_defaults(func=_deploy)
+    p.set_defaults(func=_aws_command(_deploy))
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from .sagemaker.deploy import TerminalProgress, deploy
-    from .sagemaker.errors import DeployError
-    from .sagemaker.plan import DeployOptions
+    from .sagemaker.console import TerminalProgress
+    from .sagemaker.deploy import deploy
+    from .sagemaker.options import DeployOptions
     from .settings import load_settings
 
-    try:
-        session = _session(args.region)
-        opts = DeployOptions(
-            model=args.model,
-            endpoint_name=args.endpoint_name,
-            instance_type=args.instance_type,
-            role=args.role,
-            region=session.region_name or "",
-            target=args.target,
-            image_uri=args.image_uri,
-            instance_count=args.instance_count,
-            autoscale=args.autoscale,
-            env=tuple(args.env),
-            bucket=args.bucket,
-            wait=not args.no_wait,
-            cache_dir=load_settings(vars(args)).cache_dir,
-        )
-        client = None if args.dry_run else _client(session)
-        deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)
-    except DeployError as e:
-        return _fail(e)
+    session = _session(args.region)
+    opts = DeployOptions(
+        model=args.model,
+        endpoint_name=args.endpoint_name,
+        instance_type=args.instance_type,
+        role=args.role,
+        region=session.region_name or "",
+        target=args.target,
+        image_uri=args.image_uri,
+        instance_count=args.instance_count,
+        autoscale=args.autoscale,
+        scale_metric=args.scale_metric,
+        scale_target=args.scale_target,
+        env=tuple(args.env),
+        bucket=args.bucket,
+        wait=not args.no_wait,
+        retain_variants=not args.no_retain_variants,
+        volume_size_gb=args.volume_size,
+        startup_timeout_s=args.startup_timeout,
+        download_timeout_s=args.download_timeout,
+        s3_data=args.s3_data,
+        online_deps=args.online_deps,
+        cache_dir=load_settings(vars(args)).cache_dir,
+    )
+    client = None if args.dry_run else _client(session)  # no client: nothing is called
+    deploy(opts, client, sys.stdout, TerminalProgress())
     _print_openai_route(session, args.endpoint_name)
     return 0
 
@@ -511,18 +579,14 @@ def _add_delete(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--keep-model", action="store_true", help="keep the model and its S3 data")
     _add_aws(p)
-    p.set_defaults(func=_delete)
+    p.set_defaults(func=_aws_command(_delete))
 
 
 def _delete(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import delete
-    from .sagemaker.errors import DeployError
 
-    try:
-        for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
-            print(f"deleted {item}")
-    except DeployError as e:
-        return _fail(e)
+    for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
+        print(f"deleted {item}")
     return 0
 
 
@@ -530,17 +594,13 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("status", help="endpoint status, instance type and count")
     p.add_argument("name", nargs="?", help="endpoint name [all endpoints]")
     _add_aws(p)
-    p.set_defaults(func=_status)
+    p.set_defaults(func=_aws_command(_status))
 
 
 def _status(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import format_status, status
-    from .sagemaker.errors import DeployError
 
-    try:
-        print(format_status(status(_client(_session(args.region)), args.name)))
-    except DeployError as e:
-        return _fail(e)
+    print(format_status(status(_client(_session(args.region)), args.name)))
     return 0
 
 

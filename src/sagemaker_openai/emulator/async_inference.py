@@ -136,11 +136,15 @@ class AsyncInvocations:
 
         config = self.emulator.config
         session = boto3.Session(region_name=config.region)
-        keys: dict[str, str] = {}
+        key = None
         if config.s3_endpoint_url and session.get_credentials() is None:
-            # A local S3 (moto) accepts any signature; real S3 needs the caller's credentials.
-            keys = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        return session.client("s3", endpoint_url=config.s3_endpoint_url, **keys)
+            key = "local"  # a local S3 (moto) takes any signature; real S3 needs the caller's
+        return session.client(
+            "s3",
+            endpoint_url=config.s3_endpoint_url,
+            aws_access_key_id=key,
+            aws_secret_access_key=key,
+        )
 
     def _get(self, uri: str) -> bytes:
         bucket, key = _split(uri)
