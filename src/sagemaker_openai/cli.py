@@ -521,6 +521,15 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    p.add_argument(
+        "--async",
+        dest="async_output",
+        metavar="S3_URI",
+        help="an asynchronous endpoint writing its results here (streams answered whole)",
+    )
+    p.add_argument("--async-failure", metavar="S3_URI", help="where failed async results go")
+    p.add_argument("--async-success-topic", metavar="SNS_ARN", help="SNS topic told of results")
+    p.add_argument("--async-error-topic", metavar="SNS_ARN", help="SNS topic told of failures")
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -558,6 +567,10 @@ def _deploy(args: argparse.Namespace) -> int:
         s3_data=args.s3_data,
         online_deps=args.online_deps,
         cache_dir=load_settings(vars(args)).cache_dir,
+        async_output=args.async_output,
+        async_failure=args.async_failure,
+        async_success_topic=args.async_success_topic,
+        async_error_topic=args.async_error_topic,
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
