@@ -88,21 +88,26 @@ _FLAG_TYPES: dict[str, Callable[[str], object]] = {
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .engines import resolve_engine_name
     from .model_folder import ModelFolderError, resolve_model
     from .settings import load_settings
 
     try:
         settings = load_settings(vars(args))
+        resolve_engine_name(settings.engine)  # an unknown name fails now, not after loading
         source = resolve_model(settings.model, settings.cache_dir)
-    except (ValueError, ModelFolderError) as e:
+        # Listen before the heavier imports: connections queue from the first few milliseconds.
+        sock = _listen(settings.host, settings.port, "--port")
+        emulator_sock = args.emulator_port and _listen(
+            settings.host, args.emulator_port, "--emulator-port"
+        )
+    except (ValueError, ModelFolderError, _UsageError) as e:
         return _fail(e, status=1)
-    # Listen before the heavier imports: connections queue from the first few milliseconds.
-    sock = _listen(settings.host, settings.port)
-    if args.emulator_port:
+    if emulator_sock:
         from .emulator.app import describe_emulator, start_emulator_thread
 
         config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
-        start_emulator_thread(config, settings.host, args.emulator_port)
+        start_emulator_thread(config, sock=emulator_sock)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     if not _run_server(settings, source, sock):
         print("error: the model failed to load (see the log above)", file=sys.stderr)
@@ -159,9 +164,15 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     return not failed
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, flag: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as e:
+        raise _UsageError(
+            f"cannot listen on {host}:{port} ({e.strerror}): stop what uses that port, "
+            f"or choose another with {flag}"
+        ) from None
 
 
 def _add_emulate(commands: argparse._SubParsersAction) -> None:
@@ -231,8 +242,12 @@ def _emulate(args: argparse.Namespace) -> int:
     from .emulator.app import describe_emulator, run_emulator
 
     config = _emulator_config(args, args.upstream)
+    try:
+        sock = _listen(args.host, args.port, "--port")
+    except _UsageError as e:
+        return _fail(e, status=1)
     print(describe_emulator(config, args.host, args.port), file=sys.stderr)
-    run_emulator(config, args.host, args.port)
+    run_emulator(config, sock=sock)
     return 0
 
 
@@ -251,14 +266,26 @@ def _demo_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_endpoint_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--endpoint", required=required, help="SageMaker endpoint name")
+REGION_HELP = (
+    "AWS region [what boto3 reads: AWS_DEFAULT_REGION, else `region` of your AWS profile "
+    "(AWS_PROFILE, ~/.aws/config); not AWS_REGION]"
+)
+
+
+def _add_endpoint_name(p: argparse.ArgumentParser, **kwargs: object) -> None:
+    p.add_argument("--endpoint-name", **kwargs)  # type: ignore[arg-type]
+    # The old spelling still works, unlisted.
+    p.add_argument("--endpoint", dest="endpoint_name", help=argparse.SUPPRESS)
+
+
+def _add_endpoint_flags(p: argparse.ArgumentParser) -> None:
+    _add_endpoint_name(p, metavar="NAME", help="SageMaker endpoint name")
     p.add_argument(
         "--endpoint-url",
         help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
         "[env AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME]",
     )
-    p.add_argument("--region", help="AWS region [AWS_REGION / your AWS profile]")
+    p.add_argument("--region", help=REGION_HELP)
 
 
 def _add_request_flags(p: argparse.ArgumentParser) -> None:
@@ -268,9 +295,13 @@ def _add_request_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint_client(args: argparse.Namespace):
-    from .endpoint.client import EndpointClient
+    from .endpoint.client import EndpointClient, ensure_reachable
 
-    return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
+    if not args.endpoint_name:
+        raise _UsageError("name the endpoint: --endpoint-name NAME")
+    if args.endpoint_url:  # a local emulator that is not running: say so before anything else
+        ensure_reachable(args.endpoint_url, "--endpoint-url")
+    return EndpointClient(args.endpoint_name, region=args.region, endpoint_url=args.endpoint_url)
 
 
 def _sampling(args: argparse.Namespace) -> dict:
@@ -294,28 +325,42 @@ def _invoke(args: argparse.Namespace) -> int:
     message = sys.stdin.read() if args.message == "-" else args.message
     system = [{"role": "system", "content": args.system}] if args.system else []
     request = {**_sampling(args), "messages": [*system, {"role": "user", "content": message}]}
-    return invoke(_endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout)
+    return _one_line_errors(
+        lambda: invoke(
+            _endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout
+        )
+    )
 
 
 def _add_chat(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("chat", help="chat with an endpoint in the terminal")
+    p = commands.add_parser(
+        "chat",
+        help="chat with an endpoint in the terminal",
+        description="Chat with an endpoint; it keeps the conversation. Lines edit as in a shell "
+        "(arrow keys, history). Ctrl-C stops an answer; /system TEXT, /reset, /history; "
+        "/exit or Ctrl-D quits.",
+    )
     _add_endpoint_flags(p)
     _add_request_flags(p)
     p.set_defaults(func=_chat)
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .endpoint.console import chat
+    from .endpoint.console import chat, line_editing
 
-    client = _endpoint_client(args)
-    return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+    def run() -> int:
+        client = _endpoint_client(args)
+        line_editing()
+        return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+
+    return _one_line_errors(run)
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "check", help="check an endpoint (or a container by --url) against the wire contract"
     )
-    _add_endpoint_flags(p, required=False)
+    _add_endpoint_flags(p)
     p.add_argument("--url", help="a container's base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -332,27 +377,34 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from .endpoint.check.report import format_report, run_check
-    from .endpoint.exchange import ContainerTarget, EndpointTarget, Target
+    from .endpoint.client import ensure_reachable
+    from .endpoint.exchange import ContainerTarget, EndpointTarget, OpenAIRouteTarget, Target
 
-    target: Target
-    if bool(args.url) == bool(args.endpoint):
-        print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
+    if bool(args.url) == bool(args.endpoint_name):
+        print("error: give exactly one of --endpoint-name NAME or --url URL", file=sys.stderr)
         return 2
-    if args.openai_route and args.endpoint:
-        from .endpoint.exchange import OpenAIRouteTarget
 
-        route = _openai_route(args, args.endpoint, args.inference_component)
-        if isinstance(route, str):
-            print(f"error: {route}", file=sys.stderr)
-            return 1
-        target = OpenAIRouteTarget(route[1], route[0])
-    elif args.url:
-        target = ContainerTarget(args.url)
-    else:
-        target = EndpointTarget(_endpoint_client(args))
-    results = run_check(target, args.rule or ())
-    print(format_report(results, target, args.json))
-    return 0 if all(r.passed for r in results) else 1
+    def run() -> int:
+        target: Target
+        if args.url:  # checked first: otherwise every rule fails with the same error
+            ensure_reachable(args.url, "--url")
+            target = ContainerTarget(args.url)
+        elif args.openai_route:
+            route = _openai_route(args, args.endpoint_name, args.inference_component)
+            if isinstance(route, str):
+                raise _UsageError(route)
+            target = OpenAIRouteTarget(route[1], route[0])
+        else:
+            target = EndpointTarget(_endpoint_client(args))
+        results = run_check(target, args.rule or ())
+        print(format_report(results, target, args.json))
+        return 0 if all(r.passed for r in results) else 1
+
+    return _one_line_errors(run)
+
+
+# One default for package and deploy: lmi streams and needs no image of your own.
+DEFAULT_TARGET = "lmi"
 
 
 def _add_token(commands: argparse._SubParsersAction) -> None:
@@ -409,9 +461,9 @@ def _add_package(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model folder, or 'demo'")
     p.add_argument(
         "--target",
-        default="image",
+        default=DEFAULT_TARGET,
         choices=TARGETS,
-        help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
+        help=f"image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [{DEFAULT_TARGET}]",
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
     _add_online_deps(p)
@@ -464,7 +516,7 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _add_aws(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--region", help="AWS region [AWS_REGION or the configured one]")
+    p.add_argument("--region", help=REGION_HELP)
 
 
 def _add_deploy(commands: argparse._SubParsersAction) -> None:
@@ -477,9 +529,9 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--role", default="", help="IAM role ARN SageMaker assumes (required)")
     p.add_argument(
         "--target",
-        default="lmi",
+        default=DEFAULT_TARGET,
         choices=TARGETS,
-        help="packaging target [lmi]; image needs --image-uri",
+        help=f"packaging target [{DEFAULT_TARGET}]; image needs --image-uri",
     )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
     p.add_argument("--instance-count", type=int, default=1)
@@ -605,7 +657,8 @@ def _delete(args: argparse.Namespace) -> int:
 
 def _add_status(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("status", help="endpoint status, instance type and count")
-    p.add_argument("name", nargs="?", help="endpoint name [all endpoints]")
+    _add_endpoint_name(p, metavar="NAME", help="endpoint name [all endpoints]")
+    p.add_argument("name", nargs="?", help=argparse.SUPPRESS)  # the old positional spelling
     _add_aws(p)
     p.set_defaults(func=_aws_command(_status))
 
@@ -613,7 +666,7 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 def _status(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import format_status, status
 
-    print(format_status(status(_client(_session(args.region)), args.name)))
+    print(format_status(status(_client(_session(args.region)), args.endpoint_name or args.name)))
     return 0
 
 
@@ -627,6 +680,20 @@ def _client(session):  # -> SageMakerClient
     from .sagemaker.client import SageMakerClient
 
     return SageMakerClient(session)
+
+
+class _UsageError(Exception):
+    """A user mistake the CLI finds itself; the message names the fix."""
+
+
+def _one_line_errors(run: Callable[[], int]) -> int:
+    """Mistakes in how the endpoint is reached (region, credentials, URL): one line, status 1."""
+    from .endpoint.client import SetupError
+
+    try:
+        return run()
+    except (SetupError, _UsageError) as e:
+        return _fail(e, status=1)
 
 
 def _fail(error: Exception, status: int = 2) -> int:

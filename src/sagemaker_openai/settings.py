@@ -30,6 +30,7 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
@@ -68,6 +69,13 @@ class Settings:
     )
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
+    )
+    special_tokens_in_content: bool = field(
+        default=False,
+        metadata={
+            "help": "special-token text in message content becomes special tokens, so "
+            "content can open turns (the old behaviour)"
+        },
     )
     async_endpoint: bool = field(
         default=False,

@@ -71,8 +71,8 @@ class TransformersEngine:
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
         self._worker.start()
 
-    def encode(self, text: str) -> list[int]:
-        return encode(self._tokenizer, text)
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        return encode(self._tokenizer, text, special)
 
     @property
     def running(self) -> int:
