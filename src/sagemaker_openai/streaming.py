@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 StreamFormat = Literal["jsonl", "sse"]
 
@@ -34,8 +34,12 @@ def choose_format(default: StreamFormat, custom_attributes: str, accept: str) ->
     """Per-request framing: `stream_format=...` in SageMaker's custom attributes, then Accept."""
     for item in custom_attributes.replace(",", ";").split(";"):
         key, _, value = item.strip().partition("=")
-        if key.strip() == "stream_format" and value.strip() in MEDIA_TYPES:
-            return value.strip()  # type: ignore[return-value]
+        if key.strip() == "stream_format" and _is_format(fmt := value.strip()):
+            return fmt
     if "text/event-stream" in accept:
         return "sse"
     return default
+
+
+def _is_format(value: str) -> TypeGuard[StreamFormat]:
+    return value in MEDIA_TYPES

@@ -146,7 +146,7 @@ def default_image_uri(target: str, region: str, instance_type: str) -> str:
     if target == "image":
         raise InvalidInput(
             "--image-uri",
-            "target 'image' has no default: build docker/Dockerfile, push it to ECR "
+            "target 'image' has no default: build docker/Dockerfile.gpu or .cpu, push it to ECR "
             "and pass its URI",
         )
     if is_neuron_instance(instance_type):

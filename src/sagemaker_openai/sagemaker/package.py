@@ -1,6 +1,6 @@
 """What SageMaker unpacks into /opt/ml/model, per packaging target, as a tarball or as files.
 
-- image:  the model folder alone, for this project's own container (docker/Dockerfile).
+- image:  the model folder alone, for this project's own container (docker/Dockerfile.gpu or .cpu).
 - hf-dlc: the model folder plus code/inference.py, code/requirements.txt and a wheel of this
           package, for the Hugging Face inference toolkit (which cannot stream).
 - lmi:    the model folder plus serving.properties, model.py, requirements.txt and the wheel,
