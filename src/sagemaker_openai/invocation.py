@@ -14,6 +14,7 @@ from typing import Any
 from .chat import ChatService
 from .errors import InternalError, InvalidRequest, OpenAIError
 from .protocol import ChatCompletionRequest, parse_request
+from .sessions import Sessions
 from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,17 @@ async def invoke(
     *,
     no_stream: str | None = None,
     tool_choice: str | None = None,
+    whole: bool = False,
 ) -> Reply:
     """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
-    `tool_choice`: the custom attribute of that name (see `require_a_call`)."""
+    `tool_choice`: the custom attribute of that name (see `require_a_call`).
+    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole."""
     try:
         request = parse_request(body)
         if tool_choice is not None:
             request = require_a_call(request, tool_choice)
+        if request.stream and whole:
+            request = request.model_copy(update={"stream": False, "stream_options": None})
         if request.stream:
             if no_stream is not None:
                 raise InvalidRequest(no_stream, param="stream")
@@ -75,6 +80,17 @@ def require_a_call(request: ChatCompletionRequest, attribute: str) -> ChatComple
     if request.tools and request.tool_choice in (None, "auto") and not answering_a_tool:
         return request.model_copy(update={"tool_choice": "required"})
     return request
+
+
+def session_reply(sessions: Sessions, body: bytes, session_id: str | None) -> Reply | None:
+    """A session request's whole answer; None for a chat request (whose session is live)."""
+    try:
+        answer = sessions.handle(body, session_id)
+    except OpenAIError as exc:
+        return error_reply(exc)
+    if answer is None:
+        return None
+    return Reply(200, "text/plain; charset=utf-8", answer.text.encode(), answer.headers)
 
 
 def error_reply(exc: BaseException) -> Reply:

@@ -18,8 +18,9 @@ from starlette.routing import Route
 from .chat import ChatService
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
-from .invocation import Reply, error_reply, invoke
+from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
+from .sessions import SESSION_ID, Sessions
 from .settings import Settings
 from .streaming import StreamFormat, choose_format, custom_attribute
 
@@ -79,6 +80,7 @@ def create_app(
         "tool_call_parser": settings.tool_call_parser,
     }
     runtime = Runtime(load, on_load_failure, chat_options)
+    sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
         if runtime.chat is None:
@@ -88,8 +90,19 @@ def create_app(
     async def invocations(request: Request) -> Response:
         attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
         fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
+        try:
+            chat = runtime.ready()
+            body = await _read_body(request)
+        except OpenAIError as exc:
+            return _error(exc)
+        answered = session_reply(sessions, body, request.headers.get(SESSION_ID))
+        if answered is not None:
+            return _respond(answered)
         tool_choice = custom_attribute(attributes, "tool_choice")
-        return await _chat(runtime, request, fmt, tool_choice)
+        reply = await invoke(
+            chat, body, fmt, tool_choice=tool_choice, whole=settings.async_endpoint
+        )
+        return _respond(reply)
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -114,6 +127,8 @@ def create_app(
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
+            Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, OpenAIError: openai_error},

@@ -33,6 +33,10 @@ ENV = {
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
+    "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
+    # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
+    "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
+    "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
 }
 
 
@@ -78,6 +82,16 @@ class Settings:
     tool_call_parser: str = field(
         default="auto",
         metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
+    )
+    async_endpoint: bool = field(
+        default=False,
+        metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
+    )
+    stateful_sessions: bool = field(
+        default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
+    )
+    sessions_expiration: int = field(
+        default=1200, metadata={"help": "seconds a stateful session lives"}
     )
 
 

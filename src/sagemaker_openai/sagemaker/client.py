@@ -165,6 +165,7 @@ class SageMakerClient:
         count: int,
         settings: VariantSettings,
         tags: dict[str, str],
+        async_config: dict[str, Any] | None = None,
     ) -> None:
         production_variant: ProductionVariantTypeDef = {
             "VariantName": variant,
@@ -179,9 +180,10 @@ class SageMakerClient:
         if settings.volume_size_gb is not None:
             production_variant["VolumeSizeInGB"] = settings.volume_size_gb
         variants = [production_variant]
+        extra: dict[str, Any] = {"AsyncInferenceConfig": async_config} if async_config else {}
         with _aws("CreateEndpointConfig"):
             self._sm.create_endpoint_config(
-                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags)
+                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags), **extra
             )
 
     def endpoint_config_variants(self, name: str) -> tuple[Variant, ...]:
