@@ -582,6 +582,19 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--async-failure", metavar="S3_URI", help="where failed async results go")
     p.add_argument("--async-success-topic", metavar="SNS_ARN", help="SNS topic told of results")
     p.add_argument("--async-error-topic", metavar="SNS_ARN", help="SNS topic told of failures")
+    p.add_argument(
+        "--inference-component",
+        metavar="NAME",
+        help="serve the model as this inference component on an endpoint without a model in "
+        "its config (created, or updated where it exists)",
+    )
+    p.add_argument(
+        "--min-copies", type=int, help="autoscale the component's copies; 0 scales to zero"
+    )
+    p.add_argument("--max-copies", type=int, help="most copies [max(1, --min-copies)]")
+    p.add_argument(
+        "--max-instances", type=int, help="managed instance scaling ceiling [--instance-count]"
+    )
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -623,6 +636,10 @@ def _deploy(args: argparse.Namespace) -> int:
         async_failure=args.async_failure,
         async_success_topic=args.async_success_topic,
         async_error_topic=args.async_error_topic,
+        inference_component=args.inference_component,
+        min_copies=args.min_copies,
+        max_copies=args.max_copies,
+        max_instances=args.max_instances,
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
@@ -664,9 +681,16 @@ def _add_status(commands: argparse._SubParsersAction) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .sagemaker.endpoints import format_status, status
+    from .sagemaker.endpoints import components, format_components, format_status, status
 
-    print(format_status(status(_client(_session(args.region)), args.endpoint_name or args.name)))
+    client = _client(_session(args.region))
+    endpoints = status(client, args.endpoint_name or args.name)
+    print(format_status(endpoints))
+    for ep in endpoints:
+        found = components(client, ep)
+        if found:
+            print(f"inference components of {ep.name}:")
+            print(format_components(found))
     return 0
 
 

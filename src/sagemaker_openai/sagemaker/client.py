@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
         TagTypeDef,
     )
 
+    from .component_client import ComponentClient
+
 SCALABLE_DIMENSION: Literal["sagemaker:variant:DesiredInstanceCount"] = (
     "sagemaker:variant:DesiredInstanceCount"
 )
@@ -61,6 +63,14 @@ class SageMakerClient:
         self._s3 = session.client("s3")
         self._aas = session.client("application-autoscaling")
         self._sts = session.client("sts")
+        self._cw = session.client("cloudwatch")  # alarms that bring components back from zero
+
+    @property
+    def components(self) -> ComponentClient:
+        """Inference components and their copy scaling."""
+        from .component_client import ComponentClient
+
+        return ComponentClient(self._sm, self._aas, self._cw)
 
     # identity and storage
 
@@ -192,7 +202,7 @@ class SageMakerClient:
         return tuple(
             Variant(
                 v["VariantName"],
-                v["ModelName"],
+                v.get("ModelName", ""),  # none in an inference-component endpoint's variant
                 v.get("InstanceType", "serverless"),
                 int(v.get("InitialInstanceCount", 0)),
             )

@@ -25,7 +25,7 @@ def deploy(
     """Check locally, ask AWS what exists (unless `client` is None: a dry run, nothing is
     called), print the plan, and execute it when there is a client."""
     check_options(opts)  # every local mistake is reported before the first AWS call
-    remote = read_remote(client, opts.endpoint_name) if client else None
+    remote = read_remote(client, opts.endpoint_name, opts.inference_component) if client else None
     plan = build_plan(opts, remote, now or datetime.now(timezone.utc))
     print(format_plan(plan), file=out, flush=True)
     if client is None:
@@ -41,8 +41,11 @@ def deploy(
     return plan
 
 
-def read_remote(client: SageMakerClient, endpoint_name: str) -> RemoteState:
-    """The account (which also proves there are credentials) and the endpoint, if any."""
+def read_remote(
+    client: SageMakerClient, endpoint_name: str, component: str | None = None
+) -> RemoteState:
+    """The account (which also proves there are credentials), the endpoint and the named
+    inference component, if any."""
     account = client.account_id()
     current = client.describe_endpoint(endpoint_name)
     if current is not None and current.status == "Failed":
@@ -62,7 +65,8 @@ def read_remote(client: SageMakerClient, endpoint_name: str) -> RemoteState:
     scaling = (
         ScalingState(*registered, client.scaling_policies(resource_id)) if registered else None
     )
-    return RemoteState(account, current, scaling)
+    found = client.components.describe(component) if component else None
+    return RemoteState(account, current, scaling, found)
 
 
 def execute(plan: Plan, client: SageMakerClient, progress: Progress, clock: Clock) -> None:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from .client import SageMakerClient
-from .errors import InvalidInput
+from .component_client import Component
+from .errors import DeployError, InvalidInput
 from .resources import UPLOADED_TAG, Endpoint, scaling_resource_id
 
+GONE_POLL_S = 10.0  # seconds between listings while components are being deleted
+GONE_LIMIT_S = 1800.0
 
-def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
-    """Delete scaling, endpoint, config and (unless keep_model) models and uploaded data."""
+
+def delete(
+    client: SageMakerClient,
+    name: str,
+    keep_model: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Delete components (and their scaling), scaling, endpoint, config and (unless
+    keep_model) models and uploaded data."""
     ep = client.describe_endpoint(name)
     if ep is None:
         raise InvalidInput("--endpoint-name", f"no endpoint named {name} in {client.region}")
-    removed = []
+    removed: list[str] = []
+    models = {v.model_name for v in ep.variants if v.model_name}
+    if not all(v.model_name for v in ep.variants):  # an inference-component endpoint
+        models |= _delete_components(client, name, removed, sleep)
     for variant in ep.variants:
         resource_id = scaling_resource_id(name, variant.name)
         if client.scalable_target(resource_id) is not None:
@@ -24,7 +40,7 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
     removed.append(f"endpoint config {ep.config_name}")
     if keep_model:
         return removed
-    for model in sorted({v.model_name for v in ep.variants}):
+    for model in sorted(models):
         data = client.model_data(model)
         uploaded = client.model_tags(model).get(UPLOADED_TAG) == "true"
         client.delete_model(model)
@@ -33,6 +49,52 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
             client.delete_model_data(data)
             removed.append(data.uri)
     return removed
+
+
+def _delete_components(
+    client: SageMakerClient, endpoint: str, removed: list[str], sleep: Callable[[float], None]
+) -> set[str]:
+    """Adapters before their bases, each one's copy scaling and alarm first; then wait until
+    SageMaker has removed them all (DeleteEndpoint is refused while any remain). The models
+    they served."""
+    ic = client.components
+    found = [c for c in (ic.describe(n) for n in ic.names(endpoint)) if c is not None]
+    for comp in sorted(found, key=lambda c: c.base == ""):  # adapters first
+        if ic.registered(comp.name):
+            ic.deregister(comp.name)  # its policies go with it
+            removed.append(f"scalable target inference-component/{comp.name}")
+        removed += [f"alarm {a}" for a in ic.delete_alarms([f"{comp.name}-no-capacity"])]
+        if comp.status != "Deleting":
+            ic.delete(comp.name)
+        removed.append(f"inference component {comp.name}")
+    waited = 0.0
+    while ic.names(endpoint):
+        if waited > GONE_LIMIT_S:
+            raise DeployError(f"inference components of {endpoint} not gone after {waited:.0f} s")
+        sleep(GONE_POLL_S)
+        waited += GONE_POLL_S
+    return {c.model_name for c in found if c.model_name}
+
+
+def components(client: SageMakerClient, ep: Endpoint) -> list[Component]:
+    """The inference components of an endpoint whose config holds no model; else none."""
+    if all(v.model_name for v in ep.variants):
+        return []  # a classic endpoint: not even asked (one call fewer per endpoint)
+    ic = client.components
+    return [c for c in (ic.describe(n) for n in ic.names(ep.name)) if c is not None]
+
+
+def format_components(found: list[Component]) -> str:
+    rows = [("  COMPONENT", "STATUS", "COPIES", "MODEL")]
+    for c in found:
+        model = c.model_name or f"adapter on {c.base}"
+        rows.append((f"  {c.name}", c.status, str(c.copies), model))
+        if c.failure_reason:
+            rows.append((f"  {c.name}", "reason:", c.failure_reason, ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def status(client: SageMakerClient, name: str | None) -> list[Endpoint]:

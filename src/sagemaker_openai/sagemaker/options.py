@@ -60,6 +60,12 @@ class DeployOptions:
     async_failure: str | None = None
     async_success_topic: str | None = None
     async_error_topic: str | None = None
+    # An inference component on an endpoint without a model in its config, its copies
+    # autoscaled between min_copies (0: scale to zero) and max_copies where min_copies is given.
+    inference_component: str | None = None
+    min_copies: int | None = None
+    max_copies: int | None = None  # None: max(1, min_copies)
+    max_instances: int | None = None  # managed instance scaling's ceiling; None: instance_count
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -78,6 +84,7 @@ def check_options(opts: DeployOptions) -> None:
         )
     check_instance_type(opts.instance_type)
     _check_async(opts)
+    _check_component(opts)
     if opts.target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}")
     if opts.instance_count < 1:
@@ -164,3 +171,41 @@ def _check_async(opts: DeployOptions) -> None:
             "--autoscale",
             "scales on concurrent requests; an async endpoint scales on its queue (not built)",
         )
+
+
+def copy_range(opts: DeployOptions) -> tuple[int, int] | None:
+    """(MIN, MAX) copies of the component where copy autoscaling was asked for."""
+    if opts.min_copies is None:
+        return None
+    return opts.min_copies, opts.max_copies or max(1, opts.min_copies)
+
+
+def _check_component(opts: DeployOptions) -> None:
+    asked = (opts.min_copies, opts.max_copies, opts.max_instances)
+    if opts.inference_component is None:
+        if any(v is not None for v in asked):
+            raise InvalidInput("--min-copies", "the copy options need --inference-component NAME")
+        return
+    if not ENDPOINT_NAME.match(opts.inference_component):
+        raise InvalidInput(
+            "--inference-component",
+            f"{opts.inference_component!r} must be 1-63 letters, "
+            "digits or hyphens, starting and ending with a letter or digit",
+        )
+    if opts.model.startswith("s3://"):
+        raise InvalidInput(
+            "--inference-component", "sizes each copy from the model folder; give one to --model"
+        )
+    if opts.autoscale is not None:
+        raise InvalidInput("--autoscale", "scales instances; a component scales with --min-copies")
+    if opts.async_output is not None:
+        raise InvalidInput("--async", "does not apply with --inference-component")
+    if opts.min_copies is None and opts.max_copies is not None:
+        raise InvalidInput("--max-copies", "needs --min-copies (0 scales to zero)")
+    low_high = copy_range(opts)
+    if low_high and not (0 <= low_high[0] <= low_high[1] and low_high[1] >= 1):
+        raise InvalidInput("--max-copies", "needs 0 <= --min-copies <= --max-copies, max >= 1")
+    if low_high and not opts.wait:
+        raise InvalidInput("--min-copies", "needs the component InService first; drop --no-wait")
+    if opts.max_instances is not None and opts.max_instances < opts.instance_count:
+        raise InvalidInput("--max-instances", "must be at least --instance-count")

@@ -7,9 +7,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import InvalidInput
+from .component_client import Component
+from .component_steps import (
+    CreateComponentEndpointConfig,
+    CreateInferenceComponent,
+    ScaleCopies,
+    UpdateInferenceComponent,
+    WaitComponent,
+)
+from .components import ComponentError, compute_requirements
+from .errors import DeployError, InvalidInput
 from .images import default_image_uri, device, engine
-from .options import DeployOptions, autoscale, check_options, container_env, scaling_policy
+from .options import (
+    DeployOptions,
+    autoscale,
+    check_options,
+    container_env,
+    copy_range,
+    scaling_policy,
+)
 from .package import resolve_model_dir
 from .resources import TAG_PREFIX, UPLOADED_TAG, Endpoint, ModelData, scaling_resource_id
 from .scaling import (
@@ -45,6 +61,7 @@ class RemoteState:
     account: str
     endpoint: Endpoint | None  # None: no endpoint of that name exists yet
     scaling: ScalingState | None = None  # the endpoint variant's autoscaling, if registered
+    component: Component | None = None  # the named inference component, if it exists
 
 
 @dataclass(frozen=True)
@@ -98,19 +115,22 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         opts.download_timeout_s,
     )
     steps.append(CreateModel(name, image, data, opts.role, env, model_tags))
-    steps.append(
-        CreateEndpointConfig(
-            name,
-            name,
-            VARIANT,
-            opts.instance_type,
-            opts.instance_count,
-            settings,
-            tags,
-            _async_config(opts),
+    if opts.inference_component:
+        steps += _component_steps(opts, remote, name, tags, size or 0)
+    else:
+        steps.append(
+            CreateEndpointConfig(
+                name,
+                name,
+                VARIANT,
+                opts.instance_type,
+                opts.instance_count,
+                settings,
+                tags,
+                _async_config(opts),
+            )
         )
-    )
-    steps += _endpoint_steps(opts, remote, name, tags, data.uri)
+        steps += _endpoint_steps(opts, remote, name, tags, data.uri)
     summary = (
         f"target {opts.target} on {opts.instance_type} ({device(opts.instance_type)}), "
         f"engine {engine(opts.target, opts.instance_type)}, image {image}"
@@ -162,6 +182,57 @@ def _endpoint_steps(
         steps += [PutScalingPolicy(n, resource_id, p) for n, p in previous.policies]
     if current is not None and opts.wait:
         steps.append(RetireConfig(current.config_name, keep_data))
+    return steps
+
+
+def _component_steps(
+    opts: DeployOptions,
+    remote: RemoteState | None,
+    name: str,  # of the new model, and of the endpoint config where one is made
+    tags: tuple[tuple[str, str], ...],
+    size: int,
+) -> list[Step]:
+    """A model-less endpoint (unless it exists), the component created or updated, its copies."""
+    component = opts.inference_component
+    assert component is not None
+    try:
+        reqs = compute_requirements(opts.instance_type, size)
+    except ComponentError as e:
+        raise InvalidInput("--instance-type", str(e)) from e
+    low_high = copy_range(opts)
+    copies = max(1, low_high[0]) if low_high else 1  # a new component starts serving
+    current = remote.endpoint if remote else None
+    steps: list[Step] = []
+    if current is None:
+        steps += [
+            CreateComponentEndpointConfig(
+                name,
+                opts.role,
+                opts.instance_type,
+                opts.instance_count,
+                opts.max_instances or opts.instance_count,
+                scale_to_zero=low_high is not None and low_high[0] == 0,
+                tags=tags,
+            ),
+            CreateEndpoint(opts.endpoint_name, name, tags, checked=remote is not None),
+            # CreateInferenceComponent needs the endpoint InService, --no-wait or not.
+            WaitInService(opts.endpoint_name, name),
+        ]
+    elif any(v.model_name for v in current.variants):
+        raise DeployError(
+            f"endpoint {opts.endpoint_name} serves a model in its config, not inference "
+            "components; choose another --endpoint-name or delete it first"
+        )
+    if remote is not None and remote.component is not None:
+        steps.append(UpdateInferenceComponent(component, opts.endpoint_name, name, reqs, copies))
+    else:
+        steps.append(
+            CreateInferenceComponent(component, opts.endpoint_name, name, reqs, copies, tags)
+        )
+    if opts.wait:
+        steps.append(WaitComponent(component, name))
+    if low_high:
+        steps.append(ScaleCopies(component, *low_high))
     return steps
 
 
