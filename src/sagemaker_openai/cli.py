@@ -643,16 +643,16 @@ def _deploy(args: argparse.Namespace) -> int:
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
-    _print_openai_route(session, args.endpoint_name)
+    _print_openai_route(session, args.endpoint_name, args.inference_component)
     return 0
 
 
-def _print_openai_route(session, endpoint: str) -> None:  # session: boto3.Session
-    """Where OpenAI clients reach the endpoint: SageMaker's OpenAI-compatible route."""
+def _print_openai_route(session, endpoint: str, component: str | None = None) -> None:
+    """Where OpenAI clients reach the endpoint (or component): SageMaker's OpenAI route."""
     from .bearer import openai_base_url
 
     runtime = session.client("sagemaker-runtime").meta.endpoint_url
-    print(f"OpenAI base_url: {openai_base_url(runtime, endpoint)}")
+    print(f"OpenAI base_url: {openai_base_url(runtime, endpoint, component)}")
     print(f"  api_key: `sagemaker-openai token --endpoint-name {endpoint}` prints one")
 
 

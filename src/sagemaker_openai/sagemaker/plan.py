@@ -214,7 +214,13 @@ def _component_steps(
                 scale_to_zero=low_high is not None and low_high[0] == 0,
                 tags=tags,
             ),
-            CreateEndpoint(opts.endpoint_name, name, tags, checked=remote is not None),
+            CreateEndpoint(
+                opts.endpoint_name,
+                name,
+                tags,
+                checked=remote is not None,
+                if_exists="if it exists: no endpoint steps, the component goes onto it",
+            ),
             # CreateInferenceComponent needs the endpoint InService, --no-wait or not.
             WaitInService(opts.endpoint_name, name),
         ]

@@ -221,9 +221,10 @@ class CreateEndpoint:
     config_name: str
     tags: tuple[tuple[str, str], ...]
     checked: bool = True  # False in a dry run: whether the endpoint exists was not asked
+    if_exists: str = "or UpdateEndpoint if it exists"  # what a real run does instead
 
     def describe(self) -> str:
-        note = "" if self.checked else " (or UpdateEndpoint if it exists: not checked in a dry run)"
+        note = "" if self.checked else f" ({self.if_exists}: not checked in a dry run)"
         return f"CreateEndpoint {self.name} with config {self.config_name}{note}"
 
     def execute(self, run: Run) -> None:
