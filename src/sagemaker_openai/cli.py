@@ -523,9 +523,12 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     from .sagemaker.images import TARGETS
 
     p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
-    p.add_argument("--model", required=True, help="model folder, 'demo', or s3://.../model.tar.gz")
+    p.add_argument(
+        "--model",
+        help="model folder, 'demo', or s3://.../model.tar.gz (required but with --adapter)",
+    )
     p.add_argument("--endpoint-name", required=True)
-    p.add_argument("--instance-type", required=True, help="e.g. ml.g5.xlarge")
+    p.add_argument("--instance-type", help="e.g. ml.g5.xlarge (required but with --adapter)")
     p.add_argument("--role", default="", help="IAM role ARN SageMaker assumes (required)")
     p.add_argument(
         "--target",
@@ -595,6 +598,13 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-instances", type=int, help="managed instance scaling ceiling [--instance-count]"
     )
+    p.add_argument(
+        "--adapter",
+        metavar="NAME",
+        help="instead of a model: a LoRA adapter component on --base-component's copies",
+    )
+    p.add_argument("--adapter-s3", metavar="S3_URI", help="the adapter's files (with --adapter)")
+    p.add_argument("--base-component", metavar="NAME", help="the component serving --adapter")
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -606,10 +616,16 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
 def _deploy(args: argparse.Namespace) -> int:
     from .sagemaker.console import TerminalProgress
     from .sagemaker.deploy import deploy
+    from .sagemaker.errors import InvalidInput
     from .sagemaker.options import DeployOptions
     from .settings import load_settings
 
     session = _session(args.region)
+    if args.adapter or args.adapter_s3 or args.base_component:
+        return _deploy_adapter(args, session)
+    for flag in ("model", "instance_type"):
+        if getattr(args, flag) is None:
+            raise InvalidInput(f"--{flag.replace('_', '-')}", "is required")
     opts = DeployOptions(
         model=args.model,
         endpoint_name=args.endpoint_name,
@@ -644,6 +660,32 @@ def _deploy(args: argparse.Namespace) -> int:
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
     _print_openai_route(session, args.endpoint_name, args.inference_component)
+    return 0
+
+
+def _deploy_adapter(args: argparse.Namespace, session) -> int:  # session: boto3.Session
+    from .sagemaker.adapters import AdapterOptions, deploy_adapter
+    from .sagemaker.console import TerminalProgress
+    from .sagemaker.errors import InvalidInput
+
+    for flag in ("adapter", "adapter_s3", "base_component"):
+        if not getattr(args, flag):
+            raise InvalidInput(f"--{flag.replace('_', '-')}", "is needed for a LoRA adapter")
+    for flag in ("model", "instance_type", "inference_component"):
+        if getattr(args, flag) is not None:  # the base component's model and instances serve it
+            raise InvalidInput(f"--{flag.replace('_', '-')}", "does not apply with --adapter")
+    opts = AdapterOptions(
+        args.endpoint_name,
+        args.adapter,
+        args.adapter_s3,
+        args.base_component,
+        session.region_name or "",
+        wait=not args.no_wait,
+    )
+    client = None if args.dry_run else _client(session)
+    deploy_adapter(opts, client, sys.stdout, TerminalProgress())
+    # A request names the adapter through its own component's route.
+    _print_openai_route(session, args.endpoint_name, args.adapter)
     return 0
 
 

@@ -13,6 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from sagemaker_openai.cli import main
+from sagemaker_openai.sagemaker.adapters import AdapterOptions, deploy_adapter
 from sagemaker_openai.sagemaker.client import SageMakerClient
 from sagemaker_openai.sagemaker.deploy import deploy
 from sagemaker_openai.sagemaker.endpoints import components, delete, format_components
@@ -526,3 +528,96 @@ def test_status_lists_a_component_endpoints_components(aws: Aws) -> None:
         "  chat-lora  Creating   1       adapter on chat-ic",
     ]
     aws.done()
+
+
+def _adapter_opts(**kw) -> AdapterOptions:
+    base = dict(
+        endpoint_name="chat-ep",
+        adapter="chat-lora",
+        artifact_url="s3://models-bucket/lora/",
+        base=IC,
+        region="us-east-1",
+    )
+    base.update(kw)
+    return AdapterOptions(**base)
+
+
+def test_adapter_component_on_its_base(aws: Aws) -> None:
+    aws.component(IC, NAME)
+    aws.listed([IC])
+    aws.sm.add_client_error(
+        "describe_inference_component",
+        "ValidationException",
+        "Could not find inference component chat-lora",
+        expected_params={"InferenceComponentName": "chat-lora"},
+    )
+    aws.sm.add_response(
+        "create_inference_component",
+        {"InferenceComponentArn": f"{ARN}:inference-component/chat-lora"},
+        {
+            "InferenceComponentName": "chat-lora",
+            "EndpointName": "chat-ep",
+            "Specification": {
+                "BaseInferenceComponentName": IC,
+                "Container": {"ArtifactUrl": "s3://models-bucket/lora/"},
+            },
+            "Tags": [
+                {"Key": "sagemaker-openai:endpoint", "Value": "chat-ep"},
+                {"Key": "sagemaker-openai:base", "Value": IC},
+            ],
+        },
+    )
+    aws.component("chat-lora", "", base=IC)
+    out = io.StringIO()
+    deploy_adapter(_adapter_opts(), aws.client, out, Quiet(), clock=NoWait())
+    assert out.getvalue().splitlines()[2:] == [
+        f"  1. CreateInferenceComponent chat-lora on chat-ep: LoRA adapter "
+        f"s3://models-bucket/lora/ on base component {IC}",
+        "  2. wait until inference component chat-lora is InService",
+        "adapter chat-lora is ready",
+    ]
+    aws.done()
+
+
+def test_adapter_needs_a_model_component_on_the_endpoint(aws: Aws) -> None:
+    aws.component(IC, NAME)
+    aws.listed(["other-ic"])
+    with pytest.raises(InvalidInput, match="not on endpoint chat-ep") as e:
+        deploy_adapter(_adapter_opts(), aws.client, io.StringIO(), Quiet())
+    assert e.value.param == "--base-component"
+    aws.done()
+
+
+@pytest.mark.parametrize(
+    ("change", "flag"),
+    [
+        ({"artifact_url": "/tmp/lora"}, "--adapter-s3"),
+        ({"adapter": IC}, "--adapter"),
+        ({"base": "bad_name"}, "--base-component"),
+    ],
+)
+def test_adapter_mistakes_name_the_flag(change: dict, flag: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        deploy_adapter(_adapter_opts(**change), None, io.StringIO(), Quiet())
+    assert e.value.param == flag
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--adapter", "chat-lora", "--base-component", IC], "--adapter-s3"),
+        (
+            ["--adapter", "a", "--adapter-s3", "s3://b/a/", "--base-component", IC, "--model", "x"],
+            "--model",
+        ),
+        (["--instance-type", "ml.g5.xlarge"], "--model"),
+    ],
+)
+def test_cli_adapter_and_model_flags_are_one_line(
+    capsys: pytest.CaptureFixture, argv: list[str], flag: str
+) -> None:
+    code = main(
+        ["deploy", "--endpoint-name", "chat-ep", "--region", "us-east-1", "--dry-run", *argv]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith(f"error: {flag}:") and "\n" not in err
