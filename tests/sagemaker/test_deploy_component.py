@@ -232,8 +232,8 @@ def _component_and_scaling_calls(aws: Aws, create: bool) -> None:
             {"InferenceComponentArn": f"{ARN}:inference-component/{IC}"},
             {
                 "InferenceComponentName": IC,
+                # No RuntimeConfig: the running (autoscaled) copy count is kept.
                 "Specification": {"ModelName": NAME, "ComputeResourceRequirements": REQS},
-                "RuntimeConfig": {"CopyCount": 1},
             },
         )
     aws.component(IC, NAME, status="Creating" if create else "Updating")
@@ -352,9 +352,22 @@ def test_existing_component_is_updated_on_its_endpoint(aws: Aws, small_model_dir
     aws.component(IC, "old-model")
     aws.sm.add_response("create_model", {"ModelArn": f"{ARN}:model/{NAME}"}, None)
     _component_and_scaling_calls(aws, create=False)
-    plan = deploy(
-        _opts(small_model_dir), aws.client, io.StringIO(), Quiet(), now=NOW, clock=NoWait()
-    )
+    old_key = "sagemaker-openai/chat-ep/old/model.tar.gz"
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.put_object(Bucket="models-bucket", Key=old_key, Body=b"x")
+    model = {
+        "ModelName": "old-model",
+        "ModelArn": f"{ARN}:model/old-model",
+        "CreationTime": NOW,
+        "PrimaryContainer": {"ModelDataUrl": f"s3://models-bucket/{old_key}"},
+    }
+    aws.sm.add_response("describe_model", model, {"ModelName": "old-model"})
+    aws.sm.add_response("describe_model", model, {"ModelName": "old-model"})
+    uploaded = [{"Key": "sagemaker-openai:uploaded-model-data", "Value": "true"}]
+    aws.sm.add_response("list_tags", {"Tags": uploaded}, {"ResourceArn": f"{ARN}:model/old-model"})
+    aws.sm.add_response("delete_model", {}, {"ModelName": "old-model"})
+    out = io.StringIO()
+    plan = deploy(_opts(small_model_dir), aws.client, out, Quiet(), now=NOW, clock=NoWait())
     assert [type(s).__name__ for s in plan.steps] == [
         "Package",
         "Upload",
@@ -362,7 +375,14 @@ def test_existing_component_is_updated_on_its_endpoint(aws: Aws, small_model_dir
         "UpdateInferenceComponent",
         "WaitComponent",
         "ScaleCopies",
+        "RetireComponentModel",
     ]
+    assert (
+        f"4. UpdateInferenceComponent {IC}: model {NAME}, keeping its copy count (1), "
+        "1 accelerator(s), 3 CPU cores, 14745 MiB memory per copy" in out.getvalue()
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]]
+    assert old_key not in keys and len(keys) == 1  # the new package stays
     aws.done()
 
 

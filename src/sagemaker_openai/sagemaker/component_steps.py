@@ -14,6 +14,7 @@ from .components import (
     scale_from_zero,
 )
 from .errors import DeployError
+from .resources import UPLOADED_TAG
 from .steps import POLL_S, WAIT_LIMIT_S, Run
 
 
@@ -81,24 +82,53 @@ class CreateInferenceComponent:
 
 @dataclass(frozen=True)
 class UpdateInferenceComponent:
+    """A new model (and share) for an existing component. Its copy count is left alone, as an
+    endpoint update keeps its instance count: autoscaling, or a scale to zero, owns it."""
+
     name: str
     endpoint: str
     model_name: str
     reqs: ComputeRequirements
-    copies: int
+    running_copies: int  # copies serving now, kept
 
     def describe(self) -> str:
         return (
-            f"UpdateInferenceComponent {self.name}: model {self.model_name}, "
-            f"{self.copies} copy(ies), {self.reqs.describe()}"
+            f"UpdateInferenceComponent {self.name}: model {self.model_name}, keeping its "
+            f"copy count ({self.running_copies}), {self.reqs.describe()}"
         )
 
     def execute(self, run: Run) -> None:
         # A failed update rolls the component back to its previous model: nothing to undo.
-        request = inference_component(
-            self.name, self.endpoint, self.model_name, self.reqs, self.copies
-        )
+        request = inference_component(self.name, self.endpoint, self.model_name, self.reqs)
+        del request["RuntimeConfig"]
         run.client.components.update(request)
+
+
+@dataclass(frozen=True)
+class RetireComponentModel:
+    """After a successful update: the model the component served before, and the data this
+    tool uploaded for it unless the new model uses the same (an unchanged package)."""
+
+    model_name: str
+    keep_data: str  # the new model's data URI (may hold DIGEST)
+
+    def describe(self) -> str:
+        return (
+            f"delete the component's previous model {self.model_name} and the model data this "
+            "tool uploaded for it unless the new model uses it"
+        )
+
+    def execute(self, run: Run) -> None:
+        c = run.client
+        try:
+            data = c.model_data(self.model_name)
+            uploaded = c.model_tags(self.model_name).get(UPLOADED_TAG) == "true"
+            c.delete_model(self.model_name)
+            if uploaded and data and data.uri != run.fill(self.keep_data):
+                c.delete_model_data(data)
+        except DeployError as e:  # the new model serves; a leftover is only clutter
+            run.progress.status(f"warning: model {self.model_name} was not fully removed: {e}")
+            run.progress.done()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from .component_client import Component
 from .component_steps import (
     CreateComponentEndpointConfig,
     CreateInferenceComponent,
+    RetireComponentModel,
     ScaleCopies,
     UpdateInferenceComponent,
     WaitComponent,
@@ -116,7 +117,7 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
     )
     steps.append(CreateModel(name, image, data, opts.role, env, model_tags))
     if opts.inference_component:
-        steps += _component_steps(opts, remote, name, tags, size or 0)
+        steps += _component_steps(opts, remote, name, tags, size or 0, data.uri)
     else:
         steps.append(
             CreateEndpointConfig(
@@ -191,6 +192,7 @@ def _component_steps(
     name: str,  # of the new model, and of the endpoint config where one is made
     tags: tuple[tuple[str, str], ...],
     size: int,
+    keep_data: str,  # the new model's data: never deleted with the previous model
 ) -> list[Step]:
     """A model-less endpoint (unless it exists), the component created or updated, its copies."""
     component = opts.inference_component
@@ -229,8 +231,11 @@ def _component_steps(
             f"endpoint {opts.endpoint_name} serves a model in its config, not inference "
             "components; choose another --endpoint-name or delete it first"
         )
-    if remote is not None and remote.component is not None:
-        steps.append(UpdateInferenceComponent(component, opts.endpoint_name, name, reqs, copies))
+    existing = remote.component if remote else None
+    if existing is not None:
+        steps.append(
+            UpdateInferenceComponent(component, opts.endpoint_name, name, reqs, existing.copies)
+        )
     else:
         steps.append(
             CreateInferenceComponent(component, opts.endpoint_name, name, reqs, copies, tags)
@@ -239,6 +244,8 @@ def _component_steps(
         steps.append(WaitComponent(component, name))
     if low_high:
         steps.append(ScaleCopies(component, *low_high))
+    if existing is not None and existing.model_name and opts.wait:
+        steps.append(RetireComponentModel(existing.model_name, keep_data))
     return steps
 
 
