@@ -641,3 +641,20 @@ def test_cli_adapter_and_model_flags_are_one_line(
     )
     err = capsys.readouterr().err.strip()
     assert code == 1 and err.startswith(f"error: {flag}:") and "\n" not in err
+
+
+def test_an_updated_component_keeps_its_new_model_when_scaling_fails(
+    aws: Aws, small_model_dir: Path
+) -> None:
+    aws.sts.add_response("get_caller_identity", {"Account": "123456789012"}, {})
+    aws.endpoint(exists=True)
+    aws.aas.add_response("describe_scalable_targets", {"ScalableTargets": []}, None)
+    aws.component(IC, "old-model")
+    aws.sm.add_response("create_model", {"ModelArn": f"{ARN}:model/{NAME}"}, None)
+    aws.sm.add_response("update_inference_component", {"InferenceComponentArn": f"{ARN}:ic/x"})
+    aws.component(IC, NAME)
+    aws.aas.add_client_error("register_scalable_target", "AccessDeniedException", "no")
+    with pytest.raises(StepFailed, match="ScaleCopies") as failed:
+        deploy(_opts(small_model_dir), aws.client, io.StringIO(), Quiet(), now=NOW, clock=NoWait())
+    assert failed.value.rolled_back == []  # the component serves the new model and upload
+    aws.done()

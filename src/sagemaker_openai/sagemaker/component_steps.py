@@ -135,6 +135,9 @@ class RetireComponentModel:
 class WaitComponent:
     name: str
     model_name: str  # the model the component must serve once InService
+    # An update: once InService the component serves this run's model and upload, which a
+    # later failure (copy scaling) must then not roll back from under it.
+    commits: bool = False
 
     def describe(self) -> str:
         return f"wait until inference component {self.name} is InService"
@@ -155,6 +158,8 @@ class WaitComponent:
                         f"SageMaker rolled component {self.name} back to {found.model_name}: "
                         f"{found.failure_reason or 'no reason given'}"
                     )
+                if self.commits:
+                    run.undo.clear()
                 return
             if found.status in ("Failed", "Deleting"):
                 raise DeployError(

@@ -241,7 +241,7 @@ def _component_steps(
             CreateInferenceComponent(component, opts.endpoint_name, name, reqs, copies, tags)
         )
     if opts.wait:
-        steps.append(WaitComponent(component, name))
+        steps.append(WaitComponent(component, name, commits=existing is not None))
     if low_high:
         steps.append(ScaleCopies(component, *low_high))
     if existing is not None and existing.model_name and opts.wait:
