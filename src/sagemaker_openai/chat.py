@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import __version__
+from .admission import Admission
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
 from .protocol import (
@@ -21,6 +22,7 @@ from .protocol import (
     ChatCompletionRequest,
     Usage,
 )
+from .streaming import prepend
 from .template import render_chat
 
 
@@ -38,8 +40,9 @@ class Plan:
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, admission: Admission | None = None):
         self.engine = engine
+        self.admission = admission or Admission(engine.card.token_capacity)
         card = engine.card
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
@@ -65,6 +68,9 @@ class ChatService:
             response_format=_structured_format(request.response_format),
         )
         n = request.n or 1
+        # One request that could never fit is a 400 now, not a wait for room that never comes.
+        named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
+        self.admission.check(n * (len(prompt) + max_tokens), named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -78,12 +84,12 @@ class ChatService:
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
         )
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        """A whole `chat.completion` object."""
-        plan = self.plan(request)
-        results = await asyncio.gather(
-            *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
-        )
+    async def complete(self, plan: Plan) -> ChatCompletion:
+        """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
+        async with self.admission.admit(_tokens_needed(plan)):
+            results = await asyncio.gather(
+                *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
+            )
         choices: list[ChatCompletionChoice] = []
         completion_tokens = 0
         for index, (text, tokens, finish, logprobs) in enumerate(results):
@@ -106,15 +112,25 @@ class ChatService:
             "usage": _usage(len(plan.prompt), completion_tokens),
         }
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        """`chat.completion.chunk` objects in order; validation errors raise before the first."""
-        return self._chunks(self.plan(request))
+    async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
+        """`chat.completion.chunk` objects in order. The first comes once the request is
+        admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
+        async with self.admission.admit(_tokens_needed(plan)):
+            steps = _merge(self.engine, plan)
+            try:
+                first = await anext(steps)
+                for index in range(len(plan.choices)):
+                    yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+                async for chunk in self._step_chunks(plan, prepend(first, steps)):
+                    yield chunk
+            finally:
+                await steps.aclose()
 
-    async def _chunks(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
-        for index in range(len(plan.choices)):
-            yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+    async def _step_chunks(
+        self, plan: Plan, steps: AsyncIterator[tuple[int, Step]]
+    ) -> AsyncIterator[ChatCompletionChunk]:
         completion_tokens = 0
-        async for index, step in _merge(self.engine, plan):
+        async for index, step in steps:
             if step.text or step.logprobs:
                 delta = {"content": step.text}
                 yield self._chunk(plan, [_choice(index, delta, step, plan.choices[index])])
@@ -139,6 +155,11 @@ class ChatService:
             chunk["usage"] = usage  # wire order: usage, then choices
         chunk["choices"] = choices
         return cast(ChatCompletionChunk, chunk)
+
+
+def _tokens_needed(plan: Plan) -> int:
+    """Cache room the request can come to hold: every choice at its full length."""
+    return sum(len(plan.prompt) + p.max_tokens for p in plan.choices)
 
 
 async def _merge(engine: Engine, plan: Plan) -> AsyncIterator[tuple[int, Step]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,51 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .chat import ChatService
 from .engines.base import Engine
-from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
+from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke
 from .protocol import MAX_BODY_BYTES
+from .runtime import Runtime, ShuttingDown
 from .settings import Settings
-from .streaming import StreamFormat, choose_format
+from .streaming import StreamFormat, choose_format, encode_chunk
 
 log = logging.getLogger(__name__)
-
-
-class Runtime:
-    """Holds the engine once it has loaded; /ping reads it without waiting on anything."""
-
-    def __init__(self, load: Callable[[], Engine], on_failure: Callable[[], None] | None = None):
-        self._load = load
-        self._on_failure = on_failure
-        self.chat: ChatService | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._load_in_thread())
-
-    async def _load_in_thread(self) -> None:
-        started = time.perf_counter()
-        try:
-            engine = await asyncio.to_thread(self._load)
-        except Exception:
-            log.exception("loading the model failed")
-            if self._on_failure:
-                self._on_failure()
-            return
-        self.chat = ChatService(engine)
-        log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
-
-    def stop(self) -> None:
-        """Stop an engine that runs processes of its own (vLLM's engine core); uvicorn ends a
-        SIGTERM-ed server by re-raising the signal, so exit hooks never run."""
-        if self.chat is not None:
-            self.chat.engine.close()
-
-    def ready(self) -> ChatService:
-        if self.chat is None:
-            raise NotReady()
-        return self.chat
 
 
 def create_app(
@@ -68,12 +31,16 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(load, on_load_failure)
+    runtime = Runtime(load, on_load_failure, settings.max_waiting)
 
     async def ping(request: Request) -> Response:
-        if runtime.chat is None:
-            return _error(NotReady())
-        return JSONResponse({"status": "healthy"})
+        try:
+            chat = runtime.ready()
+        except OpenAIError as exc:
+            return _error(exc)
+        # Counts only (cheap reads): what runs in the engine, what holds or awaits admission.
+        counts = {"running": chat.engine.running, "admitted": chat.admission.running}
+        return JSONResponse({"status": "healthy", **counts, "waiting": chat.admission.waiting})
 
     async def invocations(request: Request) -> Response:
         fmt = choose_format(
@@ -128,16 +95,86 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
 async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Response:
     try:
         chat = runtime.ready()
-        body = await _read_body(request)
     except OpenAIError as exc:
         return _error(exc)
-    return _respond(await invoke(chat, body, fmt))
+    runtime.active += 1
+    try:
+        body = await _read_body(request)
+        reply = await _while_wanted(invoke(chat, body, fmt), request, runtime)
+    except OpenAIError as exc:
+        reply = error_reply(exc)
+    except BaseException:
+        runtime.active -= 1
+        raise
+    if isinstance(reply.body, bytes):
+        runtime.active -= 1
+        return _respond(reply)
+    stream = _until_stopped(reply.body, runtime.stopped, fmt)
+    return _Stream(stream, runtime, reply.status, dict(reply.headers), reply.media_type)
+
+
+async def _while_wanted(work: Awaitable[Reply], request: Request, runtime: Runtime) -> Reply:
+    """The reply, unless the client leaves or the drain ends first: then the work is cancelled,
+    so the engine frees its sequences at once instead of generating for nobody."""
+    task = asyncio.ensure_future(work)
+    left = asyncio.ensure_future(_disconnected(request))
+    stopped = asyncio.ensure_future(runtime.stopped.wait())
+    try:
+        await asyncio.wait({task, left, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (left, stopped):
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        return task.result()
+    # Nobody reads this when the client left; a drain tells its client to go elsewhere.
+    return error_reply(ShuttingDown())
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _until_stopped(
+    stream: AsyncIterator[bytes], stopped: asyncio.Event, fmt: StreamFormat
+) -> AsyncIterator[bytes]:
+    """A stream that ends with one error line, in its framing, once the drain's grace is over.
+    A running stream yields a chunk per token, so checking between chunks is prompt."""
+    async for data in stream:
+        yield data
+        if stopped.is_set():
+            yield encode_chunk(
+                ShuttingDown("The server shut down during this stream.").to_dict(), fmt
+            )
+            return
+
+
+class _Stream(StreamingResponse):
+    """Closes its chunks as soon as the response ends, however it ends, so the engine frees the
+    sequences of a client that left, and the runtime counts the request as done."""
+
+    def __init__(self, content: AsyncIterator[bytes], runtime: Runtime, *args: Any):
+        super().__init__(content, *args)
+        self._runtime = runtime
+        self._content = content
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._content.aclose()  # type: ignore[attr-defined]
+            self._runtime.active -= 1
 
 
 def _respond(reply: Reply) -> Response:
-    if isinstance(reply.body, bytes):
-        return Response(reply.body, reply.status, dict(reply.headers), reply.media_type)
-    return StreamingResponse(reply.body, reply.status, dict(reply.headers), reply.media_type)
+    """A whole body (streams go through _Stream)."""
+    assert isinstance(reply.body, bytes)
+    return Response(reply.body, reply.status, dict(reply.headers), reply.media_type)
 
 
 async def _read_body(request: Request) -> bytes:

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .admission import MAX_WAITING_DEFAULT
 from .engines.base import KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
+# Fewer than 15 in all (STYLE.md): a setting that SageMaker users rarely change is a flag only.
 ENV = {
     "model": "SMOAI_MODEL",
     "engine": "SMOAI_ENGINE",
@@ -30,6 +32,7 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "max_waiting": "SMOAI_MAX_WAITING",
 }
 
 
@@ -57,13 +60,34 @@ class Settings:
         default=0, metadata={"help": "GPUs: tensor parallelism for the vllm engine"}
     )
     kv_cache_gib: float = field(
-        default=KV_CACHE_GIB_DEFAULT, metadata={"help": "vllm engine on CPU: KV cache size, GiB"}
+        default=KV_CACHE_GIB_DEFAULT,
+        metadata={
+            "help": "KV cache, GiB: vllm on CPU sizes its cache; transformers admits within it"
+        },
     )
     max_model_len: int | None = field(
         default=None, metadata={"help": "context window cap, tokens", "default": "the model's"}
     )
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
+    )
+    max_waiting: int = field(
+        default=MAX_WAITING_DEFAULT,
+        metadata={"help": "requests that may wait for room; beyond it a 429 with Retry-After"},
+    )
+    drain_grace_s: float = field(
+        default=6.0,
+        metadata={
+            "help": "on SIGTERM, seconds running requests get to finish (keep it under "
+            "the platform's stop timeout: Docker's default is 10 s)"
+        },
+    )
+    keep_alive_s: float = field(
+        default=75.0,
+        metadata={
+            "help": "idle keep-alive connections close after this; above the 60 s idle "
+            "timeout of load balancers in front"
+        },
     )
 
 

@@ -14,6 +14,7 @@ def model_card(
     context_length: int,
     features: frozenset[str] = frozenset(),
     vocab_size: int = 0,
+    token_capacity: int = 0,
 ) -> ModelCard:
     """The card for a tokenizer; a model without a chat template cannot serve chat."""
     template = getattr(tokenizer, "chat_template", None)
@@ -27,6 +28,7 @@ def model_card(
         special_tokens={k: v for k, v in special if isinstance(v, str)},
         features=features,
         vocab_size=vocab_size,
+        token_capacity=token_capacity,
     )
 
 
