@@ -110,6 +110,9 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self._draining = True
+        # Re-raised once the server has stopped, as uvicorn does: the process then ends at once
+        # by the signal instead of tearing down torch and the model for seconds.
+        self._captured_signals.append(sig)
         loop = asyncio.get_event_loop()
         loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit()))
 
