@@ -154,6 +154,8 @@ def test_fuzzed_bodies_never_get_a_5xx(targets: dict[str, str]) -> None:
             data = response.read()
         seen[route][response.status_code] += 1
         check(route, response, data, body)
+        if sum(map(sum, (c.values() for c in seen.values()))) % 1000 == 0:
+            print(f"progress: {dict((r, dict(c)) for r, c in sorted(seen.items()))}", flush=True)
 
     try:
         one()
