@@ -53,7 +53,9 @@ class ChatService:
         _check_features(request, card.features)
         _check_logit_bias(request.logit_bias, card.vocab_size)
         messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-        prompt = self.engine.encode(render_chat(card.chat_template, messages, card.special_tokens))
+        text = render_chat(card.chat_template, messages, card.special_tokens)
+        _check_length_before_encoding(len(text), card.context_length, card.max_token_chars)
+        prompt = self.engine.encode(text)
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -304,6 +306,16 @@ def _structured_format(response_format: dict[str, Any] | None) -> dict[str, Any]
     if not response_format or response_format.get("type", "text") == "text":
         return None
     return response_format
+
+
+def _check_length_before_encoding(chars: int, context: int, max_token_chars: int) -> None:
+    """A prompt surely beyond the context is refused without spending seconds tokenizing it."""
+    if max_token_chars and chars > context * max_token_chars:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {context} tokens. However, your messages "
+            f"resulted in at least {chars // max_token_chars} tokens ({chars} characters). "
+            "Please reduce the length of the messages."
+        )
 
 
 def _completion_budget(prompt_tokens: int, requested: int | None, context: int) -> int:

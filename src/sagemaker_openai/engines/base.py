@@ -73,6 +73,9 @@ class ModelCard:
     vocab_size: int = 0  # token ids are 0..vocab_size-1 (logit_bias keys); 0 means unknown
     # tokens of cache all running sequences may hold together (admission budget); 0: unbounded
     token_capacity: int = 0
+    # the most characters one token stands for: a prompt of more than context x this many
+    # characters is too long without tokenizing it (a cheap check before the work); 0: unknown
+    max_token_chars: int = 0
 
 
 class Engine(Protocol):

@@ -29,7 +29,19 @@ def model_card(
         features=features,
         vocab_size=vocab_size,
         token_capacity=token_capacity,
+        max_token_chars=_max_token_chars(tokenizer),
     )
+
+
+def _max_token_chars(tokenizer: Any) -> int:
+    """Characters of the longest vocabulary entry, +1 for a SentencePiece word-start mark that
+    decodes to a space (a byte-level entry's characters are bytes: never fewer than it decodes
+    to)."""
+    try:
+        vocab = tokenizer.get_vocab()
+    except Exception:  # a tokenizer without a vocabulary listing: skip the cheap check
+        return 0
+    return max(map(len, vocab), default=0) + 1
 
 
 def eos_ids(*values: object) -> set[int]:
