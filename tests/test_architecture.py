@@ -17,7 +17,7 @@ RANKS = {
     **dict.fromkeys(("server", "http_server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     **dict.fromkeys(("invocation", "runtime"), 4),
     "chat": 3,
-    **dict.fromkeys(("settings", "model_folder", "engines"), 2),
+    **dict.fromkeys(("settings", "model_folder", "engines", "prompt"), 2),
     "admission": 1.5,  # the request budget: below chat and settings, above errors
     **dict.fromkeys(("streaming", "protocol", "template", "demo"), 1),
     "limits": 0.5,  # body limits, below protocol, above errors

@@ -14,6 +14,7 @@ from . import __version__
 from .admission import Admission
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
+from .prompt import encode_prompt
 from .protocol import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -23,7 +24,6 @@ from .protocol import (
     Usage,
 )
 from .streaming import prepend
-from .template import render_chat
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,12 @@ class Plan:
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
-    def __init__(self, engine: Engine, admission: Admission | None = None):
+    def __init__(
+        self, engine: Engine, admission: Admission | None = None, *, literal_content: bool = True
+    ):
         self.engine = engine
         self.admission = admission or Admission(engine.card.token_capacity)
+        self.literal_content = literal_content  # special-token text in content is text
         card = engine.card
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
@@ -53,9 +56,9 @@ class ChatService:
         _check_features(request, card.features)
         _check_logit_bias(request.logit_bias, card.vocab_size)
         messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-        text = render_chat(card.chat_template, messages, card.special_tokens)
-        _check_length_before_encoding(len(text), card.context_length, card.max_token_chars)
-        prompt = self.engine.encode(text)
+        chars = sum(len(m["content"]) for m in messages)
+        _check_length_before_encoding(chars, card.context_length, card.max_token_chars)
+        prompt = encode_prompt(card, messages, self.engine.encode, literal=self.literal_content)
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -153,7 +156,7 @@ class ChatService:
             "model": self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
-        if usage is not None:
+        if plan.include_usage:  # every chunk but the last: "usage": null, as OpenAI sends
             chunk["usage"] = usage  # wire order: usage, then choices
         chunk["choices"] = choices
         return cast(ChatCompletionChunk, chunk)

@@ -47,8 +47,10 @@ class Runtime:
         load: Callable[[], Engine],
         on_failure: Callable[[], None] | None = None,
         max_waiting: int = MAX_WAITING_DEFAULT,
+        literal_content: bool = True,
     ):
         self._load = load
+        self._literal_content = literal_content
         self._on_failure = on_failure
         self._max_waiting = max_waiting
         self.chat: ChatService | None = None
@@ -70,7 +72,7 @@ class Runtime:
             self._fail()
             return
         admission = Admission(engine.card.token_capacity, self._max_waiting)
-        self.chat = ChatService(engine, admission)
+        self.chat = ChatService(engine, admission, literal_content=self._literal_content)
         log.info(
             "model %s ready in %.1f s (admission budget: %s tokens, %d waiting at most)",
             engine.card.name,

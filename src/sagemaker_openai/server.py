@@ -31,7 +31,9 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(load, on_load_failure, settings.max_waiting)
+    runtime = Runtime(
+        load, on_load_failure, settings.max_waiting, not settings.special_tokens_in_content
+    )
 
     async def ping(request: Request) -> Response:
         try:

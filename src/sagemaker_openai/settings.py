@@ -33,6 +33,7 @@ ENV = {
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
     "max_waiting": "SMOAI_MAX_WAITING",
+    "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
 }
 
 
@@ -87,6 +88,13 @@ class Settings:
         metadata={
             "help": "idle keep-alive connections close after this; above the 60 s idle "
             "timeout of load balancers in front"
+        },
+    )
+    special_tokens_in_content: bool = field(
+        default=False,
+        metadata={
+            "help": "special-token text in message content becomes special tokens, so "
+            "content can open turns (the old behaviour)"
         },
     )
 

@@ -76,6 +76,7 @@ class ModelCard:
     # the most characters one token stands for: a prompt of more than context x this many
     # characters is too long without tokenizing it (a cheap check before the work); 0: unknown
     max_token_chars: int = 0
+    special_texts: frozenset[str] = frozenset()  # special tokens' text: in content, it is text
 
 
 class Engine(Protocol):
@@ -96,8 +97,8 @@ class Engine(Protocol):
         """False once the engine can no longer generate (its worker or process has died)."""
         ...
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of an already-templated prompt (no special tokens added)."""
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        """Token ids of templated text (none added); special=False: special-token text as text."""
         ...
 
     def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:

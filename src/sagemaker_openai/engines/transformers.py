@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import EngineOptions, ModelCard, SamplingParams, Step
@@ -34,7 +35,9 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     dtype = "float32" if options.dtype == "auto" else options.dtype
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, **_dtype_argument(getattr(torch, dtype))
+    )
     model.eval()
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
@@ -53,6 +56,17 @@ def _cache_bytes_per_token(model: Any) -> int:
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     itemsize = torch.tensor([], dtype=model.dtype).element_size()
     return 2 * 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize
+
+
+def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """`from_pretrained`'s dtype keyword: `dtype` from transformers 4.56, `torch_dtype` before.
+
+    The inference images ship older releases (HF DLC 4.49, LMI 0.30 4.45), where an unknown
+    `dtype=` lands in the config and breaks its JSON serialisation, or reaches the model's
+    constructor (`unexpected keyword argument 'dtype'`).
+    """
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def _check_options(options: EngineOptions) -> None:
@@ -83,8 +97,8 @@ class TransformersEngine:
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
         self._worker.start()
 
-    def encode(self, text: str) -> list[int]:
-        return encode(self._tokenizer, text)
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        return encode(self._tokenizer, text, special)
 
     @property
     def running(self) -> int:
