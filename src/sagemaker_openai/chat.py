@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -167,7 +167,7 @@ def _tokens_needed(plan: Plan) -> int:
     return sum(len(plan.prompt) + p.max_tokens for p in plan.choices)
 
 
-async def _merge(engine: Engine, plan: Plan) -> AsyncIterator[tuple[int, Step]]:
+async def _merge(engine: Engine, plan: Plan) -> AsyncGenerator[tuple[int, Step], None]:
     """Steps of all choices as they come, tagged with the choice index."""
     if len(plan.choices) == 1:
         async for step in engine.generate(plan.prompt, plan.choices[0]):
