@@ -16,10 +16,15 @@ RANKS = {
     "cli": 6,
     **dict.fromkeys(("server", "http_server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     **dict.fromkeys(("invocation", "runtime"), 4),
-    "chat": 3,
-    **dict.fromkeys(("settings", "model_folder", "engines", "prompt"), 2),
+    **dict.fromkeys(("chat", "sessions"), 3),
+    **dict.fromkeys(
+        ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
+        2,
+    ),
+    **dict.fromkeys(
+        ("streaming", "protocol", "template", "demo", "toolcalls", "reasoning", "bearer"), 1
+    ),
     "admission": 1.5,  # the request budget: below chat and settings, above errors
-    **dict.fromkeys(("streaming", "protocol", "template", "demo"), 1),
     "limits": 0.5,  # body limits, below protocol, above errors
     **dict.fromkeys(("errors", "engines.base", ""), 0),  # "": the package's __init__
 }

@@ -15,6 +15,7 @@ from typing import Any
 from .chat import ChatService, Plan
 from .errors import InternalError, InvalidRequest, OpenAIError
 from .protocol import ChatCompletionRequest, parse_request
+from .sessions import Sessions
 from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream, prepend
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,23 @@ class Reply:
 
 
 async def invoke(
-    chat: ChatService, body: bytes, fmt: StreamFormat, *, no_stream: str | None = None
+    chat: ChatService,
+    body: bytes,
+    fmt: StreamFormat,
+    *,
+    no_stream: str | None = None,
+    tool_choice: str | None = None,
+    whole: bool = False,
 ) -> Reply:
     """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
+    `tool_choice`: the custom attribute of that name (see `require_a_call`).
+    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole.
 
     Decoding, templating and tokenizing run in a worker thread, so the event loop (and /ping)
     never waits on a big body. A stream's first chunk is awaited here, so a refusal by
     admission or by the engine is an error status, never a 200 that then fails."""
     try:
-        request, plan = await asyncio.to_thread(_prepare, chat, body, no_stream)
+        request, plan = await asyncio.to_thread(_prepare, chat, body, no_stream, tool_choice, whole)
         if request.stream:
             chunks = chat.stream(plan)
             first = await anext(chunks)
@@ -58,12 +67,43 @@ async def invoke(
 
 
 def _prepare(
-    chat: ChatService, body: bytes, no_stream: str | None
+    chat: ChatService, body: bytes, no_stream: str | None, tool_choice: str | None, whole: bool
 ) -> tuple[ChatCompletionRequest, Plan]:
     request = parse_request(body)
+    if tool_choice is not None:
+        request = require_a_call(request, tool_choice)
+    if request.stream and whole:
+        request = request.model_copy(update={"stream": False, "stream_options": None})
     if request.stream and no_stream is not None:
         raise InvalidRequest(no_stream, param="stream")
     return request, chat.plan(request)
+
+
+def require_a_call(request: ChatCompletionRequest, attribute: str) -> ChatCompletionRequest:
+    """Custom attribute `tool_choice=required`: tool_choice "auto" (or absent) becomes "required"
+    on turns that do not answer a tool result, so a model too small to choose a tool still calls
+    one for agents that always send "auto" (Strands). After a tool result it answers freely,
+    which ends the loop (the OpenAI Agents SDK resets tool_choice the same way)."""
+    if attribute != "required":
+        raise InvalidRequest(
+            f"The custom attribute tool_choice may only be 'required', not {attribute!r}.",
+            param="tool_choice",
+        )
+    answering_a_tool = request.messages[-1].role == "tool"
+    if request.tools and request.tool_choice in (None, "auto") and not answering_a_tool:
+        return request.model_copy(update={"tool_choice": "required"})
+    return request
+
+
+def session_reply(sessions: Sessions, body: bytes, session_id: str | None) -> Reply | None:
+    """A session request's whole answer; None for a chat request (whose session is live)."""
+    try:
+        answer = sessions.handle(body, session_id)
+    except OpenAIError as exc:
+        return error_reply(exc)
+    if answer is None:
+        return None
+    return Reply(200, "text/plain; charset=utf-8", answer.text.encode(), answer.headers)
 
 
 def error_reply(exc: BaseException) -> Reply:

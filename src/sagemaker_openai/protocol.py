@@ -86,6 +86,8 @@ class ChatCompletionRequest(_Model):
     response_format: dict[str, Any] | None = None
     tools: Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    chat_template_kwargs: dict[str, Any] | None = None  # vLLM's name: extra template variables
 
     @model_validator(mode="before")
     @classmethod

@@ -48,10 +48,10 @@ class Runtime:
         load: Callable[[], Engine],
         on_failure: Callable[[], None] | None = None,
         max_waiting: int = MAX_WAITING_DEFAULT,
-        literal_content: bool = True,
+        chat_options: dict[str, Any] | None = None,
     ):
         self._load = load
-        self._literal_content = literal_content
+        self._chat_options = chat_options or {}
         self._on_failure = on_failure
         self._max_waiting = max_waiting
         self.chat: ChatService | None = None
@@ -73,7 +73,7 @@ class Runtime:
             self._fail()
             return
         admission = Admission(engine.card.token_capacity, self._max_waiting)
-        self.chat = ChatService(engine, admission, literal_content=self._literal_content)
+        self.chat = ChatService(engine, admission, **self._chat_options)
         log.info(
             "model %s ready in %.1f s (admission budget: %s tokens, %d waiting at most)",
             engine.card.name,

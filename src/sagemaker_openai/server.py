@@ -16,11 +16,12 @@ from starlette.routing import Route
 
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
-from .invocation import Reply, error_reply, invoke
+from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
 from .runtime import Runtime, ShuttingDown
+from .sessions import SESSION_ID, Sessions
 from .settings import Settings
-from .streaming import StreamFormat, choose_format, encode_chunk
+from .streaming import StreamFormat, choose_format, custom_attribute, encode_chunk
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,12 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(
-        load, on_load_failure, settings.max_waiting, not settings.special_tokens_in_content
-    )
+    chat_options = {
+        "literal_content": not settings.special_tokens_in_content,
+        "tool_call_parser": settings.tool_call_parser,
+    }
+    runtime = Runtime(load, on_load_failure, settings.max_waiting, chat_options)
+    sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
         try:
@@ -45,12 +49,11 @@ def create_app(
         return JSONResponse({"status": "healthy", **counts, "waiting": chat.admission.waiting})
 
     async def invocations(request: Request) -> Response:
-        fmt = choose_format(
-            settings.stream_format,
-            request.headers.get("x-amzn-sagemaker-custom-attributes", ""),
-            request.headers.get("accept", ""),
-        )
-        return await _chat(runtime, request, fmt)
+        attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
+        fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
+        tool_choice = custom_attribute(attributes, "tool_choice")
+        options = {"tool_choice": tool_choice, "whole": settings.async_endpoint}
+        return await _chat(runtime, request, fmt, sessions, options)
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -75,6 +78,8 @@ def create_app(
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
+            Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, OpenAIError: openai_error},
@@ -94,7 +99,14 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Response:
+async def _chat(
+    runtime: Runtime,
+    request: Request,
+    fmt: StreamFormat,
+    sessions: Sessions | None = None,
+    options: dict[str, Any] | None = None,
+) -> Response:
+    """`sessions`: answer session requests (/invocations); `options`: invoke's keywords."""
     try:
         chat = runtime.ready()
     except OpenAIError as exc:
@@ -102,7 +114,13 @@ async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Respon
     runtime.active += 1
     try:
         body = await _read_body(request)
-        reply = await _while_wanted(invoke(chat, body, fmt), request, runtime)
+        session = request.headers.get(SESSION_ID)
+        answered = session_reply(sessions, body, session) if sessions else None
+        if answered is None:
+            answered = await _while_wanted(
+                invoke(chat, body, fmt, **(options or {})), request, runtime
+            )
+        reply = answered
     except OpenAIError as exc:
         reply = error_reply(exc)
     except BaseException:

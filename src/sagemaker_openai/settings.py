@@ -14,6 +14,7 @@ from typing import Any
 from .admission import MAX_WAITING_DEFAULT
 from .engines.base import KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
+from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
@@ -34,6 +35,11 @@ ENV = {
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
     "max_waiting": "SMOAI_MAX_WAITING",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
+    "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
+    "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
+    # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
+    "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
+    "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
 }
 
 
@@ -97,6 +103,20 @@ class Settings:
             "content can open turns (the old behaviour)"
         },
     )
+    tool_call_parser: str = field(
+        default="auto",
+        metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
+    )
+    async_endpoint: bool = field(
+        default=False,
+        metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
+    )
+    stateful_sessions: bool = field(
+        default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
+    )
+    sessions_expiration: int = field(
+        default=1200, metadata={"help": "seconds a stateful session lives"}
+    )
 
 
 def load_settings(
@@ -113,6 +133,11 @@ def load_settings(
         if value is not None and name in types:
             values[name] = value
     settings = replace(Settings(), **values)
+    if settings.tool_call_parser not in ("auto", *FORMATS):
+        raise ValueError(
+            f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "
+            f"not {settings.tool_call_parser!r}"
+        )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     return settings

@@ -9,6 +9,7 @@ import queue
 import random
 import threading
 from collections.abc import AsyncIterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import EngineOptions, ModelCard, SamplingParams, Step
+from .base import EngineOptions, Guided, ModelCard, SamplingParams, Step
 from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,15 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     if options.max_model_len is not None:
         context = min(context, options.max_model_len)
     capacity = int(options.kv_cache_gib * GIB) // _cache_bytes_per_token(model)
-    card = model_card(tokenizer, name=served_name, context_length=context, token_capacity=capacity)
+    card = model_card(
+        tokenizer,
+        name=served_name,
+        context_length=context,
+        # constrained decoding needs xgrammar, which SageMaker's DLC images lack
+        features=frozenset({"response_format"} if find_spec("xgrammar") else ()),
+        vocab_size=int(model.config.vocab_size),
+        token_capacity=capacity,
+    )
     return TransformersEngine(model, tokenizer, card)
 
 
@@ -92,6 +101,7 @@ class TransformersEngine:
             model.config.eos_token_id,
             tokenizer.eos_token_id,
         )
+        self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
         self._inbox: queue.Queue[_Sequence] = queue.Queue()
         self._running = 0
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
@@ -113,8 +123,21 @@ class TransformersEngine:
     def close(self) -> None:
         """Nothing to free beyond the heap: the worker thread is a daemon."""
 
+    def check_guided(self, guided: Guided) -> None:
+        self._guided_decoding().compile(guided)
+
+    def _guided_decoding(self) -> Any:
+        if self._guides is None:
+            from .guided import GuidedDecoding  # imports xgrammar
+
+            vocab = int(self._model.config.vocab_size)
+            self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
+        return self._guides
+
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         seq = _Sequence(prompt, params, self._tokenizer, asyncio.get_running_loop())
+        if params.guided is not None:
+            seq.guide = self._guided_decoding().processor(params.guided)
         self._inbox.put(seq)
         try:
             while True:
@@ -158,8 +181,13 @@ class TransformersEngine:
             input_ids = torch.tensor([[seq.tokens[-1]]])
         out = self._model(input_ids=input_ids, past_key_values=seq.cache, use_cache=True)
         seq.cache = out.past_key_values
-        token = seq.sample(out.logits[0, -1])
-        if token in self._eos:
+        logits = out.logits[0, -1].float()
+        if seq.guide is not None:
+            seq.guide.mask(logits)
+        token = seq.sample(logits)
+        if seq.guide is not None:
+            seq.guide.accept(token)
+        if token in self._eos or (seq.guide is not None and seq.guide.done()):
             text, _ = seq.drain()
             seq.finish("stop", text, eos=True)
             return True
@@ -191,6 +219,7 @@ class _Sequence:
         seed = params.seed if params.seed is not None else random.getrandbits(63)
         self.generator = torch.Generator().manual_seed(seed)
         self.counts: torch.Tensor | None = None  # occurrences of each token in the completion
+        self.guide: Any = None  # guided.Processor when the output is constrained
 
     def send(self, item: Step | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.outbox.put_nowait, item)
