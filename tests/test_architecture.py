@@ -14,8 +14,8 @@ SRC = Path(sagemaker_openai.__file__).parent
 # other (the cycle check covers them). `bench` is leaving the package (issue 9).
 RANKS = {
     "cli": 6,
-    **dict.fromkeys(("server", "emulator", "endpoint", "sagemaker", "bench"), 5),
-    "invocation": 4,
+    **dict.fromkeys(("server", "http_server", "emulator", "endpoint", "sagemaker", "bench"), 5),
+    **dict.fromkeys(("invocation", "runtime"), 4),
     **dict.fromkeys(("chat", "sessions"), 3),
     **dict.fromkeys(
         ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
@@ -24,6 +24,8 @@ RANKS = {
     **dict.fromkeys(
         ("streaming", "protocol", "template", "demo", "toolcalls", "reasoning", "bearer"), 1
     ),
+    "admission": 1.5,  # the request budget: below chat and settings, above errors
+    "limits": 0.5,  # body limits, below protocol, above errors
     **dict.fromkeys(("errors", "engines.base", ""), 0),  # "": the package's __init__
 }
 

@@ -71,3 +71,61 @@ def test_completion_limit_is_the_smaller_of_both() -> None:
     assert parse_request(body(max_tokens=50, max_completion_tokens=20)).completion_limit == 20
     assert parse_request(body(max_tokens=7)).completion_limit == 7
     assert parse_request(body()).completion_limit is None
+
+
+def test_unknown_keys_are_logged_as_a_count_and_a_few_escaped_names(caplog) -> None:
+    import logging
+
+    keys = {"a\nERROR forged line": 1, "k" * 1_000_000: 2, **{f"extra{i}": i for i in range(3000)}}
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], **keys}).encode()
+    with caplog.at_level(logging.INFO, logger="sagemaker_openai.protocol"):
+        parse_request(body)
+    (record,) = [r for r in caplog.records if "unknown" in r.getMessage()]
+    line = record.getMessage()
+    assert "\n" not in line and "\r" not in line  # no forged second line
+    assert len(line) < 400  # a 1 MB key cannot flood the log
+    assert "3002" in line and "a\\nERROR forged line" in line and "more" in line
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages[0].content"),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "seed": 18446744073709551616}',
+            "seed",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "model": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}",
+            None,
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "model": '
+            + b"[" * 70
+            + b"]" * 70
+            + b"}",
+            "model",
+        ),
+        (b'{"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}', None),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "frequencyPenalty": 5}',
+            "frequency_penalty",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 1, '
+            b'"presencePenalty": 5}',
+            "presence_penalty",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"\\u00b2": 1}}',
+            "logit_bias",
+        ),
+    ],
+)
+def test_odd_input_is_a_400_naming_the_parameter(body: bytes, param: str | None) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(body)
+    assert caught.value.param == param

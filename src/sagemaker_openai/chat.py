@@ -6,11 +6,12 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import __version__
+from .admission import Admission
 from .answer import Answer, AnswerFormat
 from .constraint import decoding_constraint, structured_format
 from .conversation import template_inputs
@@ -26,6 +27,7 @@ from .protocol import (
     Usage,
 )
 from .reasoning import thinking_markers
+from .streaming import prepend
 from .template import render_chat
 from .toolcalls import (
     ToolChoice,
@@ -54,12 +56,14 @@ class ChatService:
     def __init__(
         self,
         engine: Engine,
+        admission: Admission | None = None,
         *,
         literal_content: bool = True,
         tool_call_parser: str = "auto",
         reasoning_field: bool = False,
     ):
         self.engine = engine
+        self.admission = admission or Admission(engine.card.token_capacity)
         self.literal_content = literal_content  # special-token text in content is text
         card = engine.card
         if tool_call_parser != "auto":
@@ -81,6 +85,8 @@ class ChatService:
         _check_logit_bias(request.logit_bias, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
         messages, variables = template_inputs(request, card, tools)
+        chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
+        _check_length_before_encoding(chars, card.context_length, card.max_token_chars)
         prompt = encode_prompt(
             card, messages, self.engine.encode, literal=self.literal_content, variables=variables
         )
@@ -99,6 +105,9 @@ class ChatService:
             guided=guided,
         )
         n = request.n or 1
+        # One request that could never fit is a 400 now, not a wait for room that never comes.
+        named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
+        self.admission.check(n * (len(prompt) + max_tokens), named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -133,12 +142,12 @@ class ChatService:
             reasoning_field=self.reasoning_field,
         )
 
-    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
-        """A whole `chat.completion` object."""
-        plan = self.plan(request)
-        results = await asyncio.gather(
-            *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
-        )
+    async def complete(self, plan: Plan) -> ChatCompletion:
+        """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
+        async with self.admission.admit(_tokens_needed(plan)):
+            results = await asyncio.gather(
+                *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
+            )
         choices: list[ChatCompletionChoice] = []
         completion_tokens = 0
         for index, (text, tokens, finish, logprobs) in enumerate(results):
@@ -164,16 +173,26 @@ class ChatService:
             "usage": _usage(len(plan.prompt), completion_tokens),
         }
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
-        """`chat.completion.chunk` objects in order; validation errors raise before the first."""
-        return self._chunks(self.plan(request))
+    async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
+        """`chat.completion.chunk` objects in order. The first comes once the request is
+        admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
+        async with self.admission.admit(_tokens_needed(plan)):
+            steps = _merge(self.engine, plan)
+            try:
+                first = await anext(steps)
+                for index in range(len(plan.choices)):
+                    yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+                async for chunk in self._step_chunks(plan, prepend(first, steps)):
+                    yield chunk
+            finally:
+                await steps.aclose()
 
-    async def _chunks(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
-        for index in range(len(plan.choices)):
-            yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+    async def _step_chunks(
+        self, plan: Plan, steps: AsyncIterator[tuple[int, Step]]
+    ) -> AsyncIterator[ChatCompletionChunk]:
         completion_tokens = 0
         answers = [Answer(plan.answer) for _ in plan.choices]
-        async for index, step in _merge(self.engine, plan):
+        async for index, step in steps:
             answer, params = answers[index], plan.choices[index]
             deltas = answer.feed(step.text) if step.text else []
             if step.finish_reason:
@@ -206,7 +225,12 @@ class ChatService:
         return cast(ChatCompletionChunk, chunk)
 
 
-async def _merge(engine: Engine, plan: Plan) -> AsyncIterator[tuple[int, Step]]:
+def _tokens_needed(plan: Plan) -> int:
+    """Cache room the request can come to hold: every choice at its full length."""
+    return sum(len(plan.prompt) + p.max_tokens for p in plan.choices)
+
+
+async def _merge(engine: Engine, plan: Plan) -> AsyncGenerator[tuple[int, Step], None]:
     """Steps of all choices as they come, tagged with the choice index."""
     if len(plan.choices) == 1:
         async for step in engine.generate(plan.prompt, plan.choices[0]):
@@ -314,6 +338,16 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
             )
+
+
+def _check_length_before_encoding(chars: int, context: int, max_token_chars: int) -> None:
+    """A prompt surely beyond the context is refused without spending seconds tokenizing it."""
+    if max_token_chars and chars > context * max_token_chars:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {context} tokens. However, your messages "
+            f"resulted in at least {chars // max_token_chars} tokens ({chars} characters). "
+            "Please reduce the length of the messages."
+        )
 
 
 def _completion_budget(prompt_tokens: int, requested: int | None, context: int) -> int:

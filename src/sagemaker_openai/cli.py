@@ -57,7 +57,8 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("serve", help="serve a model on /ping and /invocations (and /v1)")
     for f in dataclasses.fields(Settings):
         default = f.metadata.get("default", f.default)
-        help_text = f"{f.metadata['help']} [env {ENV[f.name]}; {default}]"
+        env = f"env {ENV[f.name]}; " if f.name in ENV else ""
+        help_text = f"{f.metadata['help']} [{env}{default}]"
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
@@ -119,10 +120,9 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     """Serve until interrupted: the model loads in the background. False if it failed to."""
     import logging
 
-    import uvicorn
-
     from .engines import load_engine, resolve_engine_name
     from .engines.base import EngineOptions
+    from .http_server import DrainingServer, uvicorn_config
     from .server import create_app
 
     engine_name = resolve_engine_name(settings.engine)
@@ -151,15 +151,14 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
         )
 
     app = create_app(settings, load, on_load_failure=stop)
-    config = uvicorn.Config(
+    config = uvicorn_config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
+        keep_alive_s=settings.keep_alive_s,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app.state.runtime, settings.drain_grace_s)
     server.run(sockets=[sock])
     return not failed
 

@@ -4,6 +4,7 @@ the wire contract is written once, and so is the one mapping of errors to OpenAI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -11,11 +12,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat import ChatService
+from .chat import ChatService, Plan
 from .errors import InternalError, InvalidRequest, OpenAIError
 from .protocol import ChatCompletionRequest, parse_request
 from .sessions import Sessions
-from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream
+from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream, prepend
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +46,37 @@ async def invoke(
 ) -> Reply:
     """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
     `tool_choice`: the custom attribute of that name (see `require_a_call`).
-    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole."""
+    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole.
+
+    Decoding, templating and tokenizing run in a worker thread, so the event loop (and /ping)
+    never waits on a big body. A stream's first chunk is awaited here, so a refusal by
+    admission or by the engine is an error status, never a 200 that then fails."""
     try:
-        request = parse_request(body)
-        if tool_choice is not None:
-            request = require_a_call(request, tool_choice)
-        if request.stream and whole:
-            request = request.model_copy(update={"stream": False, "stream_options": None})
+        request, plan = await asyncio.to_thread(_prepare, chat, body, no_stream, tool_choice, whole)
         if request.stream:
-            if no_stream is not None:
-                raise InvalidRequest(no_stream, param="stream")
-            chunks = chat.stream(request)  # validates before the first byte is sent
-            stream = guarded(encode_stream(chunks, fmt), fmt)
+            chunks = chat.stream(plan)
+            first = await anext(chunks)
+            stream = guarded(encode_stream(prepend(first, chunks), fmt), fmt)
             return Reply(200, MEDIA_TYPES[fmt], stream, STREAM_HEADERS)
         started = time.perf_counter()
-        completion = await chat.complete(request)
+        completion = await chat.complete(plan)
     except Exception as exc:
         return error_reply(exc)
     _warn_if_slow(time.perf_counter() - started)
     return Reply(200, JSON, encode_json(completion))
+
+
+def _prepare(
+    chat: ChatService, body: bytes, no_stream: str | None, tool_choice: str | None, whole: bool
+) -> tuple[ChatCompletionRequest, Plan]:
+    request = parse_request(body)
+    if tool_choice is not None:
+        request = require_a_call(request, tool_choice)
+    if request.stream and whole:
+        request = request.model_copy(update={"stream": False, "stream_options": None})
+    if request.stream and no_stream is not None:
+        raise InvalidRequest(no_stream, param="stream")
+    return request, chat.plan(request)
 
 
 def require_a_call(request: ChatCompletionRequest, attribute: str) -> ChatCompletionRequest:
@@ -98,7 +111,7 @@ def error_reply(exc: BaseException) -> Reply:
     if not isinstance(exc, OpenAIError):
         log.error("request failed", exc_info=exc)
         exc = InternalError()
-    return Reply(exc.status, JSON, encode_json(exc.to_dict()))
+    return Reply(exc.status, JSON, encode_json(exc.to_dict()), getattr(exc, "headers", {}))
 
 
 async def guarded(stream: AsyncIterator[bytes], fmt: StreamFormat) -> AsyncIterator[bytes]:

@@ -17,10 +17,14 @@ from pydantic import (
 )
 
 from .errors import InvalidRequest
+from .limits import INT64_MAX, INT64_MIN, MAX_BODY_BYTES, decode_json
+
+__all__ = ["MAX_BODY_BYTES", "ChatCompletionRequest", "parse_request"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker's request payload limit: 6 MiB
+MAX_TOOLS = 128  # OpenAI's limit on `tools`
+LOGGED_KEYS = 5  # unknown keys named in the log line; the rest are only counted
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
@@ -74,16 +78,27 @@ class ChatCompletionRequest(_Model):
     )
     stop: str | list[str] | None = None
     n: Annotated[int, Field(ge=1, le=128)] | None = None
-    seed: int | None = None
+    seed: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)] | None = None  # 64 bits, as vLLM's
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     user: str | None = None
     response_format: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     chat_template_kwargs: dict[str, Any] | None = None  # vLLM's name: extra template variables
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        # Both spellings at once would leave one unvalidated in the extras: refuse the pair.
+        for camel, snake in _ALIASES.items():
+            if isinstance(data, dict) and snake in data and camel in data:
+                raise InvalidRequest(
+                    f"Give '{snake}' or its alias '{camel}', not both.", param=snake
+                )
+        return data
 
     @field_validator("stop")
     @classmethod
@@ -108,10 +123,15 @@ class ChatCompletionRequest(_Model):
                 "logprobs must be true when top_logprobs is set.", param="top_logprobs"
             )
         for key in self.logit_bias or {}:
-            if not key.isdigit():
+            if not (key.isascii() and key.isdigit() and len(key) <= 18):
                 raise InvalidRequest(
                     f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
                 )
+        if self.seed is not None and self.seed + (self.n or 1) - 1 > INT64_MAX:
+            # choice i samples with seed + i
+            raise InvalidRequest(
+                f"seed + n - 1 must fit in 64 bits (at most {INT64_MAX}).", param="seed"
+            )
         _check_response_format(self.response_format)
         return self
 
@@ -148,17 +168,7 @@ def _check_response_format(response_format: dict[str, Any] | None) -> None:
 
 def parse_request(body: bytes) -> ChatCompletionRequest:
     """Decode and validate a request body; every failure is an InvalidRequest naming its param."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid UTF-8 (byte {exc.start}).") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"The request body is not valid JSON: {exc.msg} "
-            f"(line {exc.lineno}, column {exc.colno})."
-        ) from None
+    data = decode_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest(
             f"The request body must be a JSON object, not a JSON {_json_type(data)}."
@@ -169,8 +179,22 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
         raise _invalid(exc) from None
     if request.model_extra:
         # Names only: clients leak settings and credentials into the body (LiteLLM does).
-        log.info("ignoring unknown request keys: %s", ", ".join(sorted(request.model_extra)))
+        log.info("ignoring unknown request keys: %s", describe_keys(request.model_extra))
     return request
+
+
+def describe_keys(keys: Any) -> str:
+    """A count and the first few names, escaped and truncated: a key can neither forge a log
+    line (no raw newline) nor flood the log (bounded length)."""
+    names = sorted(keys)
+    shown = ", ".join(_bounded(k) for k in names[:LOGGED_KEYS])
+    more = f" and {len(names) - LOGGED_KEYS} more" if len(names) > LOGGED_KEYS else ""
+    return f"{len(names)}: {shown}{more}"
+
+
+def _bounded(name: str, limit: int = 40) -> str:
+    escaped = name.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
 
 
 # Responses: plain dicts on the wire, typed here with OpenAI's names (key order is wire order).
@@ -222,7 +246,7 @@ def _invalid(exc: ValidationError) -> InvalidRequest:
     param = _param_path([_ALIASES.get(p, p) if isinstance(p, str) else p for p in loc])
     if error["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
-    value = json.dumps(error.get("input"), default=str)
+    value = json.dumps(error.get("input"), default=str)  # ASCII: escapes any odd text
     if len(value) > 80:
         value = value[:77] + "..."
     message = error["msg"].removeprefix("Value error, ")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,58 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .chat import ChatService
 from .engines.base import Engine
-from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
+from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
+from .runtime import Runtime, ShuttingDown
 from .sessions import SESSION_ID, Sessions
 from .settings import Settings
-from .streaming import StreamFormat, choose_format, custom_attribute
+from .streaming import StreamFormat, choose_format, custom_attribute, encode_chunk
 
 log = logging.getLogger(__name__)
-
-
-class Runtime:
-    """Holds the engine once it has loaded; /ping reads it without waiting on anything."""
-
-    def __init__(
-        self,
-        load: Callable[[], Engine],
-        on_failure: Callable[[], None] | None = None,
-        chat_options: dict[str, Any] | None = None,
-    ):
-        self._load = load
-        self._on_failure = on_failure
-        self._chat_options = chat_options or {}
-        self.chat: ChatService | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._load_in_thread())
-
-    async def _load_in_thread(self) -> None:
-        started = time.perf_counter()
-        try:
-            engine = await asyncio.to_thread(self._load)
-        except Exception:
-            log.exception("loading the model failed")
-            if self._on_failure:
-                self._on_failure()
-            return
-        self.chat = ChatService(engine, **self._chat_options)
-        log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
-
-    def stop(self) -> None:
-        """Stop an engine that runs processes of its own (vLLM's engine core); uvicorn ends a
-        SIGTERM-ed server by re-raising the signal, so exit hooks never run."""
-        if self.chat is not None:
-            self.chat.engine.close()
-
-    def ready(self) -> ChatService:
-        if self.chat is None:
-            raise NotReady()
-        return self.chat
 
 
 def create_app(
@@ -79,30 +36,24 @@ def create_app(
         "literal_content": not settings.special_tokens_in_content,
         "tool_call_parser": settings.tool_call_parser,
     }
-    runtime = Runtime(load, on_load_failure, chat_options)
+    runtime = Runtime(load, on_load_failure, settings.max_waiting, chat_options)
     sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
-        if runtime.chat is None:
-            return _error(NotReady())
-        return JSONResponse({"status": "healthy"})
+        try:
+            chat = runtime.ready()
+        except OpenAIError as exc:
+            return _error(exc)
+        # Counts only (cheap reads): what runs in the engine, what holds or awaits admission.
+        counts = {"running": chat.engine.running, "admitted": chat.admission.running}
+        return JSONResponse({"status": "healthy", **counts, "waiting": chat.admission.waiting})
 
     async def invocations(request: Request) -> Response:
         attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
         fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
-        try:
-            chat = runtime.ready()
-            body = await _read_body(request)
-        except OpenAIError as exc:
-            return _error(exc)
-        answered = session_reply(sessions, body, request.headers.get(SESSION_ID))
-        if answered is not None:
-            return _respond(answered)
         tool_choice = custom_attribute(attributes, "tool_choice")
-        reply = await invoke(
-            chat, body, fmt, tool_choice=tool_choice, whole=settings.async_endpoint
-        )
-        return _respond(reply)
+        options = {"tool_choice": tool_choice, "whole": settings.async_endpoint}
+        return await _chat(runtime, request, fmt, sessions, options)
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -149,20 +100,101 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
 
 
 async def _chat(
-    runtime: Runtime, request: Request, fmt: StreamFormat, tool_choice: str | None = None
+    runtime: Runtime,
+    request: Request,
+    fmt: StreamFormat,
+    sessions: Sessions | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Response:
+    """`sessions`: answer session requests (/invocations); `options`: invoke's keywords."""
     try:
         chat = runtime.ready()
-        body = await _read_body(request)
     except OpenAIError as exc:
         return _error(exc)
-    return _respond(await invoke(chat, body, fmt, tool_choice=tool_choice))
+    runtime.active += 1
+    try:
+        body = await _read_body(request)
+        session = request.headers.get(SESSION_ID)
+        answered = session_reply(sessions, body, session) if sessions else None
+        if answered is None:
+            answered = await _while_wanted(
+                invoke(chat, body, fmt, **(options or {})), request, runtime
+            )
+        reply = answered
+    except OpenAIError as exc:
+        reply = error_reply(exc)
+    except BaseException:
+        runtime.active -= 1
+        raise
+    if isinstance(reply.body, bytes):
+        runtime.active -= 1
+        return _respond(reply)
+    stream = _until_stopped(reply.body, runtime.stopped, fmt)
+    return _Stream(stream, runtime, reply.status, dict(reply.headers), reply.media_type)
+
+
+async def _while_wanted(work: Awaitable[Reply], request: Request, runtime: Runtime) -> Reply:
+    """The reply, unless the client leaves or the drain ends first: then the work is cancelled,
+    so the engine frees its sequences at once instead of generating for nobody."""
+    task = asyncio.ensure_future(work)
+    left = asyncio.ensure_future(_disconnected(request))
+    stopped = asyncio.ensure_future(runtime.stopped.wait())
+    try:
+        await asyncio.wait({task, left, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (left, stopped):
+            waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        return task.result()
+    # Nobody reads this when the client left; a drain tells its client to go elsewhere.
+    return error_reply(ShuttingDown())
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the client closes the connection (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _until_stopped(
+    stream: AsyncIterator[bytes], stopped: asyncio.Event, fmt: StreamFormat
+) -> AsyncIterator[bytes]:
+    """A stream that ends with one error line, in its framing, once the drain's grace is over.
+    A running stream yields a chunk per token, so checking between chunks is prompt."""
+    async for data in stream:
+        yield data
+        if stopped.is_set():
+            yield encode_chunk(
+                ShuttingDown("The server shut down during this stream.").to_dict(), fmt
+            )
+            return
+
+
+class _Stream(StreamingResponse):
+    """Closes its chunks as soon as the response ends, however it ends, so the engine frees the
+    sequences of a client that left, and the runtime counts the request as done."""
+
+    def __init__(self, content: AsyncIterator[bytes], runtime: Runtime, *args: Any):
+        super().__init__(content, *args)
+        self._runtime = runtime
+        self._content = content
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._content.aclose()  # type: ignore[attr-defined]
+            self._runtime.active -= 1
 
 
 def _respond(reply: Reply) -> Response:
-    if isinstance(reply.body, bytes):
-        return Response(reply.body, reply.status, dict(reply.headers), reply.media_type)
-    return StreamingResponse(reply.body, reply.status, dict(reply.headers), reply.media_type)
+    """A whole body (streams go through _Stream)."""
+    assert isinstance(reply.body, bytes)
+    return Response(reply.body, reply.status, dict(reply.headers), reply.media_type)
 
 
 async def _read_body(request: Request) -> bytes:

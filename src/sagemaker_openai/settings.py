@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .admission import MAX_WAITING_DEFAULT
 from .engines.base import KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
 from .toolcalls.formats import FORMATS
@@ -18,6 +19,7 @@ from .toolcalls.formats import FORMATS
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
+# Fewer than 15 in all (STYLE.md): a setting that SageMaker users rarely change is a flag only.
 ENV = {
     "model": "SMOAI_MODEL",
     "engine": "SMOAI_ENGINE",
@@ -31,6 +33,7 @@ ENV = {
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "max_waiting": "SMOAI_MAX_WAITING",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
@@ -64,13 +67,34 @@ class Settings:
         default=0, metadata={"help": "GPUs: tensor parallelism for the vllm engine"}
     )
     kv_cache_gib: float = field(
-        default=KV_CACHE_GIB_DEFAULT, metadata={"help": "vllm engine on CPU: KV cache size, GiB"}
+        default=KV_CACHE_GIB_DEFAULT,
+        metadata={
+            "help": "KV cache, GiB: vllm on CPU sizes its cache; transformers admits within it"
+        },
     )
     max_model_len: int | None = field(
         default=None, metadata={"help": "context window cap, tokens", "default": "the model's"}
     )
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
+    )
+    max_waiting: int = field(
+        default=MAX_WAITING_DEFAULT,
+        metadata={"help": "requests that may wait for room; beyond it a 429 with Retry-After"},
+    )
+    drain_grace_s: float = field(
+        default=6.0,
+        metadata={
+            "help": "on SIGTERM, seconds running requests get to finish (keep it under "
+            "the platform's stop timeout: Docker's default is 10 s)"
+        },
+    )
+    keep_alive_s: float = field(
+        default=75.0,
+        metadata={
+            "help": "idle keep-alive connections close after this; above the 60 s idle "
+            "timeout of load balancers in front"
+        },
     )
     special_tokens_in_content: bool = field(
         default=False,

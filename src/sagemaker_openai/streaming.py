@@ -30,6 +30,13 @@ async def encode_stream(
         yield SSE_DONE
 
 
+async def prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """`first`, then the rest: an iterator whose first item was awaited ahead of time."""
+    yield first
+    async for item in rest:
+        yield item
+
+
 def choose_format(default: StreamFormat, custom_attributes: str, accept: str) -> StreamFormat:
     """Per-request framing: `stream_format=...` in SageMaker's custom attributes, then Accept."""
     value = custom_attribute(custom_attributes, "stream_format")

@@ -36,7 +36,9 @@ def render_chat(
         raise InvalidRequest(
             f"The model's chat template rejected the messages: {exc}", param="messages"
         ) from None
-    except (TemplateError, TypeError) as exc:
+    except (TemplateError, TypeError, ValueError, LookupError, AttributeError) as exc:
+        # what the messages' shapes can make a template do (index a missing key, add a str
+        # to a list, ...): a request the template cannot take, never a fault of ours
         raise InvalidRequest(
             f"The model's chat template failed on these messages: {exc}", param="messages"
         ) from None

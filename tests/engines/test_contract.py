@@ -7,6 +7,7 @@ test can also look inside the engine: a client that hangs up must free its seque
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -232,6 +233,39 @@ def test_a_client_that_hangs_up_frees_its_sequence(served: Served) -> None:
     while served.engine.running and time.monotonic() < deadline:
         time.sleep(0.1)
     assert served.engine.running == 0
+
+
+def test_dropped_requests_stop_in_the_engine_within_5_s(served: Served) -> None:
+    """16 non-streaming and 16 streaming clients hang up mid-answer: the engine idles at once.
+    Greedy counting to 1000 tokens would run for minutes, so idle within 5 s means cancelled."""
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": COUNT_PROMPT}],
+            "max_tokens": 1000,
+            "temperature": 0,
+        }
+    )
+    host, port = served.url.removeprefix("http://").split(":")
+    clients = []
+    for i in range(32):
+        data = body if i < 16 else body[:-1] + ', "stream": true}'
+        sock = socket.create_connection((host, int(port)), timeout=60)
+        head = f"POST /invocations HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n{data}".encode())
+        clients.append(sock)
+    deadline = time.monotonic() + 120
+    while served.engine.running < 32:
+        assert time.monotonic() < deadline, f"only {served.engine.running} of 32 started"
+        time.sleep(0.1)
+    for sock in clients:
+        sock.close()
+    dropped = time.monotonic()
+    while served.engine.running and time.monotonic() < dropped + 30:
+        time.sleep(0.05)
+    idle_after = time.monotonic() - dropped
+    print(f"{served.name}: idle {idle_after:.2f} s after 32 clients hung up")
+    assert served.engine.running == 0
+    assert idle_after < 5
 
 
 WEATHER_TOOL = {

@@ -21,7 +21,7 @@ class EngineOptions:
 
     num_gpus: int = 0  # GPUs to shard over (tensor parallelism); 0 or 1: one device
     dtype: str = "auto"  # weights' dtype by torch name; auto: the engine's choice
-    kv_cache_gib: float = KV_CACHE_GIB_DEFAULT  # vLLM on CPU: KV cache size
+    kv_cache_gib: float = KV_CACHE_GIB_DEFAULT  # vLLM on CPU: KV cache size; transformers: budget
     max_model_len: int | None = None  # context window cap, tokens; None: the model's own
     enforce_eager: bool = False  # vLLM: skip compilation (faster start, slower decode)
 
@@ -80,6 +80,11 @@ class ModelCard:
     special_tokens: dict[str, str]  # bos_token, eos_token, ... passed to the template
     features: frozenset[str] = frozenset()  # subset of Feature
     vocab_size: int = 0  # token ids are 0..vocab_size-1 (logit_bias keys); 0 means unknown
+    # tokens of cache all running sequences may hold together (admission budget); 0: unbounded
+    token_capacity: int = 0
+    # the most characters one token stands for: a prompt of more than context x this many
+    # characters is too long without tokenizing it (a cheap check before the work); 0: unknown
+    max_token_chars: int = 0
     special_texts: frozenset[str] = frozenset()  # special tokens' text: in content, it is text
 
 
@@ -94,6 +99,11 @@ class Engine(Protocol):
     @property
     def running(self) -> int:
         """Sequences admitted and not yet finished or cancelled."""
+        ...
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine can no longer generate (its worker or process has died)."""
         ...
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:

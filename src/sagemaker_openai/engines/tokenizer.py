@@ -14,6 +14,7 @@ def model_card(
     context_length: int,
     features: frozenset[str] = frozenset(),
     vocab_size: int = 0,
+    token_capacity: int = 0,
 ) -> ModelCard:
     """The card for a tokenizer; a model without a chat template cannot serve chat."""
     template = getattr(tokenizer, "chat_template", None)
@@ -27,8 +28,21 @@ def model_card(
         special_tokens={k: v for k, v in special if isinstance(v, str)},
         features=features,
         vocab_size=vocab_size,
+        token_capacity=token_capacity,
+        max_token_chars=_max_token_chars(tokenizer),
         special_texts=special_texts(tokenizer),
     )
+
+
+def _max_token_chars(tokenizer: Any) -> int:
+    """Characters of the longest vocabulary entry, +1 for a SentencePiece word-start mark that
+    decodes to a space (a byte-level entry's characters are bytes: never fewer than it decodes
+    to)."""
+    try:
+        vocab = tokenizer.get_vocab()
+    except Exception:  # a tokenizer without a vocabulary listing: skip the cheap check
+        return 0
+    return max(map(len, vocab), default=0) + 1
 
 
 def eos_ids(*values: object) -> set[int]:

@@ -17,10 +17,14 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, ModelCard, SamplingParams, Step
+from .base import EngineOptions, Guided, ModelCard, SamplingParams, Step
 from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
+
+GIB = 1 << 30
+# Below this a temperature is greedy, as in vLLM: dividing logits by it overflows float32.
+GREEDY_TEMPERATURE = 1e-5
 
 
 def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> TransformersEngine:
@@ -39,6 +43,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
         context = min(context, options.max_model_len)
+    capacity = int(options.kv_cache_gib * GIB) // _cache_bytes_per_token(model)
     card = model_card(
         tokenizer,
         name=served_name,
@@ -46,8 +51,20 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         # constrained decoding needs xgrammar, which SageMaker's DLC images lack
         features=frozenset({"response_format"} if find_spec("xgrammar") else ()),
         vocab_size=int(model.config.vocab_size),
+        token_capacity=capacity,
     )
     return TransformersEngine(model, tokenizer, card)
+
+
+def _cache_bytes_per_token(model: Any) -> int:
+    """Heap one token of one sequence holds: keys and values in every layer, counted twice
+    because a growing cache is concatenated (old and new copies live together for a moment)."""
+    config = model.config
+    heads = getattr(config, "num_attention_heads", 1)
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    itemsize = torch.tensor([], dtype=model.dtype).element_size()
+    return 2 * 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize
 
 
 def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
@@ -70,10 +87,6 @@ def _check_options(options: EngineOptions) -> None:
         )
     if options.enforce_eager:
         raise ValueError("enforce_eager is a vllm engine option; the transformers engine is eager")
-    if options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
-        raise ValueError(
-            "kv_cache_gib is a vllm engine option; the transformers engine caches per sequence"
-        )
 
 
 class TransformersEngine:
@@ -101,6 +114,11 @@ class TransformersEngine:
     def running(self) -> int:
         """Sequences admitted and not yet finished or cancelled."""
         return self._running
+
+    @property
+    def alive(self) -> bool:
+        """The worker thread runs every sequence: without it nothing generates."""
+        return self._worker.is_alive()
 
     def close(self) -> None:
         """Nothing to free beyond the heap: the worker thread is a daemon."""
@@ -227,7 +245,7 @@ class _Sequence:
                 self.counts[self.tokens[-1]] += 1
             logits = logits - self.counts * p.frequency_penalty
             logits = logits - (self.counts > 0).float() * p.presence_penalty
-        if p.temperature == 0:
+        if p.temperature < GREEDY_TEMPERATURE:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits / p.temperature, dim=-1)
         if p.top_p < 1.0:

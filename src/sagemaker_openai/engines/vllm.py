@@ -92,6 +92,7 @@ class VllmEngine:
             context_length=int(llm.model_config.max_model_len),
             features=FEATURES,
             vocab_size=int(llm.model_config.get_vocab_size()),
+            token_capacity=_cache_tokens(llm),
         )
         self._token_bytes = _token_bytes_table(self._tokenizer)
         hf_config = llm.model_config.hf_config
@@ -104,6 +105,11 @@ class VllmEngine:
     def running(self) -> int:
         """Requests the engine holds (queued or generating); 0 once every stream has ended."""
         return int(self._llm.get_num_unfinished_requests())
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine-core process has died (vLLM marks its client dead then)."""
+        return not self._closed and not bool(getattr(self._llm, "errored", False))
 
     def close(self) -> None:
         """Stop the engine-core process (at exit, or earlier by tests and the bench)."""
@@ -169,6 +175,13 @@ class VllmEngine:
     def _entry(self, token_id: int, logprob: float) -> tuple[str, float, list[int]]:
         raw = self._token_bytes(token_id)
         return raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw)
+
+
+def _cache_tokens(llm: Any) -> int:
+    """Tokens the KV cache holds, as the engine core sized it at start-up (0: unknown)."""
+    cache = llm.vllm_config.cache_config
+    blocks = getattr(cache, "num_gpu_blocks", None) or 0
+    return int(blocks) * int(getattr(cache, "block_size", 0) or 0)
 
 
 def _vllm_params(params: SamplingParams) -> Any:

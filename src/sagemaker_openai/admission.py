@@ -1,0 +1,103 @@
+"""Admission: requests run while their cache room fits the engine's budget, a bounded number
+wait their turn in order, and the rest are told at once to come back (429 with Retry-After)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator
+
+from .errors import InvalidRequest, OpenAIError
+
+MAX_WAITING_DEFAULT = 64
+RETRY_AFTER_S = 1  # what a refused client is told to wait; SageMaker and SDKs back off from it
+
+
+class Busy(OpenAIError):
+    """Every slot and every place in the queue is taken: retry shortly."""
+
+    status = 429
+    type = "requests"  # OpenAI's type and code for a request it refuses for load
+
+    def __init__(self, waiting: int):
+        super().__init__(
+            f"The server is busy: {waiting} requests are already waiting. Retry after "
+            f"{RETRY_AFTER_S} s.",
+            code="rate_limit_exceeded",
+        )
+        self.headers = {"Retry-After": str(RETRY_AFTER_S)}
+
+
+class Admission:
+    """A token budget shared by the running requests, and a FIFO queue of bounded length.
+
+    `capacity`: tokens of cache the engine holds across sequences (0: unbounded).
+    """
+
+    def __init__(self, capacity: int, max_waiting: int = MAX_WAITING_DEFAULT):
+        self.capacity = capacity
+        self.max_waiting = max_waiting
+        self.in_use = 0  # tokens held by running requests
+        self.running = 0  # requests admitted and not yet finished
+        self._queue: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+    def check(self, tokens: int, params: tuple[str, ...] = ("messages",)) -> None:
+        """400 for a request that could never run, whatever else is running."""
+        if self.capacity and tokens > self.capacity:
+            raise InvalidRequest(
+                f"This request needs cache room for {tokens} tokens (n x (prompt + max_tokens)) "
+                f"but the engine holds at most {self.capacity} tokens in all; lower "
+                f"{' or '.join(params)}.",
+                param=params[0],
+            )
+
+    @contextlib.asynccontextmanager
+    async def admit(self, tokens: int) -> AsyncIterator[None]:
+        """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy."""
+        self.check(tokens)
+        tokens = min(tokens, self.capacity) if self.capacity else 0
+        if self._queue or not self._fits(tokens):
+            if len(self._queue) >= self.max_waiting:
+                raise Busy(len(self._queue))
+            turn = asyncio.get_running_loop().create_future()
+            entry = (tokens, turn)
+            self._queue.append(entry)
+            try:
+                await turn
+            except BaseException:
+                if turn.done() and not turn.cancelled():
+                    self._release(tokens)  # admitted just as the caller left
+                else:
+                    self._queue.remove(entry)
+                    self._wake()
+                raise
+        else:
+            self._take(tokens)
+        try:
+            yield
+        finally:
+            self._release(tokens)
+
+    def _fits(self, tokens: int) -> bool:
+        return not self.capacity or self.in_use + tokens <= self.capacity
+
+    def _take(self, tokens: int) -> None:
+        self.in_use += tokens
+        self.running += 1
+
+    def _release(self, tokens: int) -> None:
+        self.in_use -= tokens
+        self.running -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        """Admit waiting requests in order while the first in line fits."""
+        while self._queue and self._fits(self._queue[0][0]):
+            tokens, turn = self._queue.popleft()
+            self._take(tokens)
+            turn.set_result(None)
