@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import ClientError
 
-from .errors import AwsError, InvalidInput, NoCredentials
+from .calls import aws_errors, aws_tags
+from .errors import InvalidInput
 from .resources import Endpoint, ModelData, ScalingPolicy, Variant
 from .sizing import VariantSettings
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
     from mypy_boto3_sagemaker.type_defs import (
         ContainerDefinitionTypeDef,
         ProductionVariantTypeDef,
-        TagTypeDef,
     )
 
     from .component_client import ComponentClient
@@ -31,25 +30,6 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
 SCALABLE_DIMENSION: Literal["sagemaker:variant:DesiredInstanceCount"] = (
     "sagemaker:variant:DesiredInstanceCount"
 )
-
-
-@contextmanager
-def _aws(operation: str) -> Iterator[None]:
-    """Turn botocore's exceptions into this package's one-line errors."""
-    try:
-        yield
-    except NoCredentialsError as e:
-        raise NoCredentials(
-            "no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or run `aws configure`)"
-        ) from e
-    except NoRegionError as e:
-        raise InvalidInput("--region", "no AWS region given or configured") from e
-    except ClientError as e:
-        err = e.response.get("Error", {})
-        raise AwsError(operation, err.get("Code", "Unknown"), err.get("Message", str(e))) from e
-    except BotoCoreError as e:
-        raise AwsError(operation, type(e).__name__, str(e)) from e
 
 
 class SageMakerClient:
@@ -75,19 +55,19 @@ class SageMakerClient:
     # identity and storage
 
     def account_id(self) -> str:
-        with _aws("GetCallerIdentity"):
+        with aws_errors("GetCallerIdentity"):
             return str(self._sts.get_caller_identity()["Account"])
 
     def ensure_bucket(self, bucket: str) -> bool:
         """Create the bucket unless it exists; True when this call created it."""
-        with _aws("HeadBucket"):
+        with aws_errors("HeadBucket"):
             try:
                 self._s3.head_bucket(Bucket=bucket)
                 return False
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
                     raise
-        with _aws("CreateBucket"):
+        with aws_errors("CreateBucket"):
             args: dict[str, Any] = {"Bucket": bucket}
             if self.region != "us-east-1":  # us-east-1 rejects an explicit location constraint
                 args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
@@ -98,17 +78,17 @@ class SageMakerClient:
         self, path: Path, bucket: str, key: str, progress: Callable[[int], None]
     ) -> None:
         """Multipart upload; `progress` gets the bytes sent since its last call."""
-        with _aws("PutObject"):
+        with aws_errors("PutObject"):
             self._s3.upload_file(str(path), bucket, key, Callback=progress)
 
     def delete_object(self, bucket: str, key: str) -> None:
-        with _aws("DeleteObject"):
+        with aws_errors("DeleteObject"):
             self._s3.delete_object(Bucket=bucket, Key=key)
 
     def object_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
         """key -> bytes of every object whose key starts with `prefix`."""
         sizes: dict[str, int] = {}
-        with _aws("ListObjectsV2"):
+        with aws_errors("ListObjectsV2"):
             for page in self._s3.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix
             ):
@@ -131,16 +111,16 @@ class SageMakerClient:
             **model_data.container_fields(),
             "Environment": env,
         }
-        with _aws("CreateModel"):
+        with aws_errors("CreateModel"):
             self._sm.create_model(
                 ModelName=name,
                 PrimaryContainer=container,
                 ExecutionRoleArn=role,
-                Tags=_tags(tags),
+                Tags=aws_tags(tags),
             )
 
     def model_data(self, name: str) -> ModelData | None:
-        with _aws("DescribeModel"):
+        with aws_errors("DescribeModel"):
             container = self._sm.describe_model(ModelName=name).get("PrimaryContainer", {})
         if container.get("ModelDataUrl"):
             return ModelData(str(container["ModelDataUrl"]))
@@ -150,7 +130,7 @@ class SageMakerClient:
         return None
 
     def model_tags(self, name: str) -> dict[str, str]:
-        with _aws("ListTags"):
+        with aws_errors("ListTags"):
             arn = self._sm.describe_model(ModelName=name)["ModelArn"]
             tags = self._sm.list_tags(ResourceArn=arn).get("Tags", [])
         return {t["Key"]: t["Value"] for t in tags}
@@ -163,7 +143,7 @@ class SageMakerClient:
             self.delete_object(bucket, k)
 
     def delete_model(self, name: str) -> None:
-        with _aws("DeleteModel"):
+        with aws_errors("DeleteModel"):
             self._sm.delete_model(ModelName=name)
 
     def create_endpoint_config(
@@ -191,13 +171,13 @@ class SageMakerClient:
             production_variant["VolumeSizeInGB"] = settings.volume_size_gb
         variants = [production_variant]
         extra: dict[str, Any] = {"AsyncInferenceConfig": async_config} if async_config else {}
-        with _aws("CreateEndpointConfig"):
+        with aws_errors("CreateEndpointConfig"):
             self._sm.create_endpoint_config(
-                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags), **extra
+                EndpointConfigName=name, ProductionVariants=variants, Tags=aws_tags(tags), **extra
             )
 
     def endpoint_config_variants(self, name: str) -> tuple[Variant, ...]:
-        with _aws("DescribeEndpointConfig"):
+        with aws_errors("DescribeEndpointConfig"):
             config = self._sm.describe_endpoint_config(EndpointConfigName=name)
         return tuple(
             Variant(
@@ -210,20 +190,20 @@ class SageMakerClient:
         )
 
     def delete_endpoint_config(self, name: str) -> None:
-        with _aws("DeleteEndpointConfig"):
+        with aws_errors("DeleteEndpointConfig"):
             self._sm.delete_endpoint_config(EndpointConfigName=name)
 
     # endpoints
 
     def create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
-        with _aws("CreateEndpoint"):
+        with aws_errors("CreateEndpoint"):
             self._sm.create_endpoint(
-                EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags)
+                EndpointName=name, EndpointConfigName=config_name, Tags=aws_tags(tags)
             )
 
     def update_endpoint(self, name: str, config_name: str, retain_variants: bool) -> None:
         """retain_variants: keep the running instance count and weights (autoscaled ones)."""
-        with _aws("UpdateEndpoint"):
+        with aws_errors("UpdateEndpoint"):
             self._sm.update_endpoint(
                 EndpointName=name,
                 EndpointConfigName=config_name,
@@ -235,7 +215,7 @@ class SageMakerClient:
         # SageMaker says "missing" only in a ValidationException's text; listing says it cleanly.
         if name not in self.list_endpoint_names(name_contains=name):
             return None
-        with _aws("DescribeEndpoint"):
+        with aws_errors("DescribeEndpoint"):
             ep = self._sm.describe_endpoint(EndpointName=name)
         variants = self.endpoint_config_variants(ep["EndpointConfigName"])
         current = {
@@ -261,7 +241,7 @@ class SageMakerClient:
 
     def list_endpoint_names(self, name_contains: str = "") -> list[str]:
         names: list[str] = []
-        with _aws("ListEndpoints"):
+        with aws_errors("ListEndpoints"):
             pages = self._sm.get_paginator("list_endpoints")
             for page in (
                 pages.paginate(NameContains=name_contains) if name_contains else pages.paginate()
@@ -270,13 +250,13 @@ class SageMakerClient:
         return names
 
     def delete_endpoint(self, name: str) -> None:
-        with _aws("DeleteEndpoint"):
+        with aws_errors("DeleteEndpoint"):
             self._sm.delete_endpoint(EndpointName=name)
 
     # autoscaling
 
     def register_scalable_target(self, resource_id: str, min_count: int, max_count: int) -> None:
-        with _aws("RegisterScalableTarget"):
+        with aws_errors("RegisterScalableTarget"):
             self._aas.register_scalable_target(
                 ServiceNamespace="sagemaker",
                 ResourceId=resource_id,
@@ -297,7 +277,7 @@ class SageMakerClient:
             "ScaleInCooldown": 300,  # seconds
             "ScaleOutCooldown": 60,  # seconds
         }
-        with _aws("PutScalingPolicy"):
+        with aws_errors("PutScalingPolicy"):
             self._aas.put_scaling_policy(
                 PolicyName=policy_name,
                 ServiceNamespace="sagemaker",
@@ -309,7 +289,7 @@ class SageMakerClient:
 
     def scalable_target(self, resource_id: str) -> tuple[int, int] | None:
         """(min, max) instance counts where the variant is registered for autoscaling."""
-        with _aws("DescribeScalableTargets"):
+        with aws_errors("DescribeScalableTargets"):
             found = self._aas.describe_scalable_targets(
                 ServiceNamespace="sagemaker",
                 ResourceIds=[resource_id],
@@ -319,7 +299,7 @@ class SageMakerClient:
 
     def scaling_policies(self, resource_id: str) -> tuple[tuple[str, ScalingPolicy], ...]:
         """The target-tracking policies on predefined metrics (the kind this tool writes)."""
-        with _aws("DescribeScalingPolicies"):
+        with aws_errors("DescribeScalingPolicies"):
             found = self._aas.describe_scaling_policies(
                 ServiceNamespace="sagemaker",
                 ResourceId=resource_id,
@@ -334,13 +314,9 @@ class SageMakerClient:
         return tuple(policies)
 
     def deregister_scalable_target(self, resource_id: str) -> None:
-        with _aws("DeregisterScalableTarget"):
+        with aws_errors("DeregisterScalableTarget"):
             self._aas.deregister_scalable_target(
                 ServiceNamespace="sagemaker",
                 ResourceId=resource_id,
                 ScalableDimension=SCALABLE_DIMENSION,
             )
-
-
-def _tags(tags: dict[str, str]) -> list[TagTypeDef]:
-    return [{"Key": k, "Value": v} for k, v in tags.items()]

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .client import _aws, _tags
+from .calls import aws_errors, aws_tags
 from .components import COPY_DIMENSION
 
 
@@ -32,22 +32,22 @@ class ComponentClient:
         self._sm, self._aas, self._cw = sm, aas, cw
 
     def create_endpoint_config(self, request: dict[str, Any], tags: dict[str, str]) -> None:
-        with _aws("CreateEndpointConfig"):
-            self._sm.create_endpoint_config(**request, Tags=_tags(tags))
+        with aws_errors("CreateEndpointConfig"):
+            self._sm.create_endpoint_config(**request, Tags=aws_tags(tags))
 
     def create(self, request: dict[str, Any], tags: dict[str, str]) -> None:
-        with _aws("CreateInferenceComponent"):
-            self._sm.create_inference_component(**request, Tags=_tags(tags))
+        with aws_errors("CreateInferenceComponent"):
+            self._sm.create_inference_component(**request, Tags=aws_tags(tags))
 
     def update(self, request: dict[str, Any]) -> None:
         """UpdateInferenceComponent takes the create request less endpoint and variant."""
         args = {k: v for k, v in request.items() if k not in ("EndpointName", "VariantName")}
-        with _aws("UpdateInferenceComponent"):
+        with aws_errors("UpdateInferenceComponent"):
             self._sm.update_inference_component(**args)
 
     def describe(self, name: str) -> Component | None:
         """The component, or None when it does not exist (or is gone after a delete)."""
-        with _aws("DescribeInferenceComponent"):
+        with aws_errors("DescribeInferenceComponent"):
             try:
                 ic = self._sm.describe_inference_component(InferenceComponentName=name)
             except ClientError as e:
@@ -68,7 +68,7 @@ class ComponentClient:
     def names(self, endpoint: str) -> list[str]:
         """The components on an endpoint."""
         names: list[str] = []
-        with _aws("ListInferenceComponents"):
+        with aws_errors("ListInferenceComponents"):
             for page in self._sm.get_paginator("list_inference_components").paginate(
                 EndpointNameEquals=endpoint
             ):
@@ -76,22 +76,22 @@ class ComponentClient:
         return names
 
     def delete(self, name: str) -> None:
-        with _aws("DeleteInferenceComponent"):
+        with aws_errors("DeleteInferenceComponent"):
             self._sm.delete_inference_component(InferenceComponentName=name)
 
     # copy scaling
 
     def register_target(self, request: dict[str, Any]) -> None:
-        with _aws("RegisterScalableTarget"):
+        with aws_errors("RegisterScalableTarget"):
             self._aas.register_scalable_target(**request)
 
     def put_policy(self, request: dict[str, Any]) -> str:
         """The policy's ARN (a CloudWatch alarm's action)."""
-        with _aws("PutScalingPolicy"):
+        with aws_errors("PutScalingPolicy"):
             return str(self._aas.put_scaling_policy(**request)["PolicyARN"])
 
     def registered(self, component: str) -> bool:
-        with _aws("DescribeScalableTargets"):
+        with aws_errors("DescribeScalableTargets"):
             found = self._aas.describe_scalable_targets(
                 ServiceNamespace="sagemaker",
                 ResourceIds=[f"inference-component/{component}"],
@@ -101,7 +101,7 @@ class ComponentClient:
 
     def deregister(self, component: str) -> None:
         """Its scaling policies go with it."""
-        with _aws("DeregisterScalableTarget"):
+        with aws_errors("DeregisterScalableTarget"):
             self._aas.deregister_scalable_target(
                 ServiceNamespace="sagemaker",
                 ResourceId=f"inference-component/{component}",
@@ -109,15 +109,15 @@ class ComponentClient:
             )
 
     def put_alarm(self, request: dict[str, Any]) -> None:
-        with _aws("PutMetricAlarm"):
+        with aws_errors("PutMetricAlarm"):
             self._cw.put_metric_alarm(**request)
 
     def delete_alarms(self, names: list[str]) -> list[str]:
         """Delete those of the alarms that exist; their names."""
-        with _aws("DescribeAlarms"):
+        with aws_errors("DescribeAlarms"):
             found = self._cw.describe_alarms(AlarmNames=names)["MetricAlarms"]
         there = [str(a["AlarmName"]) for a in found]
         if there:
-            with _aws("DeleteAlarms"):
+            with aws_errors("DeleteAlarms"):
                 self._cw.delete_alarms(AlarmNames=there)
         return there
