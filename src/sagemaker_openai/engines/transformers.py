@@ -1,13 +1,10 @@
-"""The portable engine: PyTorch and transformers, one worker thread, sequences interleaved."""
+"""The portable engine: PyTorch and transformers on CPU or one GPU, sequences batched."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import queue
-import random
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,19 +13,34 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import ModelCard, SamplingParams, Step
+from .batching import Scheduler
+from .hardware import pick_device, pick_dtype
+from .sequence import LogitsProcessor, Sequence
+from .token_bytes import token_bytes_table
 
 log = logging.getLogger(__name__)
 
+FEATURES = frozenset({"logprobs", "logit_bias"})
 
-def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: object) -> Engine:
-    """Load weights and tokenizer from a Hugging Face folder (blocking)."""
+
+def load(
+    model_dir: Path, *, served_name: str, device: str = "auto", dtype: str = "auto", **_: object
+) -> Engine:
+    """Load weights and tokenizer from a Hugging Face folder (blocking).
+
+    `device` auto: CUDA when PyTorch sees one, else CPU. `dtype` auto: what the device computes
+    natively (engines/hardware.py).
+    """
+    device = pick_device(device)
+    dtype = pick_dtype(dtype, device)
     # Leave a core to the event loop and the HTTP side: an OpenMP team that loses a core to
     # them waits at every barrier (measured on 2 cores while serving: 7.5 tok/s with 2 threads,
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
-    model.eval()
+    model.to(device).eval()
+    log.info("transformers engine on %s, %s", device, dtype)
     if not tokenizer.chat_template:
         raise ValueError(f"{model_dir} has no chat template in its tokenizer files")
     config = model.config
@@ -41,22 +53,23 @@ def load(model_dir: Path, *, served_name: str, dtype: str = "float32", **_: obje
             for k, v in (("bos_token", tokenizer.bos_token), ("eos_token", tokenizer.eos_token))
             if isinstance(v, str)
         },
+        features=FEATURES,
+        vocab_size=int(config.vocab_size),
     )
-    return Engine(model, tokenizer, card)
+    return Engine(model, tokenizer, card, device)
 
 
 class Engine:
-    """Generates token by token; every active sequence advances one token per round."""
+    """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
 
-    def __init__(self, model: Any, tokenizer: Any, card: ModelCard):
+    def __init__(self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu"):
         self.card = card
-        self._model = model
         self._tokenizer = tokenizer
+        self._device = device
         self._eos = _eos_ids(model, tokenizer)
-        self._inbox: queue.Queue[_Sequence] = queue.Queue()
-        self._running = 0
-        self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
-        self._worker.start()
+        self._token_bytes = token_bytes_table(tokenizer)
+        self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
+        self._scheduler = Scheduler(model, device)
 
     def encode(self, text: str) -> list[int]:
         return list(self._tokenizer.encode(text, add_special_tokens=False))
@@ -64,11 +77,20 @@ class Engine:
     @property
     def running(self) -> int:
         """Sequences admitted and not yet finished or cancelled."""
-        return self._running
+        return self._scheduler.running
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
-        seq = _Sequence(prompt, params, self._tokenizer, asyncio.get_running_loop())
-        self._inbox.put(seq)
+        seq = Sequence(
+            prompt,
+            params,
+            self._tokenizer,
+            eos=self._eos,
+            token_bytes=self._token_bytes,
+            device=self._device,
+            processor=self._processor(params),
+            loop=asyncio.get_running_loop(),
+        )
+        self._scheduler.submit(seq)
         try:
             while True:
                 item = await seq.outbox.get()
@@ -78,169 +100,19 @@ class Engine:
                 if item.finish_reason:
                     return
         finally:
-            seq.cancelled = True  # the worker drops it, and its cache, on its next round
+            seq.cancelled = True  # the scheduler drops its row, and its cache, before next step
 
-    def _run(self) -> None:
-        active: list[_Sequence] = []
-        while True:
-            # Block only when idle; otherwise take newcomers between rounds.
-            if not active:
-                active.append(self._inbox.get())
-            while not self._inbox.empty():
-                active.append(self._inbox.get_nowait())
-            for seq in list(active):
-                if seq.cancelled:
-                    active.remove(seq)
-                    continue
-                try:
-                    with torch.inference_mode():
-                        done = self._advance(seq)
-                except Exception as exc:
-                    log.exception("generation failed")
-                    seq.send(exc)
-                    done = True
-                if done:
-                    active.remove(seq)
-            self._running = len(active)
+    def _processor(self, params: SamplingParams) -> LogitsProcessor | None:
+        """The sequence's grammar matcher when the request constrains its output."""
+        guided = getattr(params, "guided", None)
+        if guided is None:
+            return None
+        if self._guides is None:
+            from .guided import GuidedDecoding
 
-    def _advance(self, seq: _Sequence) -> bool:
-        """One forward pass and one sampled token for `seq`; True when it has finished."""
-        if seq.cache is None:
-            input_ids = torch.tensor([seq.prompt])
-        else:
-            input_ids = torch.tensor([[seq.tokens[-1]]])
-        out = self._model(input_ids=input_ids, past_key_values=seq.cache, use_cache=True)
-        seq.cache = out.past_key_values
-        token = seq.sample(out.logits[0, -1])
-        if token in self._eos:
-            text, _ = seq.drain()
-            seq.finish("stop", text, eos=True)
-            return True
-        seq.tokens.append(token)
-        text, stopped = seq.stop_text.feed(seq.detokenizer.add(token))
-        if stopped:
-            seq.finish("stop", text)
-            return True
-        if len(seq.tokens) >= seq.params.max_tokens:
-            tail, stopped = seq.drain()
-            seq.finish("stop" if stopped else "length", text + tail)
-            return True
-        if text:
-            seq.send(Step(text=text, completion_tokens=len(seq.tokens)))
-        return False
-
-
-class _Sequence:
-    def __init__(self, prompt: list[int], params: SamplingParams, tokenizer: Any, loop: Any):
-        self.prompt = prompt
-        self.params = params
-        self.tokens: list[int] = []
-        self.cache: Any = None
-        self.cancelled = False
-        self.loop = loop
-        self.outbox: asyncio.Queue[Step | BaseException] = asyncio.Queue()
-        self.detokenizer = IncrementalDetokenizer(tokenizer, prompt)
-        self.stop_text = StopText(params.stop)
-        seed = params.seed if params.seed is not None else random.getrandbits(63)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.counts: torch.Tensor | None = None  # occurrences of each token in the completion
-
-    def send(self, item: Step | BaseException) -> None:
-        self.loop.call_soon_threadsafe(self.outbox.put_nowait, item)
-
-    def drain(self) -> tuple[str, bool]:
-        """Text held back at the end; True if it completes a stop string."""
-        text, stopped = self.stop_text.feed(self.detokenizer.flush())
-        return (text, True) if stopped else (text + self.stop_text.flush(), False)
-
-    def finish(self, reason: Any, text: str, eos: bool = False) -> None:
-        # The end-of-turn token was generated too: counted, as vLLM counts it, but not shown.
-        count = len(self.tokens) + int(eos)
-        self.send(Step(text=text, completion_tokens=count, finish_reason=reason))
-
-    def sample(self, logits: torch.Tensor) -> int:
-        """OpenAI's sampling: penalties on completion tokens, temperature, then nucleus."""
-        p = self.params
-        logits = logits.float()
-        if p.presence_penalty or p.frequency_penalty:
-            if self.counts is None:
-                self.counts = torch.zeros_like(logits)
-            if self.tokens:
-                self.counts[self.tokens[-1]] += 1
-            logits = logits - self.counts * p.frequency_penalty
-            logits = logits - (self.counts > 0).float() * p.presence_penalty
-        if p.temperature == 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / p.temperature, dim=-1)
-        if p.top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            # keep the smallest prefix whose mass reaches top_p (always at least one token)
-            drop = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= p.top_p
-            sorted_probs[drop] = 0.0
-            choice = torch.multinomial(sorted_probs, 1, generator=self.generator)
-            return int(order[choice])
-        return int(torch.multinomial(probs, 1, generator=self.generator))
-
-
-class IncrementalDetokenizer:
-    """Token ids to text deltas that never split a UTF-8 character."""
-
-    def __init__(self, tokenizer: Any, prompt: list[int]):
-        self._tokenizer = tokenizer
-        # A few prompt tokens of context so a word's leading space decodes as it should.
-        self._ids = list(prompt[-4:])
-        self._prefix = 0
-        self._read = len(self._ids)
-
-    def add(self, token: int) -> str:
-        self._ids.append(token)
-        return self._emit()
-
-    def flush(self) -> str:
-        """What is held back at the end, less the bytes of a character cut off by max_tokens."""
-        return self._emit(final=True).rstrip("\ufffd")
-
-    def _emit(self, final: bool = False) -> str:
-        decode = self._tokenizer.decode
-        before = decode(self._ids[self._prefix : self._read], skip_special_tokens=True)
-        after = decode(self._ids[self._prefix :], skip_special_tokens=True)
-        if len(after) <= len(before) or (after.endswith("\ufffd") and not final):
-            return ""  # an incomplete multi-byte character: wait for the next token
-        self._prefix, self._read = self._read, len(self._ids)
-        return after[len(before) :]
-
-
-class StopText:
-    """Finds stop strings across deltas; holds back only text that could begin one."""
-
-    def __init__(self, stops: tuple[str, ...]):
-        self._stops = stops
-        self._pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """(text safe to emit, whether a stop string was found)."""
-        if not self._stops:
-            return text, False
-        self._pending += text
-        found = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
-        if found:
-            out, self._pending = self._pending[: min(found)], ""
-            return out, True
-        held = max(map(self._held, self._stops))
-        cut = len(self._pending) - held
-        out, self._pending = self._pending[:cut], self._pending[cut:]
-        return out, False
-
-    def _held(self, stop: str) -> int:
-        """Length of the longest end of the pending text that begins `stop`."""
-        for size in range(min(len(stop) - 1, len(self._pending)), 0, -1):
-            if stop.startswith(self._pending[-size:]):
-                return size
-        return 0
-
-    def flush(self) -> str:
-        out, self._pending = self._pending, ""
-        return out
+            vocab = self.card.vocab_size
+            self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
+        return self._guides.processor(guided)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:

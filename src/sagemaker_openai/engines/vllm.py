@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import ModelCard, SamplingParams, Step, TokenLogprob
+from .token_bytes import token_bytes_table
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Engine:
         template = getattr(self._tokenizer, "chat_template", None)
         if not template:
             raise ValueError("the model folder has no chat template in its tokenizer files")
-        self._token_bytes = _token_bytes_table(self._tokenizer)
+        self._token_bytes = token_bytes_table(self._tokenizer)
         self._eos = _eos_ids(llm, self._tokenizer)
         self.card = ModelCard(
             name=served_name,
@@ -222,33 +223,3 @@ def _eos_ids(llm: Any, tokenizer: Any) -> set[int]:
         elif isinstance(value, list):
             ids.update(v for v in value if isinstance(v, int))
     return ids
-
-
-def _token_bytes_table(tokenizer: Any) -> Any:
-    """token id -> the exact bytes it stands for (byte-level BPE maps bytes to printable chars)."""
-    byte_of = {ch: b for b, ch in _bytes_to_unicode().items()}
-    cache: dict[int, bytes] = {}
-
-    def token_bytes(token_id: int) -> bytes:
-        if token_id not in cache:
-            piece = tokenizer.convert_ids_to_tokens(token_id) or ""
-            if all(ch in byte_of for ch in piece):
-                cache[token_id] = bytes(byte_of[ch] for ch in piece)
-            else:  # not byte-level (e.g. SentencePiece): its decoded text
-                cache[token_id] = tokenizer.decode([token_id]).encode()
-        return cache[token_id]
-
-    return token_bytes
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable character map used by byte-level BPE vocabularies."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
-    keep += range(ord("®"), ord("ÿ") + 1)
-    table = {b: chr(b) for b in keep}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
