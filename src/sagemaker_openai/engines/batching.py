@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache
 
+from .kvcache import new_cache
 from .sampling import sample
 from .sequence import Sequence
 
@@ -96,7 +96,7 @@ class Scheduler:
     def _prefill_chunk(self, seq: Sequence, n: int) -> torch.Tensor:
         """The next `n` prompt tokens into the sequence's own cache; last position's logits."""
         if seq.cache is None:
-            seq.cache = DynamicCache()
+            seq.cache = new_cache()
         start = seq.prefilled
         ids = torch.tensor([seq.prompt[start : start + n]], device=self._device)
         positions = torch.arange(start, start + n, device=self._device).unsqueeze(0)
@@ -117,7 +117,7 @@ class Batch:
     def __init__(self, device: str):
         self._device = device
         self.seqs: list[Sequence] = []
-        self._cache: Any = None  # DynamicCache, layers' keys/values [rows, heads, columns, dim]
+        self._cache: Any = None  # kvcache.GrowingLayer's: keys/values [rows, heads, columns, dim]
         self._mask = torch.zeros(0, 0, dtype=torch.long, device=device)  # [rows, columns]
         self._positions = torch.zeros(0, dtype=torch.long, device=device)  # next token's, [rows]
 
@@ -132,8 +132,8 @@ class Batch:
             self._cache = newcomers[0].cache
         for i, layer in enumerate(self._cache.layers):
             parts = [c.layers[i] for c in caches]
-            layer.keys = torch.cat([_pad_left(p.keys, width) for p in parts])
-            layer.values = torch.cat([_pad_left(p.values, width) for p in parts])
+            keys = torch.cat([_pad_left(p.keys, width) for p in parts])
+            layer.reset(keys, torch.cat([_pad_left(p.values, width) for p in parts]))
         ones = [torch.ones(1, n, dtype=torch.long, device=self._device) for n in lengths]
         self._mask = torch.cat([_pad_left(m, width) for m in [self._mask, *ones]])
         fresh = torch.tensor(lengths, dtype=torch.long, device=self._device)
@@ -156,8 +156,7 @@ class Batch:
         first = int(self._mask.any(dim=0).int().argmax())  # first column some row uses
         self._mask = self._mask[:, first:]
         for layer in self._cache.layers:
-            layer.keys = layer.keys[index, :, first:]
-            layer.values = layer.values[index, :, first:]
+            layer.reset(layer.keys[index, :, first:], layer.values[index, :, first:])
 
     def decode(self, model: Any) -> torch.Tensor:
         """One forward pass: each row's last token in, next-token logits out ([rows, vocab])."""

@@ -27,17 +27,22 @@ def pick_device(setting: str = "auto") -> str:
     return setting
 
 
-def pick_dtype(setting: str, device: str) -> str:
-    """The torch dtype name to load weights in: `setting`, or the device's native choice."""
+def pick_dtype(setting: str, device: str, gpu_major: int | None = None) -> str:
+    """The torch dtype name to load weights in: `setting`, or the device's native choice.
+
+    `gpu_major`: the CUDA compute capability's major number where the caller knows it without
+    initialising CUDA (vLLM asks NVML); else it is asked from torch.
+    """
     if setting not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {setting!r}")
     if setting != "auto":
         return setting
     if device == "cuda":
-        import torch
+        if gpu_major is None:
+            import torch
 
-        major, _ = torch.cuda.get_device_capability()
-        return "bfloat16" if major >= 8 else "float16"  # bf16 tensor cores from Ampere (8.0)
+            gpu_major = torch.cuda.get_device_capability()[0]
+        return "bfloat16" if gpu_major >= 8 else "float16"  # bf16 tensor cores from Ampere (8.0)
     return "bfloat16" if cpu_has_native_bf16(cpu_flags()) else "float32"
 
 

