@@ -52,21 +52,24 @@ tests/js/node_modules/.installed: tests/js/package-lock.json
 test: demo js-sdk install-vllm
 	$(BIN)/python -m pytest
 
-# About 25 minutes on 2 cores; run it on a quiet machine. Writes bench/results and the README table.
+# About 30 minutes on 2 cores; run it on a quiet machine. Runs on the GPU where torch sees one
+# (--device). Writes bench/results/<date>-<device>.* and the README's benchmark section.
+# The harness is bench/ at the top of this repository, not part of the installed package.
 bench: demo install-vllm
-	$(BIN)/sagemaker-openai bench
+	$(BIN)/python -m bench
 
+# A smoke run (rough figures) into /tmp; the README is left alone.
 bench-quick: demo install-vllm
-	$(BIN)/sagemaker-openai bench --quick --results /tmp/sagemaker-openai-bench --readme ''
+	$(BIN)/python -m bench --quick --results /tmp/sagemaker-openai-bench
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -8,12 +8,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
-from .protocol import ChatCompletionRequest
+from .protocol import (
+    ChatCompletion,
+    ChatCompletionChoice,
+    ChatCompletionChunk,
+    ChatCompletionChunkChoice,
+    ChatCompletionRequest,
+    Usage,
+)
 from .template import render_chat
 
 
@@ -71,17 +78,13 @@ class ChatService:
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
         )
 
-    async def complete(self, request: ChatCompletionRequest) -> dict[str, Any]:
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         """A whole `chat.completion` object."""
-        if request.stream_options is not None:
-            raise InvalidRequest(
-                "stream_options is only allowed when stream is true.", param="stream_options"
-            )
         plan = self.plan(request)
         results = await asyncio.gather(
             *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
         )
-        choices = []
+        choices: list[ChatCompletionChoice] = []
         completion_tokens = 0
         for index, (text, tokens, finish, logprobs) in enumerate(results):
             completion_tokens += tokens
@@ -103,31 +106,39 @@ class ChatService:
             "usage": _usage(len(plan.prompt), completion_tokens),
         }
 
-    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[dict[str, Any]]:
+    def stream(self, request: ChatCompletionRequest) -> AsyncIterator[ChatCompletionChunk]:
         """`chat.completion.chunk` objects in order; validation errors raise before the first."""
         return self._chunks(self.plan(request))
 
-    async def _chunks(self, plan: Plan) -> AsyncIterator[dict[str, Any]]:
-        head = {
+    async def _chunks(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
+        for index in range(len(plan.choices)):
+            yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+        completion_tokens = 0
+        async for index, step in _merge(self.engine, plan):
+            if step.text or step.logprobs:
+                delta = {"content": step.text}
+                yield self._chunk(plan, [_choice(index, delta, step, plan.choices[index])])
+            if step.finish_reason:
+                completion_tokens += step.completion_tokens
+                final = _choice(index, {"content": ""}, finish_reason=step.finish_reason)
+                yield self._chunk(plan, [final])
+        if plan.include_usage:
+            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens))
+
+    def _chunk(
+        self, plan: Plan, choices: list[ChatCompletionChunkChoice], usage: Usage | None = None
+    ) -> ChatCompletionChunk:
+        chunk: dict[str, Any] = {
             "id": plan.id,
             "object": "chat.completion.chunk",
             "created": plan.created,
             "model": self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
-        for index in range(len(plan.choices)):
-            yield {**head, "choices": [_choice(index, {"role": "assistant", "content": ""})]}
-        completion_tokens = 0
-        async for index, step in _merge(self.engine, plan):
-            if step.text or step.logprobs:
-                delta = {"content": step.text}
-                yield {**head, "choices": [_choice(index, delta, step, plan.choices[index])]}
-            if step.finish_reason:
-                completion_tokens += step.completion_tokens
-                final = _choice(index, {"content": ""}, finish_reason=step.finish_reason)
-                yield {**head, "choices": [final]}
-        if plan.include_usage:
-            yield {**head, "usage": _usage(len(plan.prompt), completion_tokens), "choices": []}
+        if usage is not None:
+            chunk["usage"] = usage  # wire order: usage, then choices
+        chunk["choices"] = choices
+        return cast(ChatCompletionChunk, chunk)
 
 
 async def _merge(engine: Engine, plan: Plan) -> AsyncIterator[tuple[int, Step]]:
@@ -177,7 +188,7 @@ def _choice(
     step: Step | None = None,
     params: SamplingParams | None = None,
     finish_reason: str | None = None,
-) -> dict[str, Any]:
+) -> ChatCompletionChunkChoice:
     logprobs = _logprobs(list(step.logprobs), params) if step and params else None
     return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
 
@@ -201,7 +212,7 @@ def _logprobs(entries: list[TokenLogprob], params: SamplingParams) -> dict[str, 
     }
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -244,20 +255,11 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
             f"{what} is not supported by this endpoint's engine; remove '{param}'.", param=param
         )
 
-    if request.top_logprobs is not None and not request.logprobs:
-        raise InvalidRequest(
-            "logprobs must be true when top_logprobs is set.", param="top_logprobs"
-        )
     if request.logprobs and "logprobs" not in features:
         refuse("logprobs", "Returning logprobs")
     if request.logit_bias and "logit_bias" not in features:
         refuse("logit_bias", "logit_bias")
     fmt = (request.response_format or {}).get("type", "text")
-    if request.response_format is not None and fmt not in ("text", "json_object", "json_schema"):
-        raise InvalidRequest(
-            f"response_format.type must be 'text', 'json_object' or 'json_schema', not {fmt!r}.",
-            param="response_format.type",
-        )
     if fmt != "text" and "response_format" not in features:
         refuse("response_format", f"response_format of type '{fmt}'")
     if request.tools:
@@ -267,12 +269,8 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
 
 
 def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
-    """Keys must be token ids of this model; refused here, before a stream starts."""
+    """Keys (digits, checked by protocol) must be token ids of this model; before a stream."""
     for key in bias or {}:
-        if not key.isdigit():
-            raise InvalidRequest(
-                f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
-            )
         if vocab_size and not 0 <= int(key) < vocab_size:
             raise InvalidRequest(
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
@@ -281,15 +279,9 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
 
 
 def _structured_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """None for free text; the shape was checked by protocol."""
     if not response_format or response_format.get("type", "text") == "text":
         return None
-    if response_format["type"] == "json_schema":
-        spec = response_format.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise InvalidRequest(
-                "response_format.json_schema.schema must be a JSON schema object.",
-                param="response_format.json_schema",
-            )
     return response_format
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so `--help` and the AWS commands start fast
+    from .engines.base import Engine
+    from .model_folder import ModelSource
+    from .settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,26 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deploy(commands)
     _add_delete(commands)
     _add_status(commands)
-    _add_bench(commands)
     return parser
 
 
 def _add_serve(commands: argparse._SubParsersAction) -> None:
+    from .settings import ENV, Settings
+
     p = commands.add_parser("serve", help="serve a model on /ping and /invocations (and /v1)")
-    p.add_argument("--model", help="model folder, or 'demo' [env SMOAI_MODEL; /opt/ml/model]")
-    p.add_argument("--engine", help="transformers, vllm or auto [env SMOAI_ENGINE; auto]")
-    p.add_argument("--host", help="bind address [env SMOAI_HOST; 0.0.0.0]")
-    p.add_argument("--port", type=int, help="port [env SAGEMAKER_BIND_TO_PORT; 8080]")
-    p.add_argument(
-        "--stream-format",
-        choices=["jsonl", "sse"],
-        help="framing of streamed /invocations responses [env SMOAI_STREAM_FORMAT; jsonl]",
-    )
-    p.add_argument(
-        "--served-model-name",
-        help="`model` in responses [env SMOAI_SERVED_MODEL_NAME; the folder name]",
-    )
-    p.add_argument("--log-level", help="debug, info, warning [env SMOAI_LOG_LEVEL; info]")
+    for f in dataclasses.fields(Settings):
+        default = f.metadata.get("default", f.default)
+        help_text = f"{f.metadata['help']} [env {ENV[f.name]}; {default}]"
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
+        elif f.name == "stream_format":
+            p.add_argument(flag, choices=["jsonl", "sse"], help=help_text)
+        else:
+            p.add_argument(flag, type=_FLAG_TYPES.get(str(f.type), str), help=help_text)
     p.add_argument(
         "--emulator-port",
         type=int,
@@ -72,14 +77,25 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_serve)
 
 
+_FLAG_TYPES: dict[str, Callable[[str], object]] = {
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "Path": Path,
+}
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from .model_folder import ModelFolderError, resolve_model
     from .settings import load_settings
 
-    settings = load_settings(vars(args))
+    try:
+        settings = load_settings(vars(args))
+        source = resolve_model(settings.model, settings.cache_dir)
+    except (ValueError, ModelFolderError) as e:
+        return _fail(e, status=1)
     # Listen before the heavier imports: connections queue from the first few milliseconds.
     sock = _listen(settings.host, settings.port)
-    from .server import run_server
-
     if args.emulator_port:
         from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
 
@@ -87,8 +103,62 @@ def _serve(args: argparse.Namespace) -> int:
         config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
         start_emulator_thread(config, settings.host, args.emulator_port)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
-    run_server(settings, sock)
+    if not _run_server(settings, source, sock):
+        print("error: the model failed to load (see the log above)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) -> bool:
+    """Serve until interrupted: the model loads in the background. False if it failed to."""
+    import logging
+
+    import uvicorn
+
+    from .engines import load_engine, resolve_engine_name
+    from .engines.base import EngineOptions
+    from .server import create_app
+
+    engine_name = resolve_engine_name(settings.engine)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    served_name = settings.served_model_name or source.name
+    logging.getLogger(__name__).info(
+        "serving %s (%s) with the %s engine", served_name, settings.model, engine_name
+    )
+    options = EngineOptions(
+        num_gpus=settings.num_gpus,
+        kv_cache_gib=settings.kv_cache_gib,
+        max_model_len=settings.max_model_len,
+        enforce_eager=settings.enforce_eager,
+        device=settings.device,
+        dtype=settings.dtype,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+    )
+    failed: list[bool] = []
+
+    def stop() -> None:
+        failed.append(True)
+        server.should_exit = True
+
+    def load() -> Engine:
+        return load_engine(
+            settings.engine, source.locate(), served_name=served_name, options=options
+        )
+
+    app = create_app(settings, load, on_load_failure=stop)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return not failed
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -154,7 +224,7 @@ def _add_request_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint_client(args: argparse.Namespace):
-    from .client import EndpointClient
+    from .endpoint.client import EndpointClient
 
     return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
 
@@ -175,7 +245,7 @@ def _add_invoke(commands: argparse._SubParsersAction) -> None:
 
 
 def _invoke(args: argparse.Namespace) -> int:
-    from .console import invoke
+    from .endpoint.console import invoke
 
     message = sys.stdin.read() if args.message == "-" else args.message
     system = [{"role": "system", "content": args.system}] if args.system else []
@@ -191,7 +261,7 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .console import chat
+    from .endpoint.console import chat
 
     client = _endpoint_client(args)
     return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
@@ -211,8 +281,8 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .check import format_report, run_check
-    from .exchange import ContainerTarget, EndpointTarget
+    from .endpoint.check.report import format_report, run_check
+    from .endpoint.exchange import ContainerTarget, EndpointTarget
 
     if bool(args.url) == bool(args.endpoint):
         print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
@@ -355,54 +425,6 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_bench(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "bench", help="benchmark this runtime against vllm serve, vLLM alone and transformers"
-    )
-    p.add_argument("--model", default="demo", help="model folder, or 'demo' [demo]")
-    p.add_argument("--prompts", default="bench/prompts.json", help="prompt set [%(default)s]")
-    p.add_argument("--results", default="bench/results", help="output folder [%(default)s]")
-    p.add_argument("--readme", default="README.md", help="README to update ['' for none]")
-    p.add_argument("--window", type=float, help="seconds measured per system and level [45]")
-    p.add_argument("--systems", help="comma-separated subset of: " + ", ".join(_bench_keys()))
-    p.add_argument("--quick", action="store_true", help="smoke run: levels 1,4,16, 8 s windows")
-    p.set_defaults(func=_bench)
-
-
-def _bench_keys() -> list[str]:
-    from .bench.systems import SYSTEMS
-
-    return [s.key for s in SYSTEMS]
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import logging
-    from dataclasses import replace
-    from pathlib import Path
-
-    from .bench import BenchOptions, quick, run_bench
-    from .server import resolve_model
-    from .settings import load_settings
-
-    logging.basicConfig(level="INFO", format="%(message)s")
-    locate, _ = resolve_model(load_settings({"model": args.model}))
-    model_dir = locate()
-    options = BenchOptions(
-        model_dir=model_dir,
-        prompts=Path(args.prompts),
-        results_dir=Path(args.results),
-        readme=Path(args.readme) if args.readme else None,
-    )
-    if args.quick:
-        options = quick(options)
-    if args.window:
-        options = replace(options, window_s=args.window)
-    if args.systems:
-        options = replace(options, systems=tuple(args.systems.split(",")))
-    print(run_bench(options))
-    return 0
-
-
 def _session(region: str | None):  # -> boto3.Session
     import boto3
 
@@ -415,9 +437,9 @@ def _client(session):  # -> SageMakerClient
     return SageMakerClient(session)
 
 
-def _fail(error: Exception) -> int:
+def _fail(error: Exception, status: int = 2) -> int:
     print(f"error: {error}", file=sys.stderr)
-    return 2
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Errors that carry their own HTTP status and OpenAI error fields; mapped to HTTP in server.py."""
+"""Errors that carry their own HTTP status and OpenAI error fields; invocation.py maps them."""
 
 from __future__ import annotations
 
@@ -49,6 +49,16 @@ class RequestTooLarge(OpenAIError):
 class NotFound(OpenAIError):
     status = 404
     type = "invalid_request_error"
+
+
+class HTTPStatusError(OpenAIError):
+    """A request the HTTP layer refused before our code saw it (405, a bad header, ...)."""
+
+    type = "invalid_request_error"
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class NotReady(OpenAIError):

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InvalidRequest
 
@@ -85,6 +93,26 @@ class ChatCompletionRequest(_Model):
             raise ValueError("stop sequences must not be empty")
         return value
 
+    @model_validator(mode="after")
+    def _consistent(self) -> ChatCompletionRequest:
+        # Rules across fields, raised as InvalidRequest (pydantic lets non-ValueErrors through)
+        # so each names its own param and message.
+        if self.stream_options is not None and not self.stream:
+            raise InvalidRequest(
+                "stream_options is only allowed when stream is true.", param="stream_options"
+            )
+        if self.top_logprobs is not None and not self.logprobs:
+            raise InvalidRequest(
+                "logprobs must be true when top_logprobs is set.", param="top_logprobs"
+            )
+        for key in self.logit_bias or {}:
+            if not key.isdigit():
+                raise InvalidRequest(
+                    f"logit_bias keys must be token ids, not {key!r}.", param="logit_bias"
+                )
+        _check_response_format(self.response_format)
+        return self
+
     @property
     def completion_limit(self) -> int | None:
         """The smaller of max_tokens and max_completion_tokens, if either is given."""
@@ -96,6 +124,24 @@ class ChatCompletionRequest(_Model):
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+def _check_response_format(response_format: dict[str, Any] | None) -> None:
+    if response_format is None:
+        return
+    fmt = response_format.get("type", "text")
+    if fmt not in ("text", "json_object", "json_schema"):
+        raise InvalidRequest(
+            f"response_format.type must be 'text', 'json_object' or 'json_schema', not {fmt!r}.",
+            param="response_format.type",
+        )
+    if fmt == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise InvalidRequest(
+                "response_format.json_schema.schema must be a JSON schema object.",
+                param="response_format.json_schema",
+            )
 
 
 def parse_request(body: bytes) -> ChatCompletionRequest:
@@ -123,6 +169,49 @@ def parse_request(body: bytes) -> ChatCompletionRequest:
         # Names only: clients leak settings and credentials into the body (LiteLLM does).
         log.info("ignoring unknown request keys: %s", ", ".join(sorted(request.model_extra)))
     return request
+
+
+# Responses: plain dicts on the wire, typed here with OpenAI's names (key order is wire order).
+
+
+class Usage(TypedDict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletionChoice(TypedDict):
+    index: int
+    message: dict[str, Any]  # {"role": "assistant", "content": str}
+    logprobs: dict[str, Any] | None
+    finish_reason: str
+
+
+class ChatCompletion(TypedDict):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    system_fingerprint: str
+    choices: list[ChatCompletionChoice]
+    usage: Usage
+
+
+class ChatCompletionChunkChoice(TypedDict):
+    index: int
+    delta: dict[str, Any]  # {"role"?, "content"}
+    logprobs: dict[str, Any] | None
+    finish_reason: str | None
+
+
+class ChatCompletionChunk(TypedDict):
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    system_fingerprint: str
+    usage: NotRequired[Usage]  # the last chunk only, when stream_options.include_usage
+    choices: list[ChatCompletionChunkChoice]
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,14 +17,13 @@ from starlette.routing import Route
 
 from .chat import ChatService
 from .engines.base import Engine
-from .errors import InternalError, NotFound, NotReady, OpenAIError, RequestTooLarge
-from .protocol import MAX_BODY_BYTES, parse_request
+from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
+from .invocation import Reply, error_reply, invoke
+from .protocol import MAX_BODY_BYTES
 from .settings import Settings
-from .streaming import MEDIA_TYPES, StreamFormat, choose_format, encode_chunk, encode_stream
+from .streaming import StreamFormat, choose_format
 
 log = logging.getLogger(__name__)
-
-SAGEMAKER_SYNC_LIMIT_S = 60  # real SageMaker cuts non-streaming invocations after 60 s
 
 
 class Runtime:
@@ -56,9 +53,8 @@ class Runtime:
     def stop(self) -> None:
         """Stop an engine that runs processes of its own (vLLM's engine core); uvicorn ends a
         SIGTERM-ed server by re-raising the signal, so exit hooks never run."""
-        close = getattr(self.chat.engine, "close", None) if self.chat else None
-        if close is not None:
-            close()
+        if self.chat is not None:
+            self.chat.engine.close()
 
     def ready(self) -> ChatService:
         if self.chat is None:
@@ -99,9 +95,7 @@ def create_app(
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
             return _error(NotFound(f"No route {request.method} {request.url.path}."))
-        err = OpenAIError(str(exc.detail))
-        err.status, err.type = exc.status_code, "invalid_request_error"
-        return _error(err)
+        return _error(HTTPStatusError(exc.status_code, str(exc.detail)))
 
     async def openai_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, OpenAIError)
@@ -132,45 +126,18 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
 
 
 async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Response:
-    chat = runtime.ready()
-    body = await _read_body(request)
     try:
-        parsed = parse_request(body)
-        if parsed.stream:
-            chunks = chat.stream(parsed)  # validates before the first byte is sent
-            return StreamingResponse(
-                _guarded(encode_stream(chunks, fmt), fmt),
-                media_type=MEDIA_TYPES[fmt],
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            )
-        started = time.perf_counter()
-        completion = await chat.complete(parsed)
+        chat = runtime.ready()
+        body = await _read_body(request)
     except OpenAIError as exc:
         return _error(exc)
-    except Exception:
-        log.exception("request failed")
-        return _error(InternalError())
-    elapsed = time.perf_counter() - started
-    if elapsed > SAGEMAKER_SYNC_LIMIT_S:
-        log.warning(
-            "a non-streaming completion took %.0f s; SageMaker cuts InvokeEndpoint at %d s: "
-            "stream long answers or lower max_tokens",
-            elapsed,
-            SAGEMAKER_SYNC_LIMIT_S,
-        )
-    return JSONResponse(completion)
+    return _respond(await invoke(chat, body, fmt))
 
 
-async def _guarded(stream: AsyncIterator[bytes], fmt: StreamFormat) -> AsyncIterator[bytes]:
-    """After the first byte, a failure ends the stream with one error object."""
-    try:
-        async for data in stream:
-            yield data
-    except OpenAIError as exc:
-        yield encode_chunk(exc.to_dict(), fmt)
-    except Exception:
-        log.exception("stream failed")
-        yield encode_chunk(InternalError().to_dict(), fmt)
+def _respond(reply: Reply) -> Response:
+    if isinstance(reply.body, bytes):
+        return Response(reply.body, reply.status, dict(reply.headers), reply.media_type)
+    return StreamingResponse(reply.body, reply.status, dict(reply.headers), reply.media_type)
 
 
 async def _read_body(request: Request) -> bytes:
@@ -193,59 +160,4 @@ def _too_large(size: int) -> RequestTooLarge:
 
 
 def _error(exc: OpenAIError) -> Response:
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
-
-
-def run_server(settings: Settings, sock: socket.socket | None = None) -> None:
-    """Serve until interrupted: bind first, provision and load the model in the background."""
-    import uvicorn
-
-    from .engines import load_engine, resolve_engine_name
-
-    locate, served_name = resolve_model(settings)
-    engine_name = resolve_engine_name(settings.engine)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    log.info("serving %s (%s) with the %s engine", served_name, settings.model, engine_name)
-    server: uvicorn.Server | None = None
-    failed: list[bool] = []
-
-    def stop() -> None:
-        failed.append(True)
-        if server is not None:
-            server.should_exit = True
-
-    options: dict[str, Any] = {"num_gpus": settings.num_gpus}
-    app = create_app(
-        settings,
-        lambda: load_engine(settings.engine, locate(), served_name=served_name, **options),
-        on_load_failure=stop,
-    )
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock] if sock else None)
-    if failed:
-        raise SystemExit("error: the model failed to load (see the log above)")
-
-
-def resolve_model(settings: Settings) -> tuple[Callable[[], Path], str]:
-    """A function giving the model folder, and the served name. Bad folders fail here, at once;
-    the demo model is provisioned by the function (in the loading thread, after binding)."""
-    if settings.model == "demo":
-        from .demo import DEMO_NAME, ensure_demo_model
-
-        return lambda: ensure_demo_model(
-            settings.cache_dir
-        ), settings.served_model_name or DEMO_NAME
-    model_dir = Path(settings.model).expanduser()
-    if not (model_dir / "config.json").is_file():
-        raise SystemExit(f"error: {model_dir} is not a model folder (no config.json)")
-    return lambda: model_dir, settings.served_model_name or model_dir.name
+    return _respond(error_reply(exc))

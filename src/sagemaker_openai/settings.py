@@ -1,14 +1,21 @@
-"""Frozen settings. The only module that reads os.environ: defaults < environment < flags."""
+"""Frozen settings. The only module that reads os.environ: defaults < environment < flags.
+
+Each field's `help` metadata is its documentation and its CLI help, so defaults are written once.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-StreamFormat = Literal["jsonl", "sse"]
+from .engines.base import KV_CACHE_GIB_DEFAULT
+from .engines.hardware import DEVICES, DTYPES
+from .streaming import MEDIA_TYPES, StreamFormat
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
 ENV = {
@@ -21,20 +28,57 @@ ENV = {
     "cache_dir": "SMOAI_CACHE_DIR",
     "log_level": "SMOAI_LOG_LEVEL",
     "num_gpus": "SM_NUM_GPUS",
+    "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
+    "max_model_len": "SMOAI_MAX_MODEL_LEN",
+    "enforce_eager": "SMOAI_ENFORCE_EAGER",
+    "device": "SMOAI_DEVICE",
+    "dtype": "SMOAI_DTYPE",
+    "gpu_memory_utilization": "SMOAI_GPU_MEMORY_UTILIZATION",
 }
 
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = "/opt/ml/model"  # a model folder, or "demo" for the bundled demo model
-    engine: str = "auto"  # transformers, vllm, or auto (vllm when installed)
-    host: str = "0.0.0.0"
-    port: int = 8080
-    stream_format: StreamFormat = "jsonl"  # framing of streamed responses on /invocations
-    served_model_name: str | None = None  # the `model` in responses; default: the folder name
-    cache_dir: Path = Path.home() / ".cache" / "sagemaker-openai"  # demo model lives here
-    log_level: str = "info"
-    num_gpus: int = 0  # SageMaker's SM_NUM_GPUS: tensor parallelism for the vllm engine
+    model: str = field(
+        default="/opt/ml/model", metadata={"help": "model folder, or 'demo' for the demo model"}
+    )
+    engine: str = field(
+        default="auto", metadata={"help": "transformers, vllm or auto (vllm when installed)"}
+    )
+    host: str = field(default="0.0.0.0", metadata={"help": "bind address"})
+    port: int = field(default=8080, metadata={"help": "port"})
+    stream_format: StreamFormat = field(
+        default="jsonl", metadata={"help": "framing of streamed /invocations responses"}
+    )
+    served_model_name: str | None = field(
+        default=None, metadata={"help": "`model` in responses", "default": "the folder name"}
+    )
+    cache_dir: Path = field(
+        default=DEFAULT_CACHE_DIR, metadata={"help": "where the demo model is kept"}
+    )
+    log_level: str = field(default="info", metadata={"help": "debug, info, warning"})
+    num_gpus: int = field(
+        default=0, metadata={"help": "GPUs: tensor parallelism for the vllm engine"}
+    )
+    kv_cache_gib: float = field(
+        default=KV_CACHE_GIB_DEFAULT, metadata={"help": "vllm engine on CPU: KV cache size, GiB"}
+    )
+    max_model_len: int | None = field(
+        default=None, metadata={"help": "context window cap, tokens", "default": "the model's"}
+    )
+    enforce_eager: bool = field(
+        default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}
+    )
+    device: str = field(
+        default="auto", metadata={"help": "transformers engine: cpu, cuda or auto (cuda if any)"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "float32, bfloat16, float16 or auto (bf16 where computed natively)"},
+    )
+    gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "vllm engine on GPUs: share of GPU memory it may take"}
+    )
 
 
 def load_settings(
@@ -46,20 +90,38 @@ def load_settings(
     values: dict[str, Any] = {}
     for name, var in ENV.items():
         if environ.get(var):
-            values[name] = _convert(types[name], environ[var])
+            values[name] = _convert(types[name], var, environ[var])
     for name, value in (flags or {}).items():
         if value is not None and name in types:
             values[name] = value
     settings = replace(Settings(), **values)
-    if settings.stream_format not in ("jsonl", "sse"):
+    if settings.device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {settings.device!r}")
+    if settings.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {settings.dtype!r}")
+    if not 0 < settings.gpu_memory_utilization <= 1:
+        raise ValueError("gpu memory utilization must be above 0 and at most 1")
+    if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     return settings
 
 
-def _convert(type_name: object, raw: str) -> Any:
+def _convert(type_name: object, var: str, raw: str) -> Any:
     text = str(type_name)
-    if text.startswith("int"):
-        return int(raw)
+    try:
+        if text.startswith("int"):
+            return int(raw)
+        if text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{var} must be a number, not {raw!r}") from None
+    if text.startswith("bool"):
+        if raw.lower() not in _BOOLS:
+            raise ValueError(f"{var} must be true or false, not {raw!r}")
+        return _BOOLS[raw.lower()]
     if text.startswith("Path"):
         return Path(raw).expanduser()
     return raw
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}

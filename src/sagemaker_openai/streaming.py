@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 StreamFormat = Literal["jsonl", "sse"]
@@ -12,7 +12,7 @@ MEDIA_TYPES: dict[str, str] = {"jsonl": "application/jsonlines", "sse": "text/ev
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-def encode_chunk(obj: dict[str, Any], fmt: StreamFormat) -> bytes:
+def encode_chunk(obj: Mapping[str, Any], fmt: StreamFormat) -> bytes:
     """One chunk: `{json}\\n` (jsonl) or `data: {json}\\n\\n` (sse)."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     if fmt == "sse":
@@ -21,7 +21,7 @@ def encode_chunk(obj: dict[str, Any], fmt: StreamFormat) -> bytes:
 
 
 async def encode_stream(
-    chunks: AsyncIterator[dict[str, Any]], fmt: StreamFormat
+    chunks: AsyncIterator[Mapping[str, Any]], fmt: StreamFormat
 ) -> AsyncIterator[bytes]:
     """Frame every chunk as its own write; SSE ends with [DONE]."""
     async for chunk in chunks:

@@ -8,8 +8,8 @@ import sys
 import time
 
 import httpx
-from live import start_server, stop, wait_ready
-from local_sagemaker import free_port, runtime_client
+from live import free_port, start_server, stop, wait_ready
+from local_sagemaker import runtime_client
 
 ASK = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 4}
 

@@ -7,7 +7,6 @@ test can also look inside the engine: a client that hangs up must free its seque
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from live import free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
 from sagemaker_openai.server import create_app
@@ -92,12 +92,6 @@ def served(request: pytest.FixtureRequest, demo_model_dir: Path) -> Iterator[Ser
     thread.join(timeout=30)
     if hasattr(loaded[0], "close"):
         loaded[0].close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ping(url: str) -> bool:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sagemaker_openai.endpoint.check.report import run_check
+from sagemaker_openai.endpoint.exchange import Exchange
+
 pytest.importorskip("sagemaker_huggingface_inference_toolkit")
 pytest.importorskip("mms")
 
@@ -123,3 +126,23 @@ def test_bad_input_gets_an_openai_error(service, body: bytes, param: str | None)
     assert error["type"] == "invalid_request_error"
     if param is not None:
         assert error["param"] == param
+
+
+class _ToolkitTarget:
+    """The check's view of the real toolkit: one MMS predict call per request."""
+
+    description = "the Hugging Face inference toolkit"
+
+    def __init__(self, service):
+        self.service = service
+
+    def send(self, body: bytes, stream: bool) -> Exchange:
+        status, content_type, raw = _invoke(self.service, body)
+        return Exchange(status, content_type, (raw,))
+
+
+def test_check_explains_that_the_toolkit_cannot_stream(service) -> None:
+    [result] = run_check(_ToolkitTarget(service), ["stream.content_type"])
+    assert not result.passed
+    assert result.evidence[0].startswith("status 400: ")
+    assert "--target lmi or image" in result.evidence[1]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import logging
 from pathlib import Path
 
-from .base import Engine
+from .base import Engine, EngineOptions
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,25 @@ def resolve_engine_name(name: str) -> str:
     return "vllm" if "vllm" in installed else "transformers"
 
 
-def load_engine(name: str, model_dir: Path, *, served_name: str, **options: object) -> Engine:
+def load_engine(
+    name: str,
+    model_dir: Path,
+    *,
+    served_name: str,
+    options: EngineOptions | None = None,
+    **fields: object,
+) -> Engine:
     """Import `engines.<name>` and call its `load` (blocking: loads weights).
 
+    Options come as an EngineOptions or as its fields; an unknown field is a ValueError.
     `auto` falls back to transformers when vLLM does not support the model's architecture;
     that check imports vLLM (seconds), so it happens here, off the serving thread.
     """
+    known = {f.name for f in dataclasses.fields(EngineOptions)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"unknown engine option(s): {', '.join(unknown)}")
+    options = dataclasses.replace(options or EngineOptions(), **fields)  # type: ignore[arg-type]
     chosen = resolve_engine_name(name)
     if name == "auto" and chosen == "vllm":
         from . import vllm
@@ -44,4 +58,5 @@ def load_engine(name: str, model_dir: Path, *, served_name: str, **options: obje
             log.info("vLLM does not support %s; using the transformers engine", model_dir)
             chosen = "transformers"
     module = importlib.import_module(f"{__name__}.{chosen}")
-    return module.load(model_dir, served_name=served_name, **options)
+    engine: Engine = module.load(model_dir, served_name=served_name, options=options)
+    return engine

@@ -8,8 +8,24 @@ from typing import Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
+# vLLM's KV cache on CPU, GiB: its own default reserves most of a NUMA node.
+KV_CACHE_GIB_DEFAULT = 4.0
+
 # Optional request features an engine may declare; the chat layer rejects the rest with a 400.
 Feature = Literal["logprobs", "logit_bias", "response_format"]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to load an engine. An engine refuses an option it cannot honour (ValueError)."""
+
+    num_gpus: int = 0  # GPUs to shard over (tensor parallelism); 0 or 1: one device
+    device: str = "auto"  # transformers: cpu, cuda or auto (cuda when available)
+    dtype: str = "auto"  # weights' dtype by torch name; auto: what the hardware computes natively
+    kv_cache_gib: float = KV_CACHE_GIB_DEFAULT  # vLLM on CPU: KV cache size
+    max_model_len: int | None = None  # context window cap, tokens; None: the model's own
+    enforce_eager: bool = False  # vLLM: skip compilation (faster start, slower decode)
+    gpu_memory_utilization: float = 0.9  # vLLM on GPUs: share of GPU memory it may take
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,15 @@ class ModelCard:
 class Engine(Protocol):
     """A loaded model. `generate` is called concurrently from the event loop."""
 
-    card: ModelCard
+    @property
+    def card(self) -> ModelCard:
+        """What the chat layer needs to know about the model."""
+        ...
+
+    @property
+    def running(self) -> int:
+        """Sequences admitted and not yet finished or cancelled."""
+        ...
 
     def encode(self, text: str) -> list[int]:
         """Token ids of an already-templated prompt (no special tokens added)."""
@@ -70,4 +94,8 @@ class Engine(Protocol):
 
     def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         """Stream one sequence; closing the iterator early must free the sequence."""
+        ...
+
+    def close(self) -> None:
+        """Free what the engine holds beyond the heap (processes, devices); idempotent."""
         ...

@@ -12,28 +12,28 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import ModelCard, SamplingParams, Step
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, ModelCard, SamplingParams, Step
 from .batching import Scheduler
 from .hardware import pick_device, pick_dtype
 from .kvcache import ATTENTION
 from .sequence import LogitsProcessor, Sequence
 from .token_bytes import token_bytes_table
+from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
 
 FEATURES = frozenset({"logprobs", "logit_bias"})
 
 
-def load(
-    model_dir: Path, *, served_name: str, device: str = "auto", dtype: str = "auto", **_: object
-) -> Engine:
+def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> TransformersEngine:
     """Load weights and tokenizer from a Hugging Face folder (blocking).
 
-    `device` auto: CUDA when PyTorch sees one, else CPU. `dtype` auto: what the device computes
+    device auto: CUDA when PyTorch sees one, else CPU; dtype auto: what that device computes
     natively (engines/hardware.py).
     """
-    device = pick_device(device)
-    dtype = pick_dtype(dtype, device)
+    _check_options(options)
+    device = pick_device(options.device)
+    dtype = pick_dtype(options.dtype, device)
     # Leave a core to the event loop and the HTTP side: an OpenMP team that loses a core to
     # them waits at every barrier (measured on 2 cores while serving: 7.5 tok/s with 2 threads,
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
@@ -41,49 +41,65 @@ def load(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     model.to(device).eval()
-    model.set_attn_implementation(ATTENTION)
+    model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
     log.info("transformers engine on %s, %s", device, dtype)
-    if not tokenizer.chat_template:
-        raise ValueError(f"{model_dir} has no chat template in its tokenizer files")
-    config = model.config
-    card = ModelCard(
+    context = int(getattr(model.config, "max_position_embeddings", 2048))
+    if options.max_model_len is not None:
+        context = min(context, options.max_model_len)
+    card = model_card(
+        tokenizer,
         name=served_name,
-        context_length=int(getattr(config, "max_position_embeddings", 2048)),
-        chat_template=tokenizer.chat_template,
-        special_tokens={
-            k: v
-            for k, v in (("bos_token", tokenizer.bos_token), ("eos_token", tokenizer.eos_token))
-            if isinstance(v, str)
-        },
+        context_length=context,
         features=FEATURES,
-        vocab_size=int(config.vocab_size),
+        vocab_size=int(model.config.vocab_size),
     )
-    return Engine(model, tokenizer, card, device, dtype)
+    return TransformersEngine(model, tokenizer, card, device)
 
 
-class Engine:
+def _check_options(options: EngineOptions) -> None:
+    """Options this engine cannot honour are errors, never silently dropped."""
+    if options.num_gpus > 1:
+        raise ValueError(
+            f"the transformers engine runs on one device, not {options.num_gpus} GPUs; "
+            "use the vllm engine for tensor parallelism"
+        )
+    if options.enforce_eager:
+        raise ValueError("enforce_eager is a vllm engine option; the transformers engine is eager")
+    if options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
+        raise ValueError(
+            "kv_cache_gib is a vllm engine option; the transformers engine grows its cache"
+        )
+    if options.gpu_memory_utilization != EngineOptions.gpu_memory_utilization:
+        raise ValueError("gpu_memory_utilization is a vllm engine option")
+
+
+class TransformersEngine:
     """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
 
-    def __init__(
-        self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu", dtype: str = ""
-    ):
+    def __init__(self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu"):
         self.card = card
         self.device = device
-        self.dtype = dtype or str(model.dtype).removeprefix("torch.")
+        self.dtype = str(model.dtype).removeprefix("torch.")
         self._tokenizer = tokenizer
-        self._device = device
-        self._eos = _eos_ids(model, tokenizer)
+        self._eos = eos_ids(
+            getattr(model.generation_config, "eos_token_id", None),
+            model.config.eos_token_id,
+            tokenizer.eos_token_id,
+        )
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
         self._scheduler = Scheduler(model, device)
 
     def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+        return encode(self._tokenizer, text)
 
     @property
     def running(self) -> int:
         """Sequences admitted and not yet finished or cancelled."""
         return self._scheduler.running
+
+    def close(self) -> None:
+        """Nothing to free beyond the heap: the worker thread is a daemon."""
 
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         seq = Sequence(
@@ -92,7 +108,7 @@ class Engine:
             self._tokenizer,
             eos=self._eos,
             token_bytes=self._token_bytes,
-            device=self._device,
+            device=self.device,
             processor=self._processor(params),
             loop=asyncio.get_running_loop(),
         )
@@ -110,7 +126,7 @@ class Engine:
 
     def _processor(self, params: SamplingParams) -> LogitsProcessor | None:
         """The sequence's grammar matcher when the request constrains its output."""
-        guided = getattr(params, "guided", None)
+        guided = getattr(params, "guided", None)  # SamplingParams.guided: issue 12's field
         if guided is None:
             return None
         if self._guides is None:
@@ -119,17 +135,3 @@ class Engine:
             vocab = self.card.vocab_size
             self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
         return self._guides.processor(guided)
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for value in (
-        getattr(model.generation_config, "eos_token_id", None),
-        model.config.eos_token_id,
-        tokenizer.eos_token_id,
-    ):
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list):
-            ids.update(v for v in value if isinstance(v, int))
-    return ids

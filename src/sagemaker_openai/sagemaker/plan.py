@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..settings import DEFAULT_CACHE_DIR
 from .errors import InvalidInput
 from .images import TARGETS, default_image_uri
 from .package import resolve_model_dir
@@ -41,7 +42,7 @@ class DeployOptions:
     env: tuple[str, ...] = ()  # "K=V"
     bucket: str | None = None
     wait: bool = True
-    cache_dir: Path = Path.home() / ".cache" / "sagemaker-openai"
+    cache_dir: Path = DEFAULT_CACHE_DIR
 
 
 @dataclass(frozen=True)

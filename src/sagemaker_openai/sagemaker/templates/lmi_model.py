@@ -2,24 +2,21 @@
 
 Packaged by `sagemaker-openai package --target lmi` as model.py. With "stream": true it streams
 one chat.completion.chunk JSON object per line, exactly as the sagemaker-openai runtime does.
+A thin adapter: sagemaker_openai.invocation answers, this file speaks DJL's Input/Output.
 """
 
 import asyncio
-import json
-import logging
+from http import HTTPStatus
 from pathlib import Path
 
 from djl_python import Input, Output
 
 from sagemaker_openai.chat import ChatService
 from sagemaker_openai.engines import load_engine
-from sagemaker_openai.errors import InternalError, OpenAIError
-from sagemaker_openai.protocol import parse_request
-from sagemaker_openai.streaming import encode_chunk
+from sagemaker_openai.invocation import invoke
 
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
 
-log = logging.getLogger(__name__)
 # One loop per worker process: the engine may hold loop-bound state between requests.
 _loop = asyncio.new_event_loop()
 _service = None
@@ -33,53 +30,23 @@ def handle(inputs: Input):
         _service = ChatService(engine)
     if inputs.is_empty():
         return None  # DJL's warm-up call at start-up
-    try:
-        request = parse_request(bytes(inputs.get_as_bytes()))
-        if request.stream:
-            return _stream(_service, request)
-        body = _loop.run_until_complete(_service.complete(request))
-    except OpenAIError as error:
-        return _error(error)
-    except Exception:
-        log.exception("chat completion failed")
-        return _error(InternalError("the model failed to generate a completion"))
-    return _json_output(body)
-
-
-def _stream(service, request):
-    chunks = service.stream(request)
-    # Errors before the first chunk (context too long, ...) get a status, not a stream line.
-    first = _loop.run_until_complete(chunks.__anext__())
-    output = Output().add_property("content-type", "application/jsonlines")
-    output.add_stream_content(_lines(chunks, first))
+    reply = _loop.run_until_complete(invoke(_service, bytes(inputs.get_as_bytes()), "jsonl"))
+    output = Output(code=reply.status, message=HTTPStatus(reply.status).phrase)
+    output.add_property("content-type", reply.media_type)
+    if isinstance(reply.body, bytes):
+        output.add(reply.body)
+    else:
+        output.add_stream_content(_writes(reply.body))
     return output
 
 
-def _lines(chunks, first):
-    """One chat.completion.chunk per line, one line per streamed write."""
-    yield encode_chunk(first, "jsonl")
+def _writes(chunks):
+    """DJL pulls a sync iterator: one encoded chunk per streamed write."""
     try:
         while True:
             try:
-                chunk = _loop.run_until_complete(chunks.__anext__())
+                yield _loop.run_until_complete(chunks.__anext__())
             except StopAsyncIteration:
                 return
-            yield encode_chunk(chunk, "jsonl")
-    except OpenAIError as error:
-        yield encode_chunk(error.to_dict(), "jsonl")
-    except Exception:
-        log.exception("stream failed")
-        yield encode_chunk(InternalError("the stream failed").to_dict(), "jsonl")
     finally:
         _loop.run_until_complete(chunks.aclose())
-
-
-def _error(error):
-    return _json_output(error.to_dict(), code=error.status, message=error.type)
-
-
-def _json_output(obj, code=200, message="OK"):
-    output = Output(code=code, message=message)
-    output.add_property("content-type", "application/json")
-    output.add(json.dumps(obj, ensure_ascii=False))
-    return output

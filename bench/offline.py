@@ -1,8 +1,11 @@
 """The comparisons without HTTP, run as their own process so their memory can be measured.
 
-`python -m sagemaker_openai.bench.offline vllm|transformers MODEL_DIR PROMPTS OUT ...`
+`python -m bench.offline vllm|transformers|static MODEL_DIR PROMPTS OUT ... [--device cuda]`
   vllm: vLLM's offline engine (what `LLM.generate` drives), `c` requests always in flight.
   transformers: plain `model.generate` one request at a time, as a custom inference script does.
+  static: plain `model.generate` on batches of `c` prompts (left-padded), one batch after the
+    other: the limit a batching engine is held to. Not streamed, so each request's first token
+    "arrives" with the whole batch, and TTFT is the batch's time.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def run_vllm(
     window_s: float,
     dtype: str = "bfloat16",
     enforce_eager: bool = False,
+    device: str = "cpu",
 ) -> dict:
     from vllm import LLM
     from vllm import SamplingParams as VllmParams
@@ -39,7 +43,9 @@ def run_vllm(
         model=model_dir,
         dtype=dtype,  # type: ignore[arg-type]  # a str from the command line, checked by vLLM
         enforce_eager=enforce_eager,
-        kv_cache_memory_bytes=4 * GIB,
+        kv_cache_memory_bytes=4 * GIB
+        if device == "cpu"
+        else None,  # on GPUs: vLLM's memory utilisation
         disable_log_stats=True,
     )
     load_s = time.perf_counter() - started
@@ -73,13 +79,28 @@ def run_vllm(
     return {"load_s": round(load_s, 1), "levels": results}
 
 
-def run_transformers(model_dir: str, prompts: list[list[int]], window_s: float) -> dict:
+def _load(model_dir: str, device: str) -> tuple[Any, Any, str]:
+    """Tokenizer, model on `device`, and its dtype: fp32 on CPU, bf16 where the GPU computes it."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.float32
+    if device == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    model = model.to(device).eval()  # type: ignore[arg-type]  # transformers types .to without self
+    return tokenizer, model, str(dtype).removeprefix("torch.")
+
+
+def run_transformers(
+    model_dir: str, prompts: list[list[int]], window_s: float, device: str = "cpu"
+) -> dict:
+    import torch
+    from transformers import TextIteratorStreamer
 
     started = time.perf_counter()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer, model, dtype = _load(model_dir, device)
     load_s = time.perf_counter() - started
     timings: list[Timing] = []
     begin = time.perf_counter()
@@ -89,7 +110,7 @@ def run_transformers(model_dir: str, prompts: list[list[int]], window_s: float) 
         timing = Timing(start=time.perf_counter())
         timings.append(timing)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        ids = torch.tensor([prompts[index % len(prompts)]])
+        ids = torch.tensor([prompts[index % len(prompts)]], device=device)
         kwargs: dict[str, Any] = {"max_new_tokens": MAX_TOKENS, "do_sample": False}
         worker = threading.Thread(
             target=model.generate,
@@ -103,7 +124,46 @@ def run_transformers(model_dir: str, prompts: list[list[int]], window_s: float) 
         worker.join()
         timing.end = time.perf_counter()
         index += 1
-    return {"load_s": round(load_s, 1), "levels": {"1": summarize(timings, begin, deadline)}}
+    levels = {"1": summarize(timings, begin, deadline)}
+    return {"load_s": round(load_s, 1), "dtype": dtype, "levels": levels}
+
+
+def run_static(
+    model_dir: str, prompts: list[list[int]], levels: list[int], window_s: float, device: str
+) -> dict:
+    """Batches of `level` prompts through one `generate` each, until the window is spent."""
+    import torch
+
+    started = time.perf_counter()
+    tokenizer, model, dtype = _load(model_dir, device)
+    load_s = time.perf_counter() - started
+    eos = model.generation_config.eos_token_id
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
+    results, index = {}, 0
+    for level in levels:
+        timings: list[Timing] = []
+        begin = time.perf_counter()
+        while time.perf_counter() < begin + window_s:  # the last batch may end past the window
+            batch = [prompts[(index + i) % len(prompts)] for i in range(level)]
+            index += level
+            width = max(map(len, batch))
+            ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch], device=device)
+            mask = torch.tensor(
+                [[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device
+            )
+            start = time.perf_counter()
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=ids, attention_mask=mask, max_new_tokens=MAX_TOKENS,
+                    do_sample=False, pad_token_id=pad,
+                )  # fmt: skip
+            end = time.perf_counter()
+            for row in out[:, width:].tolist():
+                tokens = next((i for i, t in enumerate(row) if t in eos_ids), len(row))
+                timings.append(Timing(start=start, arrivals=[(end, tokens)], end=end))
+        results[str(level)] = summarize(timings, begin, time.perf_counter())
+    return {"load_s": round(load_s, 1), "dtype": dtype, "levels": results}
 
 
 def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
@@ -122,7 +182,7 @@ def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("engine", choices=["vllm", "transformers"])
+    parser.add_argument("engine", choices=["vllm", "transformers", "static"])
     parser.add_argument("model_dir")
     parser.add_argument("prompts")
     parser.add_argument("out")
@@ -130,13 +190,19 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=45.0)
     parser.add_argument("--dtype", default="bfloat16", help="vllm only: to compare settings")
     parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     prompts = encode_prompts(args.model_dir, args.prompts)
-    if args.engine == "vllm":
-        levels = [int(v) for v in args.levels.split(",")]
-        result = run_vllm(args.model_dir, prompts, levels, args.window, args.dtype, args.eager)
+    levels = [int(v) for v in args.levels.split(",")]
+    if args.engine == "vllm":  # vLLM picks its device from the build installed
+        dtype = args.dtype if args.device == "cpu" else "auto"
+        result = run_vllm(
+            args.model_dir, prompts, levels, args.window, dtype, args.eager, args.device
+        )
+    elif args.engine == "static":
+        result = run_static(args.model_dir, prompts, levels, args.window, args.device)
     else:
-        result = run_transformers(args.model_dir, prompts, args.window)
+        result = run_transformers(args.model_dir, prompts, args.window, args.device)
     Path(args.out).write_text(json.dumps(result))
 
 

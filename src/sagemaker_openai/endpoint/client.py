@@ -101,7 +101,8 @@ class EndpointClient:
         """One non-streaming call: the chat.completion object."""
         body = json.dumps({**request, "stream": False}).encode()
         response = self.send(body, stream=False)
-        return json.loads(response["Body"].read())
+        completion: dict[str, Any] = json.loads(response["Body"].read())
+        return completion
 
     def stream(self, request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """One streaming call: chunk objects as they arrive."""
@@ -136,9 +137,10 @@ class EndpointClient:
         if self.custom_attributes:
             kwargs["CustomAttributes"] = self.custom_attributes
         try:
-            return method(**kwargs)
+            response: dict[str, Any] = method(**kwargs)
         except ClientError as error:
             raise _invocation_error(error) from None
+        return response
 
 
 def _runtime_client(region: str | None, endpoint_url: str | None) -> Any:
@@ -156,7 +158,7 @@ def _runtime_client(region: str | None, endpoint_url: str | None) -> Any:
 
 
 def _invocation_error(error: ClientError) -> InvocationError:
-    response: dict[str, Any] = error.response  # type: ignore[assignment]
+    response: dict[str, Any] = error.response
     details = response.get("Error", {})
     return InvocationError(
         str(details.get("Code", "Unknown")),
@@ -168,5 +170,5 @@ def _invocation_error(error: ClientError) -> InvocationError:
 
 
 def _stream_error(error: ClientError) -> StreamError:
-    details: dict[str, Any] = error.response.get("Error", {})  # type: ignore[assignment]
+    details: dict[str, Any] = error.response.get("Error", {})
     return StreamError(str(details.get("Code", "Unknown")), str(details.get("Message", "")))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import io
-import json
-
 import pytest
 from local_sagemaker import emulator_for, fake_container, serve_app
 
-from sagemaker_openai.client import ChunkDecoder, EndpointClient, InvocationError, StreamError
-from sagemaker_openai.console import chat, invoke
+from sagemaker_openai.endpoint.client import (
+    ChunkDecoder,
+    EndpointClient,
+    InvocationError,
+    StreamError,
+)
 
 LINES = ['{"n":1,"text":"héllo 🙂"}\n', '{"n":2}\n', '{"n":3}\n']
 ASK = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 6, "temperature": 0}
@@ -43,16 +44,6 @@ def test_decoder_raises_on_an_error_line() -> None:
     with pytest.raises(StreamError, match="engine failed") as caught:
         ChunkDecoder().feed(line)
     assert caught.value.code == "server_error"
-
-
-@pytest.fixture(scope="module")
-def emulators(demo_server):
-    with (
-        emulator_for(demo_server.url) as plain,
-        emulator_for(demo_server.url, fault="split") as split,
-        emulator_for(demo_server.url, fault="merge") as merge,
-    ):
-        yield {"none": plain, "split": split, "merge": merge}
 
 
 def test_stream_survives_split_and_merged_parts(emulators) -> None:
@@ -96,39 +87,3 @@ def test_in_stream_failure_raises_stream_error() -> None:
         with pytest.raises(StreamError) as caught:
             next(stream)
     assert caught.value.code == "ModelStreamError"
-
-
-def test_invoke_prints_the_answer_or_raw_json(emulators) -> None:
-    client = EndpointClient("demo", endpoint_url=emulators["none"])
-    out = io.StringIO()
-    assert invoke(client, ASK, stream=False, raw=True, out=out) == 0
-    answer = json.loads(out.getvalue())["choices"][0]["message"]["content"]
-    streamed = io.StringIO()
-    assert invoke(client, ASK, stream=True, raw=False, out=streamed) == 0
-    assert streamed.getvalue() == answer + "\n"
-    failed = io.StringIO()
-    assert invoke(client, {**ASK, "top_p": 0}, stream=False, raw=False, out=failed) == 1
-    assert "param top_p" in failed.getvalue()
-
-
-def test_chat_keeps_history_and_reports_speed(emulators) -> None:
-    client = EndpointClient("demo", endpoint_url=emulators["none"])
-    sent: list[dict] = []
-    original = client.stream
-
-    def recording(request):
-        sent.append(request)
-        return original(request)
-
-    client.stream = recording  # type: ignore[method-assign]
-    lines = iter(["Hello!", "And again?", ""])
-    out = io.StringIO()
-    assert (
-        chat(client, {"max_tokens": 4}, system="Be brief.", read=lambda _: next(lines), out=out)
-        == 0
-    )
-    assert len(sent) == 2
-    roles = [m["role"] for m in sent[1]["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]
-    assert sent[1]["messages"][2]["content"]  # the first answer is in the history
-    assert out.getvalue().count("tokens/s") == 2

@@ -4,14 +4,18 @@ that another server's framing breaks."""
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from local_sagemaker import emulator_for, reframing_proxy, serve_app
 
-from sagemaker_openai.check import RULES, run_check
 from sagemaker_openai.cli import main
-from sagemaker_openai.client import EndpointClient
-from sagemaker_openai.exchange import ContainerTarget, EndpointTarget
+from sagemaker_openai.endpoint.check.report import RULES, run_check
+from sagemaker_openai.endpoint.client import EndpointClient
+from sagemaker_openai.endpoint.exchange import ContainerTarget, EndpointTarget
+
+DOCS = Path(__file__).parents[3] / "docs" / "check.md"
 
 
 def _failed(results) -> dict[str, list[str]]:
@@ -19,9 +23,14 @@ def _failed(results) -> dict[str, list[str]]:
 
 
 def test_every_contract_section_has_rules() -> None:
-    sections = {section for _, section, _ in RULES}
-    assert sections == {"2", "3", "4", "5"}
-    assert len({name for name, _, _ in RULES}) == len(RULES) >= 30
+    families = {rule.family for rule in RULES}  # one per section of the contract it checks
+    assert families == {"request", "response", "stream", "error"}
+    assert len({rule.name for rule in RULES}) == len(RULES) >= 30
+
+
+def test_docs_describe_exactly_the_rules_the_check_runs() -> None:
+    documented = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", DOCS.read_text(), re.MULTILINE)
+    assert documented == [rule.name for rule in RULES]  # same names, in the report's order
 
 
 def test_check_passes_our_container_by_url(demo_server) -> None:

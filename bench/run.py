@@ -1,26 +1,33 @@
-"""The benchmark: this runtime against vLLM's own server, vLLM alone and plain transformers."""
+"""Run every chosen system at every level on one device, and record what it ran on."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib.util
 import json
 import logging
+import os
 import platform
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from .hardware import GpuSampler, cpu_info, describe_device
 from .measure import MAX_TOKENS, closed_loop, http_sender
 from .report import write_reports
 from .systems import (
+    REPO,
     SYSTEMS,
     PeakMemory,
+    System,
     free_port,
     offline_command,
     running_server,
@@ -38,6 +45,7 @@ class BenchOptions:
     prompts: Path  # bench/prompts.json
     results_dir: Path  # bench/results
     readme: Path | None  # README.md whose benchmark section is replaced; None: leave it
+    device: str = "cpu"  # cpu or cuda (resolved from --device before this point)
     levels: tuple[int, ...] = LEVELS
     window_s: float = 45.0  # measured seconds per system and concurrency level
     systems: tuple[str, ...] = tuple(s.key for s in SYSTEMS)
@@ -45,45 +53,95 @@ class BenchOptions:
 
 def quick(options: BenchOptions) -> BenchOptions:
     """A smoke run: three levels, short windows (figures are rough)."""
-    from dataclasses import replace
-
-    return replace(options, levels=(1, 4, 16), window_s=8.0, readme=None)
+    return replace(options, levels=(1, 4, 16), window_s=8.0)
 
 
 def run_bench(options: BenchOptions) -> Path:
     """Run every chosen system at every level; write JSON, Markdown and PNG; return the JSON."""
     prompts = json.loads(options.prompts.read_text())["prompts"]
+    device = describe_device(options.device)
     results: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     for system in SYSTEMS:
         if system.key not in options.systems:
             continue
-        log.info("bench: %s", system.label)
+        if system.needs_vllm and importlib.util.find_spec("vllm") is None:
+            skipped[system.key] = "vLLM is not installed"
+            log.warning("bench: %s left out: vLLM is not installed", system.label)
+            continue
+        log.info("bench: %s on %s", system.label, device["name"])
         began = time.perf_counter()
-        if system.kind == "server":
-            results[system.key] = _bench_server(system.key, system.path, prompts, options)
-        else:
-            results[system.key] = _bench_offline(system.key, options)
-        results[system.key]["label"] = system.label
+        with _gpu_sampled(options.device) as gpu:
+            results[system.key] = _bench_system(system, prompts, options)
+        results[system.key].update(label=system.label, gpu=gpu or None)
         log.info("bench: %s done in %.0f s", system.key, time.perf_counter() - began)
     record = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpus": _cpus(), "platform": platform.platform()},
+        "device": device,
+        "machine": {
+            "cpus": len(os.sched_getaffinity(0)),
+            "cpu": cpu_info(),
+            "platform": platform.platform(),
+        },
         "model": options.model_dir.name,
         "max_tokens": MAX_TOKENS,
         "window_s": options.window_s,
         "levels": list(options.levels),
         "prompts": len(prompts),
+        "transformers_engine_device": _engine_device_note(options.device),
+        "skipped": skipped,
         "systems": results,
     }
     return write_reports(record, options.results_dir, options.readme)
 
 
+@contextmanager
+def _gpu_sampled(device: str) -> Iterator[dict[str, Any]]:
+    """Yields a dict filled, on exit, with GPU utilisation over the block (empty on CPU)."""
+    figures: dict[str, Any] = {}
+    sampler = GpuSampler() if device == "cuda" else None
+    try:
+        yield figures
+    finally:
+        if sampler:
+            figures.update(sampler.stop())
+
+
+def _bench_system(system: System, prompts: list[dict], options: BenchOptions) -> dict:
+    if system.kind == "server":
+        return _bench_server(system.key, system.path, prompts, options)
+    return _bench_offline(system.key, options)
+
+
+def _device_setting() -> str | None:
+    """The product's environment variable that picks the transformers engine's device, if any."""
+    from sagemaker_openai import settings
+
+    return settings.ENV.get("device")
+
+
+def _engine_device_note(device: str) -> str:
+    variable = _device_setting()
+    if variable:
+        return f"{device} ({variable}={device})"
+    return "the engine's own choice: this version of the product has no device setting"
+
+
+def _server_env(key: str, device: str) -> dict[str, str]:
+    env = dict(os.environ)
+    variable = _device_setting()
+    if key == "runtime_transformers" and variable:
+        env[variable] = device
+    return env
+
+
 def _bench_server(key: str, path: str, prompts: list[dict], options: BenchOptions) -> dict:
     port = free_port()
+    command = server_command(key, options.model_dir, port, options.device)
     with tempfile.TemporaryDirectory() as tmp:
         log_file = Path(tmp) / f"{key}.log"
         try:
-            with running_server(server_command(key, options.model_dir, port), log_file) as server:
+            with running_server(command, log_file, _server_env(key, options.device)) as server:
                 levels = asyncio.run(_drive(server.url, path, prompts, options))
                 return {
                     "startup_s": round(server.startup_s, 1),
@@ -109,14 +167,14 @@ async def _drive(url: str, path: str, prompts: list[dict], options: BenchOptions
 
 
 def _bench_offline(key: str, options: BenchOptions) -> dict:
-    levels = list(options.levels) if key == "engine_alone" else [1]
+    levels = [1] if key == "transformers_serial" else list(options.levels)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         command = offline_command(
-            key, options.model_dir, options.prompts, out, levels, options.window_s
+            key, options.model_dir, options.prompts, out, levels, options.window_s, options.device
         )
         started = time.perf_counter()
-        process = subprocess.Popen(command)
+        process = subprocess.Popen(command, cwd=REPO)
         memory = PeakMemory(process.pid)
         code = process.wait()
         peak = memory.stop()
@@ -127,11 +185,6 @@ def _bench_offline(key: str, options: BenchOptions) -> dict:
     return {
         "startup_s": result["load_s"],
         "peak_memory_mib": round(peak / 2**20),
+        "dtype": result.get("dtype"),
         "levels": result["levels"],
     }
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))

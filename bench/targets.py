@@ -1,0 +1,75 @@
+"""The benchmark's targets (targets.json), checked against one run's record."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TARGETS = Path(__file__).with_name("targets.json")
+BOUNDS = {"at_least": ">=", "at_most": "<=", "above": ">"}
+
+
+def load_targets(path: Path = TARGETS) -> list[dict[str, Any]]:
+    targets = json.loads(path.read_text())["targets"]
+    for target in targets:
+        if sum(key in target for key in BOUNDS) != 1:
+            raise ValueError(f"{path}: target {target.get('name')!r} needs one of {list(BOUNDS)}")
+    return targets
+
+
+def check_targets(record: dict[str, Any], targets: list[dict[str, Any]]) -> list[str]:
+    """One line per target that applies to this run and has its figures (others are left out)."""
+    lines = []
+    for target in targets:
+        if not _applies(target, record):
+            continue
+        for level in target.get("levels", [None]):
+            line = _check(target, level, record["systems"])
+            if line:
+                lines.append(line)
+    return lines
+
+
+def _applies(target: dict[str, Any], record: dict[str, Any]) -> bool:
+    kind = record.get("device", {}).get("kind", "cpu")  # results before devices were all CPU
+    if kind not in target.get("devices", [kind]):
+        return False
+    flags = record.get("machine", {}).get("cpu", {}).get("flags")
+    lacks = target.get("cpu_lacks")
+    # flags unrecorded: cannot tell, so no verdict
+    return not (lacks and (flags is None or any(f in flags for f in lacks)))
+
+
+def _check(target: dict[str, Any], level: int | None, systems: dict[str, Any]) -> str | None:
+    ((bound, factor),) = ((k, target[k]) for k in BOUNDS if k in target)
+    value = _metric(systems, target["system"], level, target["metric"])
+    of = target.get("of")
+    reference = None
+    if of is not None:
+        reference = _metric(
+            systems, of.get("system", target["system"]), of.get("level", level),
+            of.get("metric", target["metric"]),
+        )  # fmt: skip
+    if value is None or (of is not None and not reference):
+        return None
+    limit = factor * reference if reference else factor
+    ok = {"at_least": value >= limit, "at_most": value <= limit, "above": value > limit}[bound]
+    where = f"c={level} " if level is not None else ""
+    versus = (
+        f"{value:g} vs {reference:g} ({value / reference:.2f}x, " if reference else f"{value:g} ("
+    )
+    return (
+        f"- {where}{target['name']}: {versus}target {BOUNDS[bound]} {factor:g}"
+        f"{'x' if reference else ''}) {'met' if ok else 'MISSED'}"
+    )
+
+
+def _metric(systems: dict[str, Any], key: str, level: int | None, name: str) -> float | None:
+    """A level's figure, or (level None) the system's own: `gpu.util_max_pct`."""
+    node: Any = systems.get(key, {})
+    if level is not None:
+        node = node.get("levels", {}).get(str(level), {})
+    for part in name.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None

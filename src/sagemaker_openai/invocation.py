@@ -1,0 +1,89 @@
+"""One invocation: body bytes and a framing in, a reply out. Every host adapts this one core
+(the Starlette server, DJL's LMI handler, the Hugging Face toolkit's handlers), so a rule of
+the wire contract is written once, and so is the one mapping of errors to OpenAI's shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .chat import ChatService
+from .errors import InternalError, InvalidRequest, OpenAIError
+from .protocol import parse_request
+from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+SAGEMAKER_SYNC_LIMIT_S = 60  # real SageMaker cuts non-streaming invocations after 60 s
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a host sends back: a whole body, or chunks written one per write."""
+
+    status: int
+    media_type: str
+    body: bytes | AsyncIterator[bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+async def invoke(
+    chat: ChatService, body: bytes, fmt: StreamFormat, *, no_stream: str | None = None
+) -> Reply:
+    """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400)."""
+    try:
+        request = parse_request(body)
+        if request.stream:
+            if no_stream is not None:
+                raise InvalidRequest(no_stream, param="stream")
+            chunks = chat.stream(request)  # validates before the first byte is sent
+            stream = guarded(encode_stream(chunks, fmt), fmt)
+            return Reply(200, MEDIA_TYPES[fmt], stream, STREAM_HEADERS)
+        started = time.perf_counter()
+        completion = await chat.complete(request)
+    except Exception as exc:
+        return error_reply(exc)
+    _warn_if_slow(time.perf_counter() - started)
+    return Reply(200, JSON, encode_json(completion))
+
+
+def error_reply(exc: BaseException) -> Reply:
+    """The one mapping: our errors keep their fields; anything else is one internal error."""
+    if not isinstance(exc, OpenAIError):
+        log.error("request failed", exc_info=exc)
+        exc = InternalError()
+    return Reply(exc.status, JSON, encode_json(exc.to_dict()))
+
+
+async def guarded(stream: AsyncIterator[bytes], fmt: StreamFormat) -> AsyncIterator[bytes]:
+    """After the first byte, a failure ends the stream with one error object."""
+    try:
+        async for data in stream:
+            yield data
+    except OpenAIError as exc:
+        yield encode_chunk(exc.to_dict(), fmt)
+    except Exception:
+        log.exception("stream failed")
+        yield encode_chunk(InternalError().to_dict(), fmt)
+
+
+def encode_json(obj: Any) -> bytes:
+    """A whole JSON body, compact and UTF-8 (what Starlette's JSONResponse writes)."""
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
+
+
+def _warn_if_slow(elapsed: float) -> None:
+    if elapsed > SAGEMAKER_SYNC_LIMIT_S:
+        log.warning(
+            "a non-streaming completion took %.0f s; SageMaker cuts InvokeEndpoint at %d s: "
+            "stream long answers or lower max_tokens",
+            elapsed,
+            SAGEMAKER_SYNC_LIMIT_S,
+        )

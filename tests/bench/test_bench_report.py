@@ -1,0 +1,86 @@
+"""Result files named with the device; the README shows the CPU and GPU results side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import main
+from bench.hardware import cpu_info, slug
+from bench.report import README_BEGIN, README_END, write_reports
+
+CPUINFO = """processor\t: 0
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16
+
+processor\t: 1
+model name\t: AMD EPYC 7B13
+"""
+
+
+def _record(kind: str, date: str) -> dict:
+    device = {"kind": "cpu", "name": "cpu", "slug": "cpu"}
+    if kind == "cuda":
+        device = {
+            "kind": "cuda",
+            "name": "NVIDIA H100 80GB HBM3",
+            "slug": slug("NVIDIA H100 80GB HBM3"),
+        }
+    m = {"output_tokens_per_s": 10.0, "ttft_p50_ms": 5.0, "ttft_p95_ms": 6.0, "itl_p50_ms": 1.0,
+         "latency_p50_ms": 9.0}  # fmt: skip
+    system = {"label": "(d) runtime", "levels": {"1": m}, "peak_memory_mib": 1, "startup_s": 1}
+    return {
+        "date": date, "device": device, "model": "demo", "max_tokens": 128, "window_s": 8.0,
+        "levels": [1], "prompts": 24, "systems": {"runtime_transformers": system},
+        "machine": {"cpus": 2, "cpu": cpu_info(CPUINFO), "platform": "linux"},
+    }  # fmt: skip
+
+
+def test_cpu_model_and_flags() -> None:
+    assert cpu_info(CPUINFO) == {"model": "AMD EPYC 7B13", "flags": ["avx2", "avx512f", "amx"]}
+    assert slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+
+
+def test_results_named_with_device_and_readme_side_by_side(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{README_BEGIN}\nold\n{README_END}\n\n## after\n")
+    results = tmp_path / "results"
+    path = write_reports(_record("cpu", "2026-11-24T12:00:00"), results, readme)
+    assert path.name == "2026-11-24T12-00-00-cpu.json"
+    assert {p.name for p in results.iterdir()} >= {"latest-cpu.md", "latest-cpu.png"}
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("## after\n")
+    assert "AMD EPYC 7B13; avx2, avx512f, amx" in text
+    assert "**GPU**: not yet measured." in text
+
+    write_reports(_record("cuda", "2026-11-24T13:00:00"), results, readme)
+    assert (results / "2026-11-24T13-00-00-nvidia-h100-80gb-hbm3.json").is_file()
+    text = readme.read_text()
+    assert "not yet measured" not in text
+    cpu, gpu = text.index("**CPU**"), text.index("**GPU**")
+    assert cpu < gpu and "NVIDIA H100 80GB HBM3" in text[gpu:]
+    assert "](results/latest-gpu.png)" in text  # relative to the README
+
+
+def test_no_readme_unless_asked(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    write_reports(_record("cpu", "2026-11-24T12:00:00"), results, None)
+    assert (
+        json.loads((results / "2026-11-24T12-00-00-cpu.json").read_text())["device"]["slug"]
+        == "cpu"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--systems", "nope"], "error: unknown system(s) nope;"),
+        (["--model", "/nonexistent"], "error: /nonexistent is not a model folder"),
+    ],
+)
+def test_user_mistakes_are_one_line(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1

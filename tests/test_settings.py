@@ -1,0 +1,78 @@
+"""Settings: defaults < environment < flags, typed conversion, and the CLI help they generate."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sagemaker_openai.cli import build_parser
+from sagemaker_openai.settings import ENV, Settings, load_settings
+
+
+def test_defaults_without_environment_or_flags() -> None:
+    assert load_settings({}, {}) == Settings()
+
+
+def test_environment_then_flags() -> None:
+    environ = {"SMOAI_ENGINE": "vllm", "SAGEMAKER_BIND_TO_PORT": "9000", "SM_NUM_GPUS": "4"}
+    settings = load_settings({"engine": "transformers", "port": None}, environ)
+    assert settings.engine == "transformers"  # the flag wins
+    assert settings.port == 9000  # None means the flag was not given
+    assert settings.num_gpus == 4
+
+
+def test_values_are_converted_to_the_field_type() -> None:
+    environ = {
+        "SMOAI_KV_CACHE_GIB": "1.5",
+        "SMOAI_MAX_MODEL_LEN": "1024",
+        "SMOAI_ENFORCE_EAGER": "true",
+        "SMOAI_CACHE_DIR": "~/models",
+    }
+    settings = load_settings({}, environ)
+    assert settings.kv_cache_gib == 1.5 and settings.max_model_len == 1024
+    assert settings.enforce_eager is True
+    assert settings.cache_dir == Path("~/models").expanduser()
+
+
+@pytest.mark.parametrize(
+    ("var", "raw"),
+    [
+        ("SMOAI_MAX_MODEL_LEN", "lots"),
+        ("SMOAI_ENFORCE_EAGER", "maybe"),
+        ("SMOAI_STREAM_FORMAT", "xml"),
+    ],
+)
+def test_a_bad_value_is_a_one_line_error_naming_it(var: str, raw: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_settings({}, {var: raw})
+    assert raw in str(caught.value)
+
+
+def test_every_setting_has_one_variable_and_fewer_than_15_in_all() -> None:
+    names = {f.name for f in dataclasses.fields(Settings)}
+    assert set(ENV) == names
+    assert len(set(ENV.values())) == len(ENV) < 15
+    assert all(v.startswith(("SMOAI_", "SAGEMAKER_", "SM_")) for v in ENV.values())
+
+
+def test_serve_help_is_written_from_the_settings() -> None:
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    helps = {a.dest: a.help or "" for a in serve._actions}
+    for f in dataclasses.fields(Settings):
+        assert f.metadata["help"] in helps[f.name]
+        assert ENV[f.name] in helps[f.name]
+    assert "4.0" in helps["kv_cache_gib"] and "8080" in helps["port"]
+
+
+def test_serve_flags_reach_settings() -> None:
+    args = build_parser().parse_args(
+        ["serve", "--kv-cache-gib", "2", "--max-model-len", "512", "--enforce-eager"]
+    )
+    settings = load_settings(vars(args), {})
+    assert (settings.kv_cache_gib, settings.max_model_len, settings.enforce_eager) == (
+        2.0,
+        512,
+        True,
+    )
