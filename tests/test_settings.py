@@ -50,10 +50,12 @@ def test_a_bad_value_is_a_one_line_error_naming_it(var: str, raw: str) -> None:
     assert raw in str(caught.value)
 
 
-def test_every_setting_has_one_variable_and_fewer_than_15_in_all() -> None:
+def test_every_setting_has_one_variable_and_fewer_than_15_of_ours() -> None:
     names = {f.name for f in dataclasses.fields(Settings)}
     assert set(ENV) == names
-    assert len(set(ENV.values())) == len(ENV) < 15
+    assert len(set(ENV.values())) == len(ENV)
+    # STYLE.md: fewer than 15 of our own (SMOAI_), beside the ones SageMaker defines
+    assert len([v for v in ENV.values() if v.startswith("SMOAI_")]) < 15
     assert all(v.startswith(("SMOAI_", "SAGEMAKER_", "SM_")) for v in ENV.values())
 
 

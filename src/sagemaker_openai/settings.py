@@ -11,8 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .engines.base import KV_CACHE_GIB_DEFAULT
-from .engines.hardware import DEVICES, DTYPES
+from .engines.base import DEVICES, DTYPES, KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"

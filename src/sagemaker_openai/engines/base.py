@@ -11,6 +11,10 @@ FinishReason = Literal["stop", "length"]
 # vLLM's KV cache on CPU, GiB: its own default reserves most of a NUMA node.
 KV_CACHE_GIB_DEFAULT = 4.0
 
+# EngineOptions.device and .dtype values; auto: the hardware's choice (engines/hardware.py)
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
 # Optional request features an engine may declare; the chat layer rejects the rest with a 400.
 Feature = Literal["logprobs", "logit_bias", "response_format"]
 

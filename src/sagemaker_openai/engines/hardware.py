@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-DEVICES = ("auto", "cpu", "cuda")
+from .base import DEVICES, DTYPES
 
 # CPU flags (Linux /proc/cpuinfo) of instructions that compute bf16 natively (x86 AVX512-BF16
 # and AMX; arm64's BF16, e.g. Graviton 3). Without them
