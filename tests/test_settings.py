@@ -78,3 +78,20 @@ def test_serve_flags_reach_settings() -> None:
         512,
         True,
     )
+
+
+def test_device_dtype_and_gpu_memory_come_from_the_environment_and_are_checked() -> None:
+    env = {"SMOAI_DEVICE": "cpu", "SMOAI_DTYPE": "float32", "SMOAI_GPU_MEMORY_UTILIZATION": "0.5"}
+    settings = load_settings({}, env)
+    assert (settings.device, settings.dtype, settings.gpu_memory_utilization) == (
+        "cpu",
+        "float32",
+        0.5,
+    )
+    for bad, message in (
+        ({"SMOAI_DTYPE": "fp8"}, "dtype must be one of"),
+        ({"SMOAI_DEVICE": "tpu"}, "device must be one of"),
+        ({"SMOAI_GPU_MEMORY_UTILIZATION": "1.5"}, "gpu memory utilization"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load_settings({}, bad)
