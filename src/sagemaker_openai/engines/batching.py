@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from . import kvcache
 from .kvcache import new_cache
 from .sampling import sample
 from .sequence import Sequence
@@ -54,6 +55,7 @@ class Scheduler:
                 self._waiting.append(self._inbox.get())  # idle: block until work comes
             while not self._inbox.empty():
                 self._waiting.append(self._inbox.get_nowait())
+            self.running = len(self._batch.seqs) + len(self._waiting)
             try:
                 with torch.inference_mode():
                     self._step()
@@ -122,7 +124,7 @@ class Batch:
         self._positions = torch.zeros(0, dtype=torch.long, device=device)  # next token's, [rows]
 
     def join(self, newcomers: list[Sequence]) -> None:
-        """Stack prefilled sequences onto the batch, right-aligned (their caches are theirs)."""
+        """Stack prefilled sequences onto the batch, right-aligned, rows kept longest first."""
         if not newcomers:
             return
         lengths = [s.prefilled for s in newcomers]
@@ -130,17 +132,21 @@ class Batch:
         caches = ([self._cache] if self.seqs else []) + [s.cache for s in newcomers]
         if not self.seqs:
             self._cache = newcomers[0].cache
+        fresh = torch.tensor(lengths, dtype=torch.long, device=self._device)
+        positions = torch.cat([self._positions, fresh])
+        # Longest first (stable): the order lengths keep as every row grows by one per step.
+        order = torch.argsort(positions, descending=True, stable=True)
         for i, layer in enumerate(self._cache.layers):
             parts = [c.layers[i] for c in caches]
-            keys = torch.cat([_pad_left(p.keys, width) for p in parts])
-            layer.reset(keys, torch.cat([_pad_left(p.values, width) for p in parts]))
+            keys = torch.cat([_pad_left(p.keys, width) for p in parts])[order]
+            layer.reset(keys, torch.cat([_pad_left(p.values, width) for p in parts])[order])
         ones = [torch.ones(1, n, dtype=torch.long, device=self._device) for n in lengths]
-        self._mask = torch.cat([_pad_left(m, width) for m in [self._mask, *ones]])
-        fresh = torch.tensor(lengths, dtype=torch.long, device=self._device)
-        self._positions = torch.cat([self._positions, fresh])
+        self._mask = torch.cat([_pad_left(m, width) for m in [self._mask, *ones]])[order]
+        self._positions = positions[order]
+        seqs = self.seqs + newcomers
+        self.seqs = [seqs[i] for i in order.tolist()]
         for seq in newcomers:
             seq.cache = None
-            self.seqs.append(seq)
 
     def keep(self, rows: list[int]) -> None:
         """Keep only `rows` (in order); drop columns that have become padding in every row."""
@@ -162,6 +168,9 @@ class Batch:
         """One forward pass: each row's last token in, next-token logits out ([rows, vocab])."""
         ids = torch.tensor([[s.last] for s in self.seqs], device=self._device)
         self._mask = F.pad(self._mask, (0, 1), value=1)
+        # each row attends to its own tokens and the one coming in
+        lengths = (self._positions + 1).tolist()
+        kvcache.row_groups = kvcache.plan_row_groups(lengths, self._mask.shape[1])
         out = model(
             input_ids=ids,
             attention_mask=self._mask,
@@ -170,6 +179,7 @@ class Batch:
             use_cache=True,
             logits_to_keep=1,
         )
+        kvcache.row_groups = []
         self._positions += 1
         return out.logits[:, -1]
 

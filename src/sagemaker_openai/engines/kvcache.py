@@ -19,6 +19,11 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 ATTENTION = "smoai_grouped"  # registered with transformers below
 GROW = 128  # spare columns allocated when a layer's buffer is full
 
+# Row groups of the decode step in flight, set by the batch (one worker thread runs the model):
+# (first row, end row, first column) with rows sorted longest first, so a group of short rows
+# reads only its own last columns instead of the whole left-padded width.
+row_groups: list[tuple[int, int, int]] = []
+
 
 class GrowingLayer(DynamicLayer):
     """A DynamicLayer whose keys/values are views of buffers with spare columns at the end."""
@@ -71,7 +76,33 @@ def grouped_attention(
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
+    groups = row_groups if attention_mask is not None and len(row_groups) > 1 else []
+    if not groups:
+        return _decode_attention(query, key, value, attention_mask, scaling), None
+    parts = [
+        _decode_attention(
+            query[a:b], key[a:b, :, c:], value[a:b, :, c:], attention_mask[a:b, ..., c:], scaling
+        )
+        for a, b, c in groups
+    ]
+    return torch.cat(parts), None
+
+
+def _decode_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None,
+) -> torch.Tensor:
+    """Attention of one new token per row; output [rows, 1, heads, dim]."""
+    rows, heads, _, dim = query.shape
     kv_heads = key.shape[1]
+    if key.device.type == "cpu" and key.dtype != torch.float32:
+        # CPU bf16 matmuls on the buffers' strided views take a slow path: measured at 64 rows x
+        # 1000 columns, 12.8 ms strided vs 1.5 ms contiguous plus 1.2 ms to copy. fp32 is
+        # faster strided (4.6 ms) than copied.
+        key, value = key.contiguous(), value.contiguous()
     grouped = query.reshape(rows, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float()  # [rows, kv, group, columns]
     scores *= scaling if scaling is not None else dim**-0.5
@@ -82,7 +113,18 @@ def grouped_attention(
             scores += attention_mask
     probs = torch.softmax(scores, dim=-1).to(value.dtype)
     out = torch.matmul(probs, value)  # [rows, kv, group, dim]
-    return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous(), None
+    return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous()
+
+
+def plan_row_groups(lengths: list[int], width: int) -> list[tuple[int, int, int]]:
+    """Groups of rows (sorted longest first) whose lengths are within 2x of the group's first."""
+    groups: list[tuple[int, int, int]] = []
+    start = 0
+    for i in range(1, len(lengths) + 1):
+        if i == len(lengths) or lengths[i] * 2 < lengths[start]:
+            groups.append((start, i, width - lengths[start]))
+            start = i
+    return groups
 
 
 AttentionInterface.register(ATTENTION, grouped_attention)
