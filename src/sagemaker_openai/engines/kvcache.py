@@ -40,6 +40,12 @@ class GrowingLayer(DynamicLayer):
         self.keys, self.values = self._k[:, :, : used + new], self._v[:, :, : used + new]
         return self.keys, self.values
 
+    def adopt(self, keys: torch.Tensor, values: torch.Tensor, used: int) -> None:
+        """Take buffers ([rows, heads, capacity, dim]) whose first `used` columns are the cache."""
+        self._k, self._v = keys, values
+        self.keys, self.values = keys[:, :, :used], values[:, :, :used]
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+
     def reset(self, keys: torch.Tensor, values: torch.Tensor, spare: int = GROW) -> None:
         """Hold exactly `keys`/`values` ([rows, heads, columns, dim]), room for `spare` more."""
         rows, heads, used, dim = keys.shape

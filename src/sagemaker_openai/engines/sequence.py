@@ -51,6 +51,7 @@ class Sequence:
         self.processor = processor
         self.tokens: list[int] = []
         self.cancelled = False
+        self.finished = False  # its last step is sent; the batch drops its row next step
         self.prefilled = 0  # prompt tokens already in the KV cache (chunked prefill)
         self.cache: Any = None  # its own KV cache until it joins the running batch
         self.outbox: asyncio.Queue[Step | BaseException] = asyncio.Queue()
