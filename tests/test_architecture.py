@@ -17,7 +17,7 @@ RANKS = {
     **dict.fromkeys(("server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     "invocation": 4,
     "chat": 3,
-    **dict.fromkeys(("settings", "model_folder", "engines"), 2),
+    **dict.fromkeys(("settings", "model_folder", "engines", "prompt"), 2),
     **dict.fromkeys(("streaming", "protocol", "template", "demo"), 1),
     **dict.fromkeys(("errors", "engines.base", ""), 0),  # "": the package's __init__
 }

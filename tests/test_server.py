@@ -47,6 +47,7 @@ def assert_chunk_rules(chunks: list[bytes], n: int = 1, usage: bool = False) -> 
         )
     assert all(len(o["choices"]) == 1 for o in body)
     if usage:
+        assert all("usage" in o and o["usage"] is None for o in body)  # as OpenAI sends
         assert objects[-1]["choices"] == []
         assert set(objects[-1]["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
     else:

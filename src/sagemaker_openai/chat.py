@@ -13,6 +13,7 @@ from typing import Any, cast
 from . import __version__
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
+from .prompt import encode_prompt
 from .protocol import (
     ChatCompletion,
     ChatCompletionChoice,
@@ -21,7 +22,6 @@ from .protocol import (
     ChatCompletionRequest,
     Usage,
 )
-from .template import render_chat
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,9 @@ class Plan:
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, *, literal_content: bool = True):
         self.engine = engine
+        self.literal_content = literal_content  # special-token text in content is text
         card = engine.card
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
@@ -50,7 +51,7 @@ class ChatService:
         _check_features(request, card.features)
         _check_logit_bias(request.logit_bias, card.vocab_size)
         messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-        prompt = self.engine.encode(render_chat(card.chat_template, messages, card.special_tokens))
+        prompt = encode_prompt(card, messages, self.engine.encode, literal=self.literal_content)
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -135,7 +136,7 @@ class ChatService:
             "model": self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
-        if usage is not None:
+        if plan.include_usage:  # every chunk but the last: "usage": null, as OpenAI sends
             chunk["usage"] = usage  # wire order: usage, then choices
         chunk["choices"] = choices
         return cast(ChatCompletionChunk, chunk)

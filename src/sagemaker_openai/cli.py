@@ -86,22 +86,27 @@ _FLAG_TYPES: dict[str, Callable[[str], object]] = {
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .engines import resolve_engine_name
     from .model_folder import ModelFolderError, resolve_model
     from .settings import load_settings
 
     try:
         settings = load_settings(vars(args))
+        resolve_engine_name(settings.engine)  # an unknown name fails now, not after loading
         source = resolve_model(settings.model, settings.cache_dir)
-    except (ValueError, ModelFolderError) as e:
+        # Listen before the heavier imports: connections queue from the first few milliseconds.
+        sock = _listen(settings.host, settings.port, "--port")
+        emulator_sock = args.emulator_port and _listen(
+            settings.host, args.emulator_port, "--emulator-port"
+        )
+    except (ValueError, ModelFolderError, _UsageError) as e:
         return _fail(e, status=1)
-    # Listen before the heavier imports: connections queue from the first few milliseconds.
-    sock = _listen(settings.host, settings.port)
-    if args.emulator_port:
+    if emulator_sock:
         from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
 
         upstream = f"http://127.0.0.1:{settings.port}"
         config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
-        start_emulator_thread(config, settings.host, args.emulator_port)
+        start_emulator_thread(config, sock=emulator_sock)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     if not _run_server(settings, source, sock):
         print("error: the model failed to load (see the log above)", file=sys.stderr)
@@ -161,9 +166,15 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     return not failed
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, flag: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048)
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as e:
+        raise _UsageError(
+            f"cannot listen on {host}:{port} ({e.strerror}): stop what uses that port, "
+            f"or choose another with {flag}"
+        ) from None
 
 
 def _add_emulate(commands: argparse._SubParsersAction) -> None:
@@ -187,8 +198,12 @@ def _emulate(args: argparse.Namespace) -> int:
     from .emulator.app import EmulatorConfig, describe_emulator, run_emulator
 
     config = EmulatorConfig(args.upstream, tuple(args.endpoint_name or ["demo"]), args.fault)
+    try:
+        sock = _listen(args.host, args.port, "--port")
+    except _UsageError as e:
+        return _fail(e, status=1)
     print(describe_emulator(config, args.host, args.port), file=sys.stderr)
-    run_emulator(config, args.host, args.port)
+    run_emulator(config, sock=sock)
     return 0
 
 
@@ -207,14 +222,26 @@ def _demo_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_endpoint_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--endpoint", required=required, help="SageMaker endpoint name")
+REGION_HELP = (
+    "AWS region [what boto3 reads: AWS_DEFAULT_REGION, else `region` of your AWS profile "
+    "(AWS_PROFILE, ~/.aws/config); not AWS_REGION]"
+)
+
+
+def _add_endpoint_name(p: argparse.ArgumentParser, **kwargs: object) -> None:
+    p.add_argument("--endpoint-name", **kwargs)  # type: ignore[arg-type]
+    # The old spelling still works, unlisted.
+    p.add_argument("--endpoint", dest="endpoint_name", help=argparse.SUPPRESS)
+
+
+def _add_endpoint_flags(p: argparse.ArgumentParser) -> None:
+    _add_endpoint_name(p, metavar="NAME", help="SageMaker endpoint name")
     p.add_argument(
         "--endpoint-url",
         help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
         "[env AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME]",
     )
-    p.add_argument("--region", help="AWS region [AWS_REGION / your AWS profile]")
+    p.add_argument("--region", help=REGION_HELP)
 
 
 def _add_request_flags(p: argparse.ArgumentParser) -> None:
@@ -224,9 +251,13 @@ def _add_request_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint_client(args: argparse.Namespace):
-    from .endpoint.client import EndpointClient
+    from .endpoint.client import EndpointClient, ensure_reachable
 
-    return EndpointClient(args.endpoint, region=args.region, endpoint_url=args.endpoint_url)
+    if not args.endpoint_name:
+        raise _UsageError("name the endpoint: --endpoint-name NAME")
+    if args.endpoint_url:  # a local emulator that is not running: say so before anything else
+        ensure_reachable(args.endpoint_url, "--endpoint-url")
+    return EndpointClient(args.endpoint_name, region=args.region, endpoint_url=args.endpoint_url)
 
 
 def _sampling(args: argparse.Namespace) -> dict:
@@ -250,28 +281,42 @@ def _invoke(args: argparse.Namespace) -> int:
     message = sys.stdin.read() if args.message == "-" else args.message
     system = [{"role": "system", "content": args.system}] if args.system else []
     request = {**_sampling(args), "messages": [*system, {"role": "user", "content": message}]}
-    return invoke(_endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout)
+    return _one_line_errors(
+        lambda: invoke(
+            _endpoint_client(args), request, stream=args.stream, raw=args.raw, out=sys.stdout
+        )
+    )
 
 
 def _add_chat(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("chat", help="chat with an endpoint in the terminal")
+    p = commands.add_parser(
+        "chat",
+        help="chat with an endpoint in the terminal",
+        description="Chat with an endpoint; it keeps the conversation. Lines edit as in a shell "
+        "(arrow keys, history). Ctrl-C stops an answer; /system TEXT, /reset, /history; "
+        "/exit or Ctrl-D quits.",
+    )
     _add_endpoint_flags(p)
     _add_request_flags(p)
     p.set_defaults(func=_chat)
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from .endpoint.console import chat
+    from .endpoint.console import chat, line_editing
 
-    client = _endpoint_client(args)
-    return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+    def run() -> int:
+        client = _endpoint_client(args)
+        line_editing()
+        return chat(client, _sampling(args), system=args.system, read=input, out=sys.stdout)
+
+    return _one_line_errors(run)
 
 
 def _add_check(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "check", help="check an endpoint (or a container by --url) against the wire contract"
     )
-    _add_endpoint_flags(p, required=False)
+    _add_endpoint_flags(p)
     p.add_argument("--url", help="a container's base URL, e.g. http://127.0.0.1:8080")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -282,52 +327,96 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from .endpoint.check.report import format_report, run_check
+    from .endpoint.client import ensure_reachable
     from .endpoint.exchange import ContainerTarget, EndpointTarget
 
-    if bool(args.url) == bool(args.endpoint):
-        print("error: give exactly one of --endpoint NAME or --url URL", file=sys.stderr)
+    if bool(args.url) == bool(args.endpoint_name):
+        print("error: give exactly one of --endpoint-name NAME or --url URL", file=sys.stderr)
         return 2
-    target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
-    results = run_check(target, args.rule or ())
-    print(format_report(results, target, args.json))
-    return 0 if all(r.passed for r in results) else 1
+
+    def run() -> int:
+        if args.url:  # checked first: otherwise every rule fails with the same error
+            ensure_reachable(args.url, "--url")
+        target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
+        results = run_check(target, args.rule or ())
+        print(format_report(results, target, args.json))
+        return 0 if all(r.passed for r in results) else 1
+
+    return _one_line_errors(run)
+
+
+# One default for package and deploy: lmi streams and needs no image of your own.
+DEFAULT_TARGET = "lmi"
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
     p.add_argument("--model", required=True, help="model folder, or 'demo'")
     p.add_argument(
         "--target",
-        default="image",
-        choices=["image", "hf-dlc", "lmi"],
-        help="image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [image]",
+        default=DEFAULT_TARGET,
+        choices=TARGETS,
+        help=f"image: own container; hf-dlc: Hugging Face DLC; lmi: DJL LMI [{DEFAULT_TARGET}]",
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
+    _add_online_deps(p)
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
-    p.set_defaults(func=_package)
+    p.set_defaults(func=_aws_command(_package))
+
+
+def _add_online_deps(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--online-deps",
+        action="store_true",
+        help="hf-dlc, lmi: let the container install this package's dependencies from PyPI "
+        "instead of shipping their wheels (which needs no network at start-up)",
+    )
+
+
+def _aws_command(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """package, deploy, delete, status: a DeployError or an AWS failure is one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .sagemaker.errors import DeployError
+
+        try:
+            return command(args)
+        except (DeployError, BotoCoreError, ClientError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def _package(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .sagemaker.errors import DeployError
-    from .sagemaker.package import build_package, resolve_model_dir
+    from .sagemaker.package import build_package, check_package_folder, resolve_model_dir
+    from .sagemaker.wheelhouse import ensure_wheelhouse
     from .settings import load_settings
 
-    try:
-        model_dir = resolve_model_dir(args.model, load_settings(vars(args)).cache_dir)
-        out = build_package(model_dir, args.target, Path(args.output), model_dir.name)
-    except DeployError as e:
-        return _fail(e)
+    def warn(text: str) -> None:
+        print(f"warning: {text}", file=sys.stderr)
+
+    cache_dir = load_settings(vars(args)).cache_dir
+    model_dir = resolve_model_dir(args.model, cache_dir)
+    check_package_folder(model_dir)  # before any download
+    offline = args.target != "image" and not args.online_deps
+    wheels = ensure_wheelhouse(cache_dir) if offline else None
+    out = build_package(model_dir, args.target, Path(args.output), model_dir.name, warn, wheels)
     print(out)
     return 0
 
 
 def _add_aws(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--region", help="AWS region [AWS_REGION or the configured one]")
+    p.add_argument("--region", help=REGION_HELP)
 
 
 def _add_deploy(commands: argparse._SubParsersAction) -> None:
+    from .sagemaker.images import TARGETS
+
     p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
     p.add_argument("--model", required=True, help="model folder, 'demo', or s3://.../model.tar.gz")
     p.add_argument("--endpoint-name", required=True)
@@ -335,13 +424,42 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--role", default="", help="IAM role ARN SageMaker assumes (required)")
     p.add_argument(
         "--target",
-        default="lmi",
-        choices=["image", "hf-dlc", "lmi"],
-        help="packaging target [lmi]; image needs --image-uri",
+        default=DEFAULT_TARGET,
+        choices=TARGETS,
+        help=f"packaging target [{DEFAULT_TARGET}]; image needs --image-uri",
     )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
     p.add_argument("--instance-count", type=int, default=1)
     p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
+    p.add_argument(
+        "--scale-metric",
+        default="concurrency",
+        choices=["concurrency", "invocations"],
+        help="concurrent requests per model (high resolution) or invocations per instance "
+        "per minute [concurrency]",
+    )
+    p.add_argument(
+        "--scale-target", type=float, help="target value [concurrency: 8 GPU, 2 CPU; 30]"
+    )
+    p.add_argument(
+        "--no-retain-variants",
+        action="store_true",
+        help="on update, take the instance count from --instance-count instead of keeping "
+        "the running (autoscaled) one",
+    )
+    p.add_argument("--volume-size", type=int, help="EBS GB per instance [from the model size]")
+    p.add_argument(
+        "--startup-timeout", type=int, help="seconds to pass /ping [from the model size]"
+    )
+    p.add_argument(
+        "--download-timeout", type=int, help="seconds to fetch model data [from the model size]"
+    )
+    p.add_argument(
+        "--s3-data",
+        default="tarball",
+        choices=["tarball", "uncompressed"],
+        help="model.tar.gz, or the files under an S3 prefix (nothing to unpack) [tarball]",
+    )
     p.add_argument(
         "--env",
         action="append",
@@ -350,40 +468,46 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
     _add_aws(p)
-    p.set_defaults(func=_deploy)
+    p.set_defaults(func=_aws_command(_deploy))
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from .sagemaker.deploy import TerminalProgress, deploy
-    from .sagemaker.errors import DeployError
-    from .sagemaker.plan import DeployOptions
+    from .sagemaker.console import TerminalProgress
+    from .sagemaker.deploy import deploy
+    from .sagemaker.options import DeployOptions
     from .settings import load_settings
 
-    try:
-        session = _session(args.region)
-        opts = DeployOptions(
-            model=args.model,
-            endpoint_name=args.endpoint_name,
-            instance_type=args.instance_type,
-            role=args.role,
-            region=session.region_name or "",
-            target=args.target,
-            image_uri=args.image_uri,
-            instance_count=args.instance_count,
-            autoscale=args.autoscale,
-            env=tuple(args.env),
-            bucket=args.bucket,
-            wait=not args.no_wait,
-            cache_dir=load_settings(vars(args)).cache_dir,
-        )
-        client = None if args.dry_run else _client(session)
-        deploy(opts, client, sys.stdout, TerminalProgress(), dry_run=args.dry_run)
-    except DeployError as e:
-        return _fail(e)
+    session = _session(args.region)
+    opts = DeployOptions(
+        model=args.model,
+        endpoint_name=args.endpoint_name,
+        instance_type=args.instance_type,
+        role=args.role,
+        region=session.region_name or "",
+        target=args.target,
+        image_uri=args.image_uri,
+        instance_count=args.instance_count,
+        autoscale=args.autoscale,
+        scale_metric=args.scale_metric,
+        scale_target=args.scale_target,
+        env=tuple(args.env),
+        bucket=args.bucket,
+        wait=not args.no_wait,
+        retain_variants=not args.no_retain_variants,
+        volume_size_gb=args.volume_size,
+        startup_timeout_s=args.startup_timeout,
+        download_timeout_s=args.download_timeout,
+        s3_data=args.s3_data,
+        online_deps=args.online_deps,
+        cache_dir=load_settings(vars(args)).cache_dir,
+    )
+    client = None if args.dry_run else _client(session)  # no client: nothing is called
+    deploy(opts, client, sys.stdout, TerminalProgress())
     return 0
 
 
@@ -392,36 +516,29 @@ def _add_delete(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--keep-model", action="store_true", help="keep the model and its S3 data")
     _add_aws(p)
-    p.set_defaults(func=_delete)
+    p.set_defaults(func=_aws_command(_delete))
 
 
 def _delete(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import delete
-    from .sagemaker.errors import DeployError
 
-    try:
-        for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
-            print(f"deleted {item}")
-    except DeployError as e:
-        return _fail(e)
+    for item in delete(_client(_session(args.region)), args.endpoint_name, args.keep_model):
+        print(f"deleted {item}")
     return 0
 
 
 def _add_status(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("status", help="endpoint status, instance type and count")
-    p.add_argument("name", nargs="?", help="endpoint name [all endpoints]")
+    _add_endpoint_name(p, metavar="NAME", help="endpoint name [all endpoints]")
+    p.add_argument("name", nargs="?", help=argparse.SUPPRESS)  # the old positional spelling
     _add_aws(p)
-    p.set_defaults(func=_status)
+    p.set_defaults(func=_aws_command(_status))
 
 
 def _status(args: argparse.Namespace) -> int:
     from .sagemaker.endpoints import format_status, status
-    from .sagemaker.errors import DeployError
 
-    try:
-        print(format_status(status(_client(_session(args.region)), args.name)))
-    except DeployError as e:
-        return _fail(e)
+    print(format_status(status(_client(_session(args.region)), args.endpoint_name or args.name)))
     return 0
 
 
@@ -435,6 +552,20 @@ def _client(session):  # -> SageMakerClient
     from .sagemaker.client import SageMakerClient
 
     return SageMakerClient(session)
+
+
+class _UsageError(Exception):
+    """A user mistake the CLI finds itself; the message names the fix."""
+
+
+def _one_line_errors(run: Callable[[], int]) -> int:
+    """Mistakes in how the endpoint is reached (region, credentials, URL): one line, status 1."""
+    from .endpoint.client import SetupError
+
+    try:
+        return run()
+    except (SetupError, _UsageError) as e:
+        return _fail(e, status=1)
 
 
 def _fail(error: Exception, status: int = 2) -> int:

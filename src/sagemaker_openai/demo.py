@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ def ensure_demo_model(cache_dir: Path) -> Path:
     """Return the demo model folder, converting it from the GGUF once."""
     target = Path(cache_dir).expanduser() / DEMO_NAME
     if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+        _make_config_portable(target / "config.json")  # folders converted before this existed
         return target
     gguf = _gguf_path()
     log.info("converting %s to a Hugging Face folder in %s (once)", gguf.name, target)
@@ -73,7 +75,8 @@ def _convert(gguf: Path, out: Path) -> None:
 
 
 def _make_portable(out: Path) -> None:
-    """Let older transformers (inference containers) and vLLM read the tokenizer too."""
+    """Let older transformers (inference containers) and vLLM read the model too."""
+    _make_config_portable(out / "config.json")
     path = out / "tokenizer_config.json"
     config = json.loads(path.read_text())
     config["tokenizer_class"] = "PreTrainedTokenizerFast"
@@ -81,3 +84,28 @@ def _make_portable(out: Path) -> None:
     if template.is_file():
         config["chat_template"] = template.read_text()
     path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _make_config_portable(path: Path) -> None:
+    """Write the transformers 4.x names beside the 5.x ones, so every version reads the same.
+
+    transformers 5 writes `rope_parameters` and `dtype`; 4.x (HF DLC 4.49, LMI 0.30 4.45) reads
+    `rope_theta`, `rope_scaling` and `torch_dtype`, and without them silently uses its defaults
+    (rope_theta 10000 where the demo model needs 100000: wrong text, no error).
+    """
+    config = json.loads(path.read_text())
+    portable = dict(config)
+    rope = config.get("rope_parameters")
+    if isinstance(rope, dict) and "rope_theta" in rope:
+        portable.setdefault("rope_theta", rope["rope_theta"])
+        if rope.get("rope_type", "default") != "default":
+            portable.setdefault(
+                "rope_scaling", {k: v for k, v in rope.items() if k != "rope_theta"}
+            )
+    if "dtype" in config:
+        portable.setdefault("torch_dtype", config["dtype"])
+    if portable != config:
+        # atomic: other processes may be loading this shared cache folder right now
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(portable, indent=2) + "\n")
+        partial.replace(path)

@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 class Runtime:
     """Holds the engine once it has loaded; /ping reads it without waiting on anything."""
 
-    def __init__(self, load: Callable[[], Engine], on_failure: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        load: Callable[[], Engine],
+        on_failure: Callable[[], None] | None = None,
+        literal_content: bool = True,
+    ):
         self._load = load
+        self._literal_content = literal_content
         self._on_failure = on_failure
         self.chat: ChatService | None = None
         self._task: asyncio.Task[None] | None = None
@@ -47,7 +53,7 @@ class Runtime:
             if self._on_failure:
                 self._on_failure()
             return
-        self.chat = ChatService(engine)
+        self.chat = ChatService(engine, literal_content=self._literal_content)
         log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
 
     def stop(self) -> None:
@@ -68,7 +74,7 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(load, on_load_failure)
+    runtime = Runtime(load, on_load_failure, not settings.special_tokens_in_content)
 
     async def ping(request: Request) -> Response:
         if runtime.chat is None:

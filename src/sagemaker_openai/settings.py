@@ -33,6 +33,7 @@ ENV = {
     "device": "SMOAI_DEVICE",
     "dtype": "SMOAI_DTYPE",
     "gpu_memory_utilization": "SMOAI_GPU_MEMORY_UTILIZATION",
+    "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
 }
 
 
@@ -77,6 +78,13 @@ class Settings:
     )
     gpu_memory_utilization: float = field(
         default=0.9, metadata={"help": "vllm engine on GPUs: share of GPU memory it may take"}
+    )
+    special_tokens_in_content: bool = field(
+        default=False,
+        metadata={
+            "help": "special-token text in message content becomes special tokens, so "
+            "content can open turns (the old behaviour)"
+        },
     )
 
 

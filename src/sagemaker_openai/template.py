@@ -1,12 +1,19 @@
-"""Chat templates: the model's own Jinja template, rendered in a sandbox."""
+"""Chat templates: the model's own Jinja template, rendered in a sandbox.
+
+The environment is transformers' (`apply_chat_template`, transformers 5.x
+`utils/chat_template_utils.py`): the same options, extensions, filters and globals, so a
+template that renders there renders here, to the same text.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateError
+import jinja2.ext
+from jinja2 import TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InvalidRequest
@@ -21,8 +28,13 @@ def render_chat(
 ) -> str:
     """The prompt text for `messages`, ending with the assistant's turn opened."""
     try:
+        # tools and documents are given as None, as transformers does: templates test them.
         return _compile(template).render(
-            messages=messages, add_generation_prompt=True, **special_tokens
+            messages=messages,
+            tools=None,
+            documents=None,
+            add_generation_prompt=True,
+            **special_tokens,
         )
     except TemplateRaised as exc:
         raise InvalidRequest(
@@ -36,14 +48,51 @@ def render_chat(
 
 @lru_cache(maxsize=8)
 def _compile(source: str) -> Any:
-    # The same environment options as transformers' apply_chat_template.
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    env.filters["tojson"] = lambda value, indent=None: json.dumps(
-        value, ensure_ascii=False, indent=indent
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=[_Generation, jinja2.ext.loopcontrols],
     )
+    env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise
+    env.globals["strftime_now"] = _strftime_now
     return env.from_string(source)
+
+
+def _tojson(
+    value: Any,
+    ensure_ascii: bool = False,
+    indent: int | None = None,
+    separators: tuple[str, str] | None = None,
+    sort_keys: bool = False,
+) -> str:
+    # transformers' signature: Jinja's own tojson would HTML-escape and sort keys.
+    return json.dumps(
+        value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+    )
+
+
+def _strftime_now(format: str) -> str:
+    return datetime.now().strftime(format)
 
 
 def _raise(message: str) -> None:
     raise TemplateRaised(message)
+
+
+class _Generation(jinja2.ext.Extension):
+    """`{% generation %}...{% endgeneration %}` (transformers' assistant-mask tag) renders its body.
+
+    transformers uses the tag only to find assistant tokens for training masks; for a prompt
+    it is transparent.
+    """
+
+    tags = {"generation"}
+
+    def parse(self, parser: Any) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+
+    def _body(self, caller: Any) -> str:
+        return str(caller())

@@ -34,12 +34,16 @@ def test_chat_keeps_history_and_reports_speed(emulators) -> None:
         return original(request)
 
     client.stream = recording  # type: ignore[method-assign]
-    lines = iter(["Hello!", "And again?", ""])
+    lines = iter(["Hello!", "", "And again?"])  # an empty line is skipped, not the end
+
+    def read(prompt: str) -> str:
+        line = next(lines, None)
+        if line is None:
+            raise EOFError  # Ctrl-D
+        return line
+
     out = io.StringIO()
-    assert (
-        chat(client, {"max_tokens": 4}, system="Be brief.", read=lambda _: next(lines), out=out)
-        == 0
-    )
+    assert chat(client, {"max_tokens": 4}, system="Be brief.", read=read, out=out) == 0
     assert len(sent) == 2
     roles = [m["role"] for m in sent[1]["messages"]]
     assert roles == ["system", "user", "assistant", "user"]

@@ -1,4 +1,4 @@
-"""Bad input: one line on stderr, exit 2, and nothing called or created."""
+"""Bad input: one line on stderr, exit 1, and nothing called or created."""
 
 from __future__ import annotations
 
@@ -46,13 +46,13 @@ def _one_line_error(capsys: pytest.CaptureFixture, *words: str) -> None:
 
 
 def test_missing_role(capsys, no_aws_calls) -> None:
-    assert main(_deploy()) == 2
+    assert main(_deploy()) == 1
     _one_line_error(capsys, "--role")
     assert no_aws_calls == []
 
 
 def test_invalid_endpoint_name(capsys, no_aws_calls) -> None:
-    assert main(_deploy("--role", ROLE, name="bad_name!")) == 2
+    assert main(_deploy("--role", ROLE, name="bad_name!")) == 1
     _one_line_error(capsys, "--endpoint-name")
     assert no_aws_calls == []
 
@@ -64,9 +64,9 @@ def test_model_folder_without_weights_or_tokenizer(
     for f in demo_dir.iterdir():
         if f.is_file() and f.name != missing:
             (tmp_path / f.name).symlink_to(f)
-    assert main(_deploy("--role", ROLE, model=str(tmp_path))) == 2
+    assert main(_deploy("--role", ROLE, model=str(tmp_path))) == 1
     _one_line_error(capsys, "--model", "weights" if "safetensors" in missing else "tokenizer")
-    assert main(["package", "--model", str(tmp_path), "-o", str(tmp_path / "m.tar.gz")]) == 2
+    assert main(["package", "--model", str(tmp_path), "-o", str(tmp_path / "m.tar.gz")]) == 1
     assert not (tmp_path / "m.tar.gz").exists()
     assert no_aws_calls == []
 
@@ -74,13 +74,13 @@ def test_model_folder_without_weights_or_tokenizer(
 def test_region_without_image(capsys, no_aws_calls) -> None:
     args = _deploy("--role", ROLE, "--target", "hf-dlc")
     args[args.index("us-east-1")] = "xx-nowhere-1"
-    assert main(args) == 2
+    assert main(args) == 1
     _one_line_error(capsys, "--region", "xx-nowhere-1")
     assert no_aws_calls == []
 
 
 def test_image_target_needs_image_uri(capsys, no_aws_calls) -> None:
-    assert main(_deploy("--role", ROLE, "--target", "image")) == 2
+    assert main(_deploy("--role", ROLE, "--target", "image")) == 1
     _one_line_error(capsys, "--image-uri")
 
 
@@ -91,5 +91,19 @@ def test_no_credentials(capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
-    assert main(_deploy("--role", ROLE)) == 2
+    assert main(_deploy("--role", ROLE)) == 1
     _one_line_error(capsys, "no AWS credentials")
+
+
+def test_botocore_error_outside_the_facade(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")  # boto3.Session raises ProfileNotFound
+    assert main(["status", "--region", "us-east-1"]) == 1
+    _one_line_error(capsys, "no-such-profile")
+
+
+def test_instance_type_not_in_botocores_enum(capsys, no_aws_calls) -> None:
+    args = _deploy("--role", ROLE, "--dry-run")
+    args[args.index("ml.g5.xlarge")] = "ml.g5.xlarg"
+    assert main(args) == 1
+    _one_line_error(capsys, "--instance-type", "ml.g5.xlarg")
+    assert no_aws_calls == []

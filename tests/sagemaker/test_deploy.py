@@ -4,6 +4,8 @@ which moto lacks, through botocore's Stubber with exact parameters."""
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,7 +19,10 @@ from sagemaker_openai.sagemaker.client import SageMakerClient
 from sagemaker_openai.sagemaker.deploy import deploy
 from sagemaker_openai.sagemaker.endpoints import delete, format_status, status
 from sagemaker_openai.sagemaker.errors import StepFailed
-from sagemaker_openai.sagemaker.plan import DeployOptions
+from sagemaker_openai.sagemaker.options import DeployOptions
+from sagemaker_openai.sagemaker.package import package_contents
+from sagemaker_openai.sagemaker.plan import RemoteState, build_plan
+from sagemaker_openai.sagemaker.steps import Run, SystemClock
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sagemaker-openai:latest"
@@ -60,6 +65,11 @@ def _opts(model: str, **kw) -> DeployOptions:
     return DeployOptions(**base)
 
 
+def _digest(model_dir: Path) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        return package_contents(model_dir, "image", "x", Path(tmp)).digest()
+
+
 @pytest.fixture
 def aws():
     with mock_aws():
@@ -68,11 +78,11 @@ def aws():
         yield session, SageMakerClient(session)
 
 
-def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Path) -> None:
+def test_deploy_creates_the_plan_and_delete_removes_it(aws, small_model_dir: Path) -> None:
     session, client = aws
     progress = Quiet()
     out = io.StringIO()
-    plan = deploy(_opts(str(light_model_dir)), client, out, progress, now=NOW)
+    plan = deploy(_opts(str(small_model_dir)), client, out, progress, now=NOW)
     assert "CreateEndpoint chat-ep" in out.getvalue()
     assert [type(s).__name__ for s in plan.steps] == [
         "Package",
@@ -86,7 +96,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     ]
     sm, s3 = session.client("sagemaker"), session.client("s3")
     aas = session.client("application-autoscaling")
-    key = "sagemaker-openai/chat-ep/20250102-030405/model.tar.gz"
+    key = f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz"
     assert (
         progress.sent
         == progress.total
@@ -98,7 +108,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     assert model["PrimaryContainer"]["Image"] == IMAGE
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://models-bucket/{key}"
     assert model["PrimaryContainer"]["Environment"] == {
-        "SMOAI_SERVED_MODEL_NAME": light_model_dir.name,
+        "SMOAI_SERVED_MODEL_NAME": small_model_dir.name,
         "FOO": "bar",
     }
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]}
@@ -113,12 +123,18 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
         "ml.g4dn.xlarge",
         2,
     )
+    assert "VolumeSizeInGB" not in variant  # g4dn has NVMe instance storage
     assert sm.describe_endpoint(EndpointName="chat-ep")["EndpointConfigName"] == NAME
     (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
     assert target["ResourceId"] == "endpoint/chat-ep/variant/AllTraffic"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 3)
     (policy,) = aas.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert policy["PolicyType"] == "TargetTrackingScaling"
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    )
+    assert config["TargetValue"] == 8.0  # the GPU default
 
     (ep,) = status(client, "chat-ep")
     assert "ml.g4dn.xlarge" in format_status([ep]) and ep.variants[0].name == "AllTraffic"
@@ -132,7 +148,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, light_model_dir: Pat
     assert s3.list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0
 
 
-def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Path) -> None:
+def test_failed_step_removes_only_what_this_run_created(aws, small_model_dir: Path) -> None:
     session, client = aws
     sm = session.client("sagemaker")
     sm.create_model(
@@ -146,13 +162,13 @@ def test_failed_step_removes_only_what_this_run_created(aws, light_model_dir: Pa
 
     client._sm.meta.events.register("before-call.sagemaker.CreateEndpoint", refuse)
     with pytest.raises(StepFailed) as failed:
-        deploy(_opts(str(light_model_dir), autoscale=None), client, io.StringIO(), Quiet(), now=NOW)
+        deploy(_opts(str(small_model_dir), autoscale=None), client, io.StringIO(), Quiet(), now=NOW)
     assert failed.value.step == "CreateEndpoint"
     assert "ResourceLimitExceeded" in str(failed.value)
     assert failed.value.rolled_back == [
         f"endpoint config {NAME}",
         f"model {NAME}",
-        "s3://models-bucket/sagemaker-openai/chat-ep/20250102-030405/model.tar.gz",
+        f"s3://models-bucket/sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz",
     ]
     assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["someone-elses"]
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
@@ -163,8 +179,17 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     session = boto3.Session(region_name="us-east-1")
     client = SageMakerClient(session)
     data = "s3://models-bucket/prebuilt/model.tar.gz"
-    sts, sm = Stubber(client._sts), Stubber(client._sm)
+    sts, sm, aas = Stubber(client._sts), Stubber(client._sm), Stubber(client._aas)
     sts.add_response("get_caller_identity", {"Account": "123456789012"}, {})
+    aas.add_response(
+        "describe_scalable_targets",
+        {"ScalableTargets": []},
+        {
+            "ServiceNamespace": "sagemaker",
+            "ResourceIds": ["endpoint/chat-ep/variant/AllTraffic"],
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        },
+    )
     sm.add_response(
         "list_endpoints",
         {
@@ -222,7 +247,7 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
             "Tags": tags,
             "PrimaryContainer": {
                 "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:"
-                "0.30.0-lmi12.0.0-cu124",
+                "0.36.0-lmi28.0.0-cu130",
                 "ModelDataUrl": data,
                 "Environment": {"FOO": "bar"},
             },
@@ -241,6 +266,9 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
                     "InstanceType": "ml.g4dn.xlarge",
                     "InitialInstanceCount": 2,
                     "InitialVariantWeight": 1.0,
+                    # s3:// model data: its size is not read, so the middle of the range
+                    "ContainerStartupHealthCheckTimeoutInSeconds": 1800,
+                    "ModelDataDownloadTimeoutInSeconds": 1800,
                 }
             ],
         },
@@ -248,10 +276,10 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     sm.add_response(
         "update_endpoint",
         {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/chat-ep"},
-        {"EndpointName": "chat-ep", "EndpointConfigName": NAME},
+        {"EndpointName": "chat-ep", "EndpointConfigName": NAME, "RetainAllVariantProperties": True},
     )
     out = io.StringIO()
-    with sts, sm:
+    with sts, sm, aas:
         plan = deploy(
             _opts(data, target="lmi", image_uri=None, autoscale=None, bucket=None, wait=False),
             client,
@@ -264,14 +292,55 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
     assert [type(s).__name__ for s in plan.steps][-1] == "UpdateEndpoint"
 
 
-def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, light_model_dir: Path) -> None:
+def test_dry_run_calls_nothing(monkeypatch: pytest.MonkeyPatch, small_model_dir: Path) -> None:
     def no_calls(*args, **kwargs):
         raise AssertionError("an AWS API was called during a dry run")
 
     monkeypatch.setattr("botocore.client.BaseClient._make_api_call", no_calls)
     out = io.StringIO()
-    plan = deploy(
-        _opts(str(light_model_dir), bucket=None), None, out, Quiet(), dry_run=True, now=NOW
-    )
+    plan = deploy(_opts(str(small_model_dir), bucket=None), None, out, Quiet(), now=NOW)
     assert "dry run" in out.getvalue() and len(plan.steps) == 8
-    assert not Path(plan.steps[0].path).exists()  # type: ignore[union-attr]
+    assert not Path(plan.steps[0].workdir).exists()  # type: ignore[union-attr]
+
+
+def test_unchanged_package_is_not_uploaded_again(aws, small_model_dir: Path) -> None:
+    session, client = aws
+    s3 = session.client("s3")
+    first = Quiet()
+    deploy(_opts(str(small_model_dir), autoscale=None), client, io.StringIO(), first, now=NOW)
+    assert first.sent > 0
+    second = Quiet()
+    later = datetime(2025, 1, 3, tzinfo=timezone.utc)
+    # A config-only change: another instance count, the same model folder.
+    opts = _opts(str(small_model_dir), autoscale=None, endpoint_name="chat-ep", instance_count=1)
+    plan = build_plan(opts, RemoteState("123456789012", None), later)
+    execute_steps = [s for s in plan.steps if type(s).__name__ in ("Package", "Upload")]
+    run = Run(client, second, SystemClock())
+    try:
+        for step in execute_steps:
+            step.execute(run)
+    finally:
+        shutil.rmtree(execute_steps[0].workdir, ignore_errors=True)  # type: ignore[attr-defined]
+    assert not hasattr(second, "total")  # no upload started
+    assert run.undo == []  # and nothing this run could delete on rollback
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]]
+    assert keys == [f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/model.tar.gz"]
+
+
+def test_uncompressed_model_data_under_an_s3_prefix(aws, small_model_dir: Path) -> None:
+    session, client = aws
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    opts = _opts(str(small_model_dir), autoscale=None, s3_data="uncompressed")
+    deploy(opts, client, io.StringIO(), Quiet(), now=NOW)
+    prefix = f"sagemaker-openai/chat-ep/{_digest(small_model_dir)}/"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]}
+    assert keys == {prefix + f.name for f in small_model_dir.iterdir()}
+    container = sm.describe_model(ModelName=NAME)["PrimaryContainer"]
+    assert container["ModelDataSource"]["S3DataSource"] == {
+        "S3Uri": f"s3://models-bucket/{prefix}",
+        "S3DataType": "S3Prefix",
+        "CompressionType": "None",
+    }
+    removed = delete(client, "chat-ep", keep_model=False)
+    assert f"s3://models-bucket/{prefix}" in removed
+    assert s3.list_objects_v2(Bucket="models-bucket").get("KeyCount", 0) == 0

@@ -49,25 +49,30 @@ def server(light_model_dir: Path) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def lmi(light_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, unpack):
+    """model.py in DJL's sync mode (DJL before 0.35), which sends our status and body as they are;
+    in async mode DJL wraps them in its own body (test_lmi.py)."""
     model_dir = unpack(light_model_dir, "lmi", tmp_path_factory.mktemp("lmi"))
     sys.path.insert(0, str(STUB))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMOAI_ENGINE", "transformers")  # the same engine as the server fixture
     try:
+        import djl_frontend
+
         spec = importlib.util.spec_from_file_location("lmi_one_error", model_dir / "model.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        from djl_python import Input
-
-        assert module.handle(Input({"model_dir": str(model_dir)})) is None
-        yield lambda body: _lmi_answer(module.handle(Input({}, body)))
+        frontend = djl_frontend.SyncFrontend(module, str(model_dir))
+        yield lambda body: _lmi_answer(frontend.invoke(body))
     finally:
+        mp.undo()
         sys.path.remove(str(STUB))
 
 
-def _lmi_answer(output: Any) -> Answer:
-    assert output.stream_content is None
-    assert output.properties["content-type"] == "application/json"
-    return output.code, json.loads(bytes(output.content[0][1]))
+def _lmi_answer(response: Any) -> Answer:
+    assert len(response.chunks) == 1  # a whole body, not a stream
+    assert response.headers["Content-Type"] == "application/json"
+    return response.status, json.loads(response.chunks[0])
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -259,17 +260,30 @@ def emulator_server(config: EmulatorConfig, host: str = "127.0.0.1", port: int =
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, access_log=False))
 
 
-def run_emulator(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> None:
-    """Serve the emulator until interrupted."""
-    emulator_server(config, host, port).run()
+def run_emulator(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve the emulator until interrupted (on `sock` when given: already bound)."""
+    emulator_server(config, host, port).run(sockets=[sock] if sock else None)
 
 
 def start_emulator_thread(
-    config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    sock: socket.socket | None = None,
 ) -> threading.Thread:
-    """Serve the emulator from a daemon thread beside a container server in the main thread."""
+    """Serve the emulator from a daemon thread beside a container server in the main thread.
+
+    Pass a bound `sock` so a busy port fails in the caller, not silently in this thread."""
     server = emulator_server(config, host, port)
-    thread = threading.Thread(target=server.run, name="sagemaker-emulator", daemon=True)
+    sockets = [sock] if sock else None
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": sockets}, name="sagemaker-emulator", daemon=True
+    )
     thread.start()
     return thread
 

@@ -7,10 +7,21 @@ one, still decode; jsonl and sse framing are both read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import socket
+from collections.abc import Generator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+_NO_REGION = (
+    "no AWS region: pass --region, or set AWS_DEFAULT_REGION or `region` in your AWS profile "
+    "(~/.aws/config; AWS_REGION is not read)"
+)
+_NO_CREDENTIALS = (
+    "no AWS credentials: run `aws configure` (or `aws sso login`), or set AWS_PROFILE or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; for the local emulator pass --endpoint-url"
+)
 
 
 class InvocationError(Exception):
@@ -41,6 +52,10 @@ class InvocationError(Exception):
             return None
         error = body.get("error") if isinstance(body, dict) else None
         return error if isinstance(error, dict) else None
+
+
+class SetupError(Exception):
+    """No call can be made (no region, no credentials, nothing listening); says how to fix it."""
 
 
 class StreamError(InvocationError):
@@ -104,14 +119,18 @@ class EndpointClient:
         completion: dict[str, Any] = json.loads(response["Body"].read())
         return completion
 
-    def stream(self, request: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def stream(self, request: Mapping[str, Any]) -> Generator[dict[str, Any], None, None]:
         """One streaming call: chunk objects as they arrive."""
         decoder = ChunkDecoder()
-        for part in self.stream_parts(request):
-            yield from decoder.feed(part)
-        yield from decoder.close()
+        parts = self.stream_parts(request)
+        try:
+            for part in parts:
+                yield from decoder.feed(part)
+            yield from decoder.close()
+        finally:
+            parts.close()  # a reader that stops early closes the call at once, not at collection
 
-    def stream_parts(self, request: Mapping[str, Any]) -> Iterator[bytes]:
+    def stream_parts(self, request: Mapping[str, Any]) -> Generator[bytes, None, None]:
         """One streaming call: the raw bytes of each PayloadPart, as SageMaker framed them."""
         body = json.dumps({**request, "stream": True}).encode()
         response = self.send(body, stream=True)
@@ -121,6 +140,8 @@ class EndpointClient:
                     yield event["PayloadPart"]["Bytes"]
         except ClientError as error:  # botocore's EventStreamError for exception events
             raise _stream_error(error) from None
+        finally:  # also when the reader stops early (Ctrl-C): the endpoint sees the hang-up
+            response["Body"].close()
 
     def send(self, body: bytes, stream: bool) -> dict[str, Any]:
         """One raw call: boto3's response (its Body a stream, or an event stream)."""
@@ -140,6 +161,12 @@ class EndpointClient:
             response: dict[str, Any] = method(**kwargs)
         except ClientError as error:
             raise _invocation_error(error) from None
+        except EndpointConnectionError as error:
+            raise SetupError(
+                _unreachable(error.kwargs.get("endpoint_url", "the endpoint"))
+            ) from None
+        except NoCredentialsError:
+            raise SetupError(_NO_CREDENTIALS) from None
         return response
 
 
@@ -151,10 +178,34 @@ def _runtime_client(region: str | None, endpoint_url: str | None) -> Any:
     session = boto3.Session(region_name=region)
     if endpoint_url and not session.region_name:
         session = boto3.Session(region_name="us-east-1")  # a local emulator ignores the region
+    if not session.region_name:
+        raise SetupError(_NO_REGION)
     config = Config(read_timeout=120, retries={"max_attempts": 1})
-    if endpoint_url and session.get_credentials() is None:
+    if session.get_credentials() is None:
+        if not endpoint_url:
+            raise SetupError(_NO_CREDENTIALS)  # found now, not at the first call
         config = config.merge(Config(signature_version=UNSIGNED))  # the emulator accepts any
     return session.client("sagemaker-runtime", endpoint_url=endpoint_url, config=config)
+
+
+def ensure_reachable(url: str, flag: str) -> None:
+    """SetupError unless something accepts a TCP connection at `url` (within 5 s)."""
+    parts = urlsplit(url)
+    default_port = 443 if parts.scheme == "https" else 80
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or default_port), 5):
+            pass
+    except OSError:
+        raise SetupError(_unreachable(url, flag)) from None
+
+
+def _unreachable(url: str, flag: str = "--endpoint-url") -> str:
+    start = (
+        "`sagemaker-openai serve --model demo --emulator-port 8081` serves one"
+        if flag == "--endpoint-url"
+        else "`sagemaker-openai serve --model demo` serves one"
+    )
+    return f"nothing answers at {url}: start it ({start}) or fix {flag}"
 
 
 def _invocation_error(error: ClientError) -> InvocationError:

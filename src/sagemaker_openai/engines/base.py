@@ -77,6 +77,7 @@ class ModelCard:
     special_tokens: dict[str, str]  # bos_token, eos_token, ... passed to the template
     features: frozenset[str] = frozenset()  # subset of Feature
     vocab_size: int = 0  # token ids are 0..vocab_size-1 (logit_bias keys); 0 means unknown
+    special_texts: frozenset[str] = frozenset()  # special tokens' text: in content, it is text
 
 
 class Engine(Protocol):
@@ -92,8 +93,8 @@ class Engine(Protocol):
         """Sequences admitted and not yet finished or cancelled."""
         ...
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of an already-templated prompt (no special tokens added)."""
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        """Token ids of templated text (none added); special=False: special-token text as text."""
         ...
 
     def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:

@@ -27,6 +27,7 @@ def model_card(
         special_tokens={k: v for k, v in special if isinstance(v, str)},
         features=features,
         vocab_size=vocab_size,
+        special_texts=special_texts(tokenizer),
     )
 
 
@@ -41,6 +42,12 @@ def eos_ids(*values: object) -> set[int]:
     return ids
 
 
-def encode(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of an already-templated prompt (the template wrote the special tokens)."""
-    return list(tokenizer.encode(text, add_special_tokens=False))
+def encode(tokenizer: Any, text: str, special: bool = True) -> list[int]:
+    """Token ids of templated text; special=False tokenizes special-token text as text."""
+    return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=not special))
+
+
+def special_texts(tokenizer: Any) -> frozenset[str]:
+    """The text of the tokenizer's special tokens (those split_special_tokens splits)."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return frozenset(t.content for t in added.values() if getattr(t, "special", False))

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, ModelCard, SamplingParams, Step
-from .batching import Scheduler
 from .hardware import pick_device, pick_dtype
-from .kvcache import ATTENTION
 from .sequence import LogitsProcessor, Sequence
+from .serial import SerialScheduler
 from .token_bytes import token_bytes_table
 from .tokenizer import encode, eos_ids, model_card
 
@@ -39,9 +39,10 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, **_dtype_argument(getattr(torch, dtype))
+    )
     model.to(device).eval()
-    model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
     log.info("transformers engine on %s, %s", device, dtype)
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
@@ -54,6 +55,17 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         vocab_size=int(model.config.vocab_size),
     )
     return TransformersEngine(model, tokenizer, card, device)
+
+
+def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """`from_pretrained`'s dtype keyword: `dtype` from transformers 4.56, `torch_dtype` before.
+
+    The inference images ship older releases (HF DLC 4.49, LMI 0.30 4.45), where an unknown
+    `dtype=` lands in the config and breaks its JSON serialisation, or reaches the model's
+    constructor (`unexpected keyword argument 'dtype'`).
+    """
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def _check_options(options: EngineOptions) -> None:
@@ -88,10 +100,10 @@ class TransformersEngine:
         )
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
-        self._scheduler = Scheduler(model, device)
+        self._scheduler = _scheduler(model, device)
 
-    def encode(self, text: str) -> list[int]:
-        return encode(self._tokenizer, text)
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        return encode(self._tokenizer, text, special)
 
     @property
     def running(self) -> int:
@@ -135,3 +147,19 @@ class TransformersEngine:
             vocab = self.card.vocab_size
             self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
         return self._guides.processor(guided)
+
+
+def _scheduler(model: Any, device: str) -> Any:
+    """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
+    try:
+        from .batching import Scheduler
+        from .kvcache import ATTENTION
+    except ImportError:  # no per-layer cache objects (transformers.cache_utils.DynamicLayer)
+        log.warning("transformers %s: sequences take turns (batching needs 4.56)", _version())
+        return SerialScheduler(model, device)
+    model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
+    return Scheduler(model, device)
+
+
+def _version() -> str:
+    return str(transformers.__version__)

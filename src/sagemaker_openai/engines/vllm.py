@@ -111,8 +111,8 @@ class VllmEngine:
         hf_config = llm.model_config.hf_config
         self._eos = eos_ids(self._tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None))
 
-    def encode(self, text: str) -> list[int]:
-        return encode(self._tokenizer, text)
+    def encode(self, text: str, *, special: bool = True) -> list[int]:
+        return encode(self._tokenizer, text, special)
 
     @property
     def running(self) -> int:

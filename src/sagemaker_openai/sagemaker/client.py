@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,26 +11,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from .errors import AwsError, InvalidInput, NoCredentials
+from .resources import Endpoint, ModelData, ScalingPolicy, Variant
+from .sizing import VariantSettings
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    model_name: str
-    instance_type: str
-    instance_count: int  # current count where the endpoint reports it, else the initial one
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    status: str  # Creating, Updating, InService, Failed, Deleting, ...
-    config_name: str
-    created: datetime
-    failure_reason: str | None
-    variants: tuple[Variant, ...]
 
 
 @contextmanager
@@ -99,18 +81,28 @@ class SageMakerClient:
         with _aws("DeleteObject"):
             self._s3.delete_object(Bucket=bucket, Key=key)
 
+    def object_sizes(self, bucket: str, prefix: str) -> dict[str, int]:
+        """key -> bytes of every object whose key starts with `prefix`."""
+        sizes: dict[str, int] = {}
+        with _aws("ListObjectsV2"):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix=prefix
+            ):
+                sizes.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
+        return sizes
+
     # models and endpoint configs
 
     def create_model(
         self,
         name: str,
         image: str,
-        model_data_url: str,
+        model_data: ModelData,
         role: str,
         env: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        container = {"Image": image, "ModelDataUrl": model_data_url, "Environment": env}
+        container = {"Image": image, **model_data.container_fields(), "Environment": env}
         with _aws("CreateModel"):
             self._sm.create_model(
                 ModelName=name,
@@ -119,16 +111,28 @@ class SageMakerClient:
                 Tags=_tags(tags),
             )
 
-    def model_data_url(self, name: str) -> str | None:
+    def model_data(self, name: str) -> ModelData | None:
         with _aws("DescribeModel"):
             container = self._sm.describe_model(ModelName=name).get("PrimaryContainer", {})
-        return container.get("ModelDataUrl")
+        if container.get("ModelDataUrl"):
+            return ModelData(str(container["ModelDataUrl"]))
+        source = container.get("ModelDataSource", {}).get("S3DataSource", {})
+        if source.get("S3Uri"):
+            return ModelData(str(source["S3Uri"]), source.get("CompressionType") != "None")
+        return None
 
     def model_tags(self, name: str) -> dict[str, str]:
         with _aws("ListTags"):
             arn = self._sm.describe_model(ModelName=name)["ModelArn"]
             tags = self._sm.list_tags(ResourceArn=arn).get("Tags", [])
         return {t["Key"]: t["Value"] for t in tags}
+
+    def delete_model_data(self, data: ModelData) -> None:
+        """The tarball, or every file under the prefix."""
+        bucket, _, key = data.uri.removeprefix("s3://").partition("/")
+        keys = [key] if data.compressed else sorted(self.object_sizes(bucket, key))
+        for k in keys:
+            self.delete_object(bucket, k)
 
     def delete_model(self, name: str) -> None:
         with _aws("DeleteModel"):
@@ -141,17 +145,21 @@ class SageMakerClient:
         variant: str,
         instance_type: str,
         count: int,
+        settings: VariantSettings,
         tags: dict[str, str],
     ) -> None:
-        variants = [
-            {
-                "VariantName": variant,
-                "ModelName": model_name,
-                "InstanceType": instance_type,
-                "InitialInstanceCount": count,
-                "InitialVariantWeight": 1.0,
-            }
-        ]
+        production_variant: dict[str, Any] = {
+            "VariantName": variant,
+            "ModelName": model_name,
+            "InstanceType": instance_type,
+            "InitialInstanceCount": count,
+            "InitialVariantWeight": 1.0,
+            "ContainerStartupHealthCheckTimeoutInSeconds": settings.startup_timeout_s,
+            "ModelDataDownloadTimeoutInSeconds": settings.download_timeout_s,
+        }
+        if settings.volume_size_gb is not None:
+            production_variant["VolumeSizeInGB"] = settings.volume_size_gb
+        variants = [production_variant]
         with _aws("CreateEndpointConfig"):
             self._sm.create_endpoint_config(
                 EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags)
@@ -182,9 +190,14 @@ class SageMakerClient:
                 EndpointName=name, EndpointConfigName=config_name, Tags=_tags(tags)
             )
 
-    def update_endpoint(self, name: str, config_name: str) -> None:
+    def update_endpoint(self, name: str, config_name: str, retain_variants: bool) -> None:
+        """retain_variants: keep the running instance count and weights (autoscaled ones)."""
         with _aws("UpdateEndpoint"):
-            self._sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+            self._sm.update_endpoint(
+                EndpointName=name,
+                EndpointConfigName=config_name,
+                RetainAllVariantProperties=retain_variants,
+            )
 
     def describe_endpoint(self, name: str) -> Endpoint | None:
         """The endpoint, or None when it does not exist."""
@@ -240,13 +253,11 @@ class SageMakerClient:
             )
 
     def put_target_tracking_policy(
-        self, policy_name: str, resource_id: str, invocations_per_instance: float
+        self, policy_name: str, resource_id: str, policy: ScalingPolicy
     ) -> None:
         config = {
-            "TargetValue": invocations_per_instance,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
+            "TargetValue": policy.target,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": policy.metric},
             "ScaleInCooldown": 300,  # seconds
             "ScaleOutCooldown": 60,  # seconds
         }
@@ -260,14 +271,31 @@ class SageMakerClient:
                 TargetTrackingScalingPolicyConfiguration=config,
             )
 
-    def has_scalable_target(self, resource_id: str) -> bool:
+    def scalable_target(self, resource_id: str) -> tuple[int, int] | None:
+        """(min, max) instance counts where the variant is registered for autoscaling."""
         with _aws("DescribeScalableTargets"):
             found = self._aas.describe_scalable_targets(
                 ServiceNamespace="sagemaker",
                 ResourceIds=[resource_id],
                 ScalableDimension=SCALABLE_DIMENSION,
-            )
-        return bool(found["ScalableTargets"])
+            )["ScalableTargets"]
+        return (int(found[0]["MinCapacity"]), int(found[0]["MaxCapacity"])) if found else None
+
+    def scaling_policies(self, resource_id: str) -> tuple[tuple[str, ScalingPolicy], ...]:
+        """The target-tracking policies on predefined metrics (the kind this tool writes)."""
+        with _aws("DescribeScalingPolicies"):
+            found = self._aas.describe_scaling_policies(
+                ServiceNamespace="sagemaker",
+                ResourceId=resource_id,
+                ScalableDimension=SCALABLE_DIMENSION,
+            )["ScalingPolicies"]
+        policies = []
+        for p in found:
+            config = p.get("TargetTrackingScalingPolicyConfiguration", {})
+            metric = config.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
+            if metric:
+                policies.append((p["PolicyName"], ScalingPolicy(metric, config["TargetValue"])))
+        return tuple(policies)
 
     def deregister_scalable_target(self, resource_id: str) -> None:
         with _aws("DeregisterScalableTarget"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .client import Endpoint, SageMakerClient
+from .client import SageMakerClient
 from .errors import InvalidInput
-from .plan import UPLOADED_TAG
+from .resources import UPLOADED_TAG, Endpoint, scaling_resource_id
 
 
 def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
@@ -14,8 +14,8 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
         raise InvalidInput("--endpoint-name", f"no endpoint named {name} in {client.region}")
     removed = []
     for variant in ep.variants:
-        resource_id = f"endpoint/{name}/variant/{variant.name}"
-        if client.has_scalable_target(resource_id):
+        resource_id = scaling_resource_id(name, variant.name)
+        if client.scalable_target(resource_id) is not None:
             client.deregister_scalable_target(resource_id)  # its policies go with it
             removed.append(f"scalable target {resource_id}")
     client.delete_endpoint(name)
@@ -25,14 +25,13 @@ def delete(client: SageMakerClient, name: str, keep_model: bool) -> list[str]:
     if keep_model:
         return removed
     for model in sorted({v.model_name for v in ep.variants}):
-        url = client.model_data_url(model)
+        data = client.model_data(model)
         uploaded = client.model_tags(model).get(UPLOADED_TAG) == "true"
         client.delete_model(model)
         removed.append(f"model {model}")
-        if uploaded and url and url.startswith("s3://"):
-            bucket, _, key = url.removeprefix("s3://").partition("/")
-            client.delete_object(bucket, key)
-            removed.append(url)
+        if uploaded and data:
+            client.delete_model_data(data)
+            removed.append(data.uri)
     return removed
 
 

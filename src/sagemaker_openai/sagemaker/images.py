@@ -1,15 +1,19 @@
-"""Default container images per packaging target and region: a fixed, documented table.
+"""Default container images per packaging target and region, and what an instance type implies.
 
 Nothing here is looked up at run time. The registry accounts are those of the AWS Deep Learning
 Containers as listed by the SageMaker Python SDK (aws/sagemaker-python-sdk,
 src/sagemaker/image_uri_config/djl-lmi.json and huggingface.json; the same accounts serve both
-image families), and the tags are released images listed in aws/deep-learning-containers
-(available_images.md). To use another image, pass --image-uri.
+image families). The tags were read on 2026-11-24 from aws/deep-learning-containers'
+docs/src/data/djl-inference/0.36-lmi28.0.0-gpu.yml, 0.36-cpu.yml and
+docs/src/data/huggingface-pytorch-inference/2.6-{gpu,cpu}-sagemaker.yml, the data behind
+https://aws.github.io/deep-learning-containers/reference/available_images/. To use another image,
+pass --image-uri. docs/deploy.md lists the library versions each default image ships.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import InvalidInput
 
@@ -51,27 +55,90 @@ REGISTRIES: dict[str, str] = {
 class ImageFamily:
     repository: str
     gpu_tag: str
-    cpu_tag: str | None  # None: the family has no CPU image; the GPU one is used everywhere
+    cpu_tag: str
+    gpu_engine: str  # the engine our handler runs in that image, on a GPU instance
+    cpu_engine: str
 
 
 IMAGES: dict[str, ImageFamily] = {
-    # Hugging Face inference toolkit (MMS) with PyTorch 2.6, transformers 4.49, Python 3.12.
+    # Hugging Face inference toolkit (MMS), PyTorch 2.6.0, transformers 5.5.3, Python 3.12.
     "hf-dlc": ImageFamily(
         repository="huggingface-pytorch-inference",
-        gpu_tag="2.6.0-transformers4.49.0-gpu-py312-cu124-ubuntu22.04",
-        cpu_tag="2.6.0-transformers4.49.0-cpu-py312-ubuntu22.04",
+        gpu_tag="2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04",
+        cpu_tag="2.6.0-transformers5.5.3-cpu-py312-ubuntu22.04",
+        gpu_engine="transformers",
+        cpu_engine="transformers",
     ),
-    # DJL Serving 0.30.0, LMI 12 (CUDA 12.4); its Python engine runs our model.py.
-    "lmi": ImageFamily(repository="djl-inference", gpu_tag="0.30.0-lmi12.0.0-cu124", cpu_tag=None),
+    # DJL Serving 0.36.0: LMI 28.0.0 with vLLM 0.26.0 (CUDA 13.0); on CPUs the "CPU Full" image.
+    "lmi": ImageFamily(
+        repository="djl-inference",
+        gpu_tag="0.36.0-lmi28.0.0-cu130",
+        cpu_tag="0.36.0-cpu-full",
+        gpu_engine="vllm",
+        cpu_engine="transformers",
+    ),
 }
 
 TARGETS = ("image", "hf-dlc", "lmi")
 
 
+def instance_family(instance_type: str) -> str:
+    """ml.g5.xlarge -> g5; ml.p6-b200.48xlarge -> p6-b200."""
+    return instance_type.removeprefix("ml.").split(".")[0]
+
+
 def is_gpu_instance(instance_type: str) -> bool:
     """ml.g5.xlarge, ml.p4d.24xlarge: families starting with g or p carry NVIDIA GPUs."""
-    family = instance_type.removeprefix("ml.").split(".")[0]
-    return family[:1] in ("g", "p")
+    return instance_family(instance_type)[:1] in ("g", "p")
+
+
+def is_neuron_instance(instance_type: str) -> bool:
+    """ml.inf2.xlarge, ml.trn1.2xlarge: AWS Inferentia and Trainium, neither CPU nor GPU."""
+    return instance_family(instance_type).startswith(("inf", "trn"))
+
+
+def device(instance_type: str) -> str:
+    if is_neuron_instance(instance_type):
+        return "Neuron"
+    return "GPU" if is_gpu_instance(instance_type) else "CPU"
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    """Families with NVMe instance storage, where SageMaker takes no VolumeSizeInGB.
+
+    From EC2's instance store table: a `d` after the generation (m5d, c6id, g4dn, p4d, p3dn),
+    and g5, g6, g6e, gr6, p5 and later, trn1/trn2, which have it without the letter.
+    """
+    family = instance_family(instance_type)
+    letters = family.lstrip("abcdefghijklmnopqrstuvwxyz").lstrip("0123456789").split("-")[0]
+    nvme_without_d = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "p6", "trn1", "trn2")
+    return "d" in letters or family.split("-")[0] in nvme_without_d or family.startswith("trn")
+
+
+@lru_cache(maxsize=1)
+def sagemaker_instance_types() -> frozenset[str]:
+    """The ProductionVariantInstanceType enum of the installed botocore's SageMaker model."""
+    import botocore.loaders
+
+    model = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")
+    return frozenset(model["shapes"]["ProductionVariantInstanceType"]["enum"])
+
+
+def check_instance_type(instance_type: str) -> None:
+    if instance_type not in sagemaker_instance_types():
+        raise InvalidInput(
+            "--instance-type",
+            f"{instance_type!r} is not a SageMaker endpoint instance type (e.g. ml.g5.xlarge, "
+            "ml.m5.xlarge; botocore's ProductionVariantInstanceType lists them all)",
+        )
+
+
+def engine(target: str, instance_type: str) -> str:
+    """The engine our handler runs in the target's default image on this instance type."""
+    if target not in IMAGES:
+        return "auto (SMOAI_ENGINE in the image)"
+    family = IMAGES[target]
+    return family.gpu_engine if is_gpu_instance(instance_type) else family.cpu_engine
 
 
 def default_image_uri(target: str, region: str, instance_type: str) -> str:
@@ -79,8 +146,14 @@ def default_image_uri(target: str, region: str, instance_type: str) -> str:
     if target == "image":
         raise InvalidInput(
             "--image-uri",
-            "target 'image' has no default: build docker/Dockerfile, push it to ECR "
+            "target 'image' has no default: build docker/Dockerfile.gpu or .cpu, push it to ECR "
             "and pass its URI",
+        )
+    if is_neuron_instance(instance_type):
+        raise InvalidInput(
+            "--instance-type",
+            f"{instance_type} is an AWS Neuron instance; the default {target} images are for "
+            "GPUs and CPUs (pass --image-uri with a Neuron image)",
         )
     family = IMAGES[target]
     account = REGISTRIES.get(region)
@@ -90,7 +163,6 @@ def default_image_uri(target: str, region: str, instance_type: str) -> str:
             f"no {family.repository} image is listed for region {region!r}; "
             "pass --image-uri or use one of: " + ", ".join(sorted(REGISTRIES)),
         )
-    gpu = is_gpu_instance(instance_type) or family.cpu_tag is None
-    tag = family.gpu_tag if gpu else family.cpu_tag
+    tag = family.gpu_tag if is_gpu_instance(instance_type) else family.cpu_tag
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"{account}.dkr.ecr.{region}.{domain}/{family.repository}:{tag}"

@@ -2,7 +2,8 @@
 
 sagemaker-openai is not on PyPI, so the hf-dlc and lmi scripts install it from a wheel in the
 tarball. Writing the wheel directly (it is a zip with a dist-info folder) needs no source tree,
-no build backend and no network, so it works from any installation.
+no build backend and no network, so it works from any installation. The same files give the
+same bytes, so an unchanged package is recognised and not uploaded again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def build_wheel(out_dir: Path) -> Path:
     with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as zf:
 
         def add(name: str, data: bytes) -> None:
-            zf.writestr(name, data)
+            zf.writestr(_entry(name), data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             records.append(f"{name},sha256={digest.decode()},{len(data)}")
 
@@ -55,8 +56,16 @@ def build_wheel(out_dir: Path) -> Path:
         )
         add(f"{info}/entry_points.txt", _entry_points().encode())
         records.append(f"{info}/RECORD,,")
-        zf.writestr(f"{info}/RECORD", "\n".join(records) + "\n")
+        zf.writestr(_entry(f"{info}/RECORD"), "\n".join(records) + "\n")
     return wheel
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A fixed timestamp: the same files give the same wheel bytes (and package digest)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def _metadata() -> tuple[str, list[str]]:
@@ -65,6 +74,12 @@ def _metadata() -> tuple[str, list[str]]:
     except importlib.metadata.PackageNotFoundError:
         return "0.0.0", []  # running from a source tree that was never installed
     return dist.version, list(dist.requires or [])
+
+
+def runtime_requirements() -> list[str]:
+    """This package's own requirements, without any extra's (the containers bring torch)."""
+    _, requires = _metadata()
+    return [r for r in requires if "extra ==" not in r]
 
 
 def _extras(requires: list[str]) -> set[str]:

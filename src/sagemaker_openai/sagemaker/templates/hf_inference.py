@@ -4,6 +4,9 @@ Packaged by `sagemaker-openai package --target hf-dlc` as code/inference.py. The
 returns one body per request and cannot stream: a request with "stream": true gets a 400 that
 names `stream`, rather than a whole completion where a client expects chunks.
 A thin adapter: sagemaker_openai.invocation answers, this file speaks the toolkit's handlers.
+The transformers engine serves (MMS calls one request at a time per worker, so vLLM's batching
+would gain nothing); it runs on the GPU when PyTorch sees one. Proven with the transformers
+versions of the default images in tests/sagemaker/test_default_images.py.
 """
 
 import asyncio

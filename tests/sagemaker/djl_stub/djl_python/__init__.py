@@ -1,48 +1,13 @@
-"""Test-side stand-in for DJL Serving's `djl_python` (not on PyPI): only the documented
-Input/Output members that model.py uses, after deepjavalibrary/djl-serving
-engines/python/setup/djl_python/{inputs,outputs}.py."""
+"""Stand-in for DJL Serving's `djl_python` package (it is not on PyPI), rewritten from its source.
 
-import json
+Source: deepjavalibrary/djl-serving, engines/python/setup/djl_python/{__init__,inputs,outputs}.py
+at tags v0.29.0 (LMI 0.29/0.30 images), v0.35.0 and v0.36.0 (LMI 0.36, lmi28): the members a
+handler uses behave as there, above all `Output.add_stream_content`'s default
+`output_formatter`, which JSON-encodes every streamed item as `{"outputs": item}`.
+`djl_frontend.py` beside this package reproduces the Java side that drives a handler.
+"""
 
+from .inputs import Input
+from .outputs import Output
 
-class Input:
-    def __init__(self, properties=None, body=None):
-        self.properties = dict(properties or {})
-        self.content = [] if body is None else [("data", bytearray(body))]
-
-    def get_properties(self):
-        return self.properties
-
-    def is_empty(self):
-        return not self.content
-
-    def get_as_bytes(self, key=None):
-        return self.content[0][1] if self.content else None
-
-    def get_as_json(self, key=None):
-        return json.loads(self.get_as_bytes().decode("utf-8"))
-
-
-class Output:
-    def __init__(self, code=200, message="OK"):
-        self.code = code
-        self.message = message
-        self.properties = {}
-        self.content = []
-        self.stream_content = None
-
-    def add_property(self, key, val):
-        self.properties[key] = val
-        return self
-
-    def add(self, value, key=None):
-        if isinstance(value, str):
-            value = value.encode("utf-8")
-        self.content.append((key, bytearray(value)))
-        return self
-
-    def add_as_json(self, val, key=None):
-        return self.add(json.dumps(val), key=key)
-
-    def add_stream_content(self, stream_content, output_formatter=None):
-        self.stream_content = stream_content
+__all__ = ["Input", "Output"]

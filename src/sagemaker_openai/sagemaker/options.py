@@ -1,0 +1,144 @@
+"""What the user asked a deploy to do, checked without calling AWS."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..settings import DEFAULT_CACHE_DIR
+from .errors import InvalidInput
+from .images import TARGETS, check_instance_type, default_image_uri, is_gpu_instance
+from .package import check_package_folder, resolve_model_dir
+from .resources import ScalingPolicy
+
+# SageMaker's own patterns (CreateEndpoint API reference).
+ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
+ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
+
+# Autoscaling metrics. AWS recommends concurrency for LLMs: a streamed chat request holds the
+# model for seconds, and the high-resolution metric is emitted every 10 s instead of every minute.
+SCALE_METRICS = {
+    "concurrency": "SageMakerVariantConcurrentRequestsPerModelHighResolution",
+    "invocations": "SageMakerVariantInvocationsPerInstance",
+}
+# Default targets: concurrent requests per model (one model per instance here) that a GPU's
+# continuous batching keeps fast, and fewer on a CPU; invocations per instance per minute.
+CONCURRENCY_TARGET = {"GPU": 8.0, "CPU": 2.0}
+INVOCATIONS_TARGET = 30.0
+S3_DATA = ("tarball", "uncompressed")
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What the user asked for, as given on the command line."""
+
+    model: str  # a model folder, "demo", or an s3:// URL of a model.tar.gz
+    endpoint_name: str
+    instance_type: str
+    role: str
+    region: str
+    target: str = "lmi"
+    image_uri: str | None = None
+    instance_count: int = 1
+    autoscale: str | None = None  # "MIN:MAX"
+    scale_metric: str = "concurrency"  # a key of SCALE_METRICS
+    scale_target: float | None = None  # None: the default for the metric and device
+    env: tuple[str, ...] = ()  # "K=V"
+    bucket: str | None = None
+    wait: bool = True
+    retain_variants: bool = True  # on update, keep the running instance count
+    volume_size_gb: int | None = None  # None: derived from the model size
+    startup_timeout_s: int | None = None
+    download_timeout_s: int | None = None
+    s3_data: str = "tarball"  # or "uncompressed": files under an S3 prefix
+    online_deps: bool = False  # True: the container installs dependencies from PyPI
+    cache_dir: Path = DEFAULT_CACHE_DIR
+
+
+def check_options(opts: DeployOptions) -> None:
+    """Everything about the flags that can be checked without AWS; raises InvalidInput."""
+    if not ENDPOINT_NAME.match(opts.endpoint_name):
+        raise InvalidInput(
+            "--endpoint-name",
+            f"{opts.endpoint_name!r} must be 1-63 letters, digits or hyphens, "
+            "starting and ending with a letter or digit",
+        )
+    if not opts.role:
+        raise InvalidInput("--role", "an IAM role ARN that SageMaker can assume is required")
+    if not ROLE_ARN.match(opts.role):
+        raise InvalidInput(
+            "--role", f"{opts.role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        )
+    check_instance_type(opts.instance_type)
+    if opts.target not in TARGETS:
+        raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}")
+    if opts.instance_count < 1:
+        raise InvalidInput("--instance-count", "must be at least 1")
+    if not opts.region:
+        raise InvalidInput("--region", "no AWS region given or configured")
+    _check_ranges(opts)
+    autoscale(opts)
+    container_env(opts.env)
+    scaling_policy(opts)
+    if opts.image_uri is None:
+        default_image_uri(opts.target, opts.region, opts.instance_type)
+    if not opts.model.startswith("s3://"):
+        check_package_folder(resolve_model_dir(opts.model, opts.cache_dir))
+
+
+def _check_ranges(opts: DeployOptions) -> None:
+    # The API's own bounds (botocore's ProductionVariant shapes).
+    if opts.volume_size_gb is not None and not 1 <= opts.volume_size_gb <= 512:
+        raise InvalidInput("--volume-size", "must be 1..512 GB")
+    for flag, value in (
+        ("--startup-timeout", opts.startup_timeout_s),
+        ("--download-timeout", opts.download_timeout_s),
+    ):
+        if value is not None and not 60 <= value <= 3600:
+            raise InvalidInput(flag, "must be 60..3600 seconds")
+    if opts.s3_data not in S3_DATA:
+        raise InvalidInput("--s3-data", f"must be one of {', '.join(S3_DATA)}")
+    if opts.s3_data == "uncompressed" and opts.model.startswith("s3://"):
+        raise InvalidInput("--s3-data", "applies to a model folder that this run uploads")
+
+
+def autoscale(opts: DeployOptions) -> tuple[int, int] | None:
+    """(MIN, MAX) from --autoscale, or None."""
+    if opts.autoscale is None:
+        return None
+    parts = opts.autoscale.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InvalidInput("--autoscale", f"{opts.autoscale!r} is not MIN:MAX, e.g. 1:4")
+    low, high = int(parts[0]), int(parts[1])
+    if not 1 <= low <= high:
+        raise InvalidInput("--autoscale", "needs 1 <= MIN <= MAX")
+    if not low <= opts.instance_count <= high:
+        raise InvalidInput("--autoscale", f"--instance-count {opts.instance_count} is outside it")
+    if not opts.wait:
+        raise InvalidInput("--autoscale", "needs the endpoint InService first; drop --no-wait")
+    return low, high
+
+
+def scaling_policy(opts: DeployOptions) -> ScalingPolicy:
+    metric = SCALE_METRICS.get(opts.scale_metric)
+    if metric is None:
+        raise InvalidInput("--scale-metric", f"must be one of {', '.join(SCALE_METRICS)}")
+    if opts.scale_target is not None and opts.scale_target <= 0:
+        raise InvalidInput("--scale-target", "must be above 0")
+    if opts.scale_metric == "invocations":
+        default = INVOCATIONS_TARGET
+    else:
+        default = CONCURRENCY_TARGET["GPU" if is_gpu_instance(opts.instance_type) else "CPU"]
+    return ScalingPolicy(metric, opts.scale_target or default)
+
+
+def container_env(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not ENV_KEY.match(key):
+            raise InvalidInput("--env", f"{pair!r} is not KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
