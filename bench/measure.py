@@ -30,7 +30,9 @@ class Timing:
 Send = Callable[[int, Timing], Awaitable[None]]
 
 
-async def closed_loop(send: Send, concurrency: int, window_s: float, prompts: int) -> dict:
+async def closed_loop(
+    send: Send, concurrency: int, window_s: float, prompts: int
+) -> dict[str, Any]:
     """`concurrency` clients, each sending its next prompt as soon as the last one ends."""
     timings: list[Timing] = []
     counter = iter(range(1 << 30))
@@ -88,7 +90,7 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def http_sender(url: str, path: str, prompts: Sequence[dict], client: Any) -> Send:
+def http_sender(url: str, path: str, prompts: Sequence[dict[str, Any]], client: Any) -> Send:
     """Stream chat completions; `/invocations` answers in JSON lines, `/v1/...` in SSE."""
 
     async def send(index: int, timing: Timing) -> None:

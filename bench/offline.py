@@ -31,7 +31,7 @@ def run_vllm(
     dtype: str = "bfloat16",
     enforce_eager: bool = False,
     device: str = "cpu",
-) -> dict:
+) -> dict[str, Any]:
     from vllm import LLM
     from vllm import SamplingParams as VllmParams
     from vllm.inputs.engine import tokens_input
@@ -95,7 +95,7 @@ def _load(model_dir: str, device: str) -> tuple[Any, Any, str]:
 
 def run_transformers(
     model_dir: str, prompts: list[list[int]], window_s: float, device: str = "cpu"
-) -> dict:
+) -> dict[str, Any]:
     import torch
     from transformers import TextIteratorStreamer
 
@@ -130,7 +130,7 @@ def run_transformers(
 
 def run_static(
     model_dir: str, prompts: list[list[int]], levels: list[int], window_s: float, device: str
-) -> dict:
+) -> dict[str, Any]:
     """Batches of `level` prompts through one `generate` each, until the window is spent."""
     import torch
 

@@ -107,7 +107,9 @@ def _gpu_sampled(device: str) -> Iterator[dict[str, Any]]:
             figures.update(sampler.stop())
 
 
-def _bench_system(system: System, prompts: list[dict], options: BenchOptions) -> dict:
+def _bench_system(
+    system: System, prompts: list[dict[str, Any]], options: BenchOptions
+) -> dict[str, Any]:
     if system.kind == "server":
         return _bench_server(system.key, system.path, prompts, options)
     return _bench_offline(system.key, options)
@@ -135,7 +137,9 @@ def _server_env(key: str, device: str) -> dict[str, str]:
     return env
 
 
-def _bench_server(key: str, path: str, prompts: list[dict], options: BenchOptions) -> dict:
+def _bench_server(
+    key: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
+) -> dict[str, Any]:
     port = free_port()
     command = server_command(key, options.model_dir, port, options.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,7 +157,9 @@ def _bench_server(key: str, path: str, prompts: list[dict], options: BenchOption
             raise
 
 
-async def _drive(url: str, path: str, prompts: list[dict], options: BenchOptions) -> dict:
+async def _drive(
+    url: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
+) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=max(options.levels) + 4)
     timeout = httpx.Timeout(300.0)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
@@ -166,7 +172,7 @@ async def _drive(url: str, path: str, prompts: list[dict], options: BenchOptions
         return levels
 
 
-def _bench_offline(key: str, options: BenchOptions) -> dict:
+def _bench_offline(key: str, options: BenchOptions) -> dict[str, Any]:
     levels = [1] if key == "transformers_serial" else list(options.levels)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"

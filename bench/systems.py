@@ -76,9 +76,11 @@ def offline_command(key: str, model_dir: Path, prompts: Path, out: Path, levels:
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 now (the tests' servers take theirs from here too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]  # (host, port) for AF_INET; typeshed says Any
+        return port
 
 
 class PeakMemory:

@@ -12,6 +12,8 @@ BOUNDS = {"at_least": ">=", "at_most": "<=", "above": ">"}
 
 def load_targets(path: Path = TARGETS) -> list[dict[str, Any]]:
     targets = json.loads(path.read_text())["targets"]
+    if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+        raise ValueError(f"{path}: 'targets' must be a list of objects")
     for target in targets:
         if sum(key in target for key in BOUNDS) != 1:
             raise ValueError(f"{path}: target {target.get('name')!r} needs one of {list(BOUNDS)}")

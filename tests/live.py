@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.systems import free_port  # one copy, beside the harness that also needs it
+
 # The user's brief's example request, word for word.
 SEED_REQUEST = {
     "model": "YourDefinedModel",
@@ -34,12 +36,6 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(

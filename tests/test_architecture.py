@@ -16,9 +16,14 @@ RANKS = {
     "cli": 6,
     **dict.fromkeys(("server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     "invocation": 4,
-    "chat": 3,
-    **dict.fromkeys(("settings", "model_folder", "engines", "prompt"), 2),
-    **dict.fromkeys(("streaming", "protocol", "template", "demo"), 1),
+    **dict.fromkeys(("chat", "sessions"), 3),
+    **dict.fromkeys(
+        ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
+        2,
+    ),
+    **dict.fromkeys(
+        ("streaming", "protocol", "template", "demo", "toolcalls", "reasoning", "bearer"), 1
+    ),
     **dict.fromkeys(("errors", "engines.base", ""), 0),  # "": the package's __init__
 }
 

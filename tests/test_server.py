@@ -267,8 +267,13 @@ BAD = [
     (bad(top_logprobs=50), "top_logprobs", None),
     (bad(logprobs=True), "logprobs", None),
     (bad(logit_bias={"5": 1}), "logit_bias", None),
-    (bad(tools=[{"type": "function", "function": {"name": "f"}}]), "tools", None),
-    (bad(response_format={"type": "json_object"}), "response_format", None),
+    (bad(tools=[{"type": "retrieval"}]), "tools[0].type", None),
+    (bad(tool_choice="required"), "tool_choice", None),
+    (
+        bad(response_format={"type": "json_schema", "json_schema": {"schema": {"type": 5}}}),
+        "response_format.json_schema.schema",
+        None,
+    ),
     (
         json.dumps({"messages": [{"role": "user", "content": [IMAGE_PART]}]}).encode(),
         "messages[0].content[0].type",

@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import __version__
+from .answer import Answer, AnswerFormat
+from .constraint import decoding_constraint, structured_format
+from .conversation import template_inputs
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
 from .prompt import encode_prompt
@@ -21,6 +24,15 @@ from .protocol import (
     ChatCompletionChunkChoice,
     ChatCompletionRequest,
     Usage,
+)
+from .reasoning import thinking_markers
+from .template import render_chat
+from .toolcalls import (
+    ToolChoice,
+    detect_format,
+    get_format,
+    read_tool_choice,
+    template_supports_tools,
 )
 
 
@@ -33,25 +45,45 @@ class Plan:
     prompt: list[int]
     choices: tuple[SamplingParams, ...]
     include_usage: bool
+    answer: AnswerFormat
 
 
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
-    def __init__(self, engine: Engine, *, literal_content: bool = True):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        literal_content: bool = True,
+        tool_call_parser: str = "auto",
+        reasoning_field: bool = False,
+    ):
         self.engine = engine
         self.literal_content = literal_content  # special-token text in content is text
         card = engine.card
+        if tool_call_parser != "auto":
+            get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
+        elif template_supports_tools(card.chat_template):
+            tool_call_parser = detect_format(card.chat_template)
+        else:
+            tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
+        self.tool_call_parser = tool_call_parser
+        self.reasoning_field = reasoning_field
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 
     def plan(self, request: ChatCompletionRequest) -> Plan:
         """Validate what the engine must honour, render and tokenize the prompt."""
         card = self.engine.card
-        _check_features(request, card.features)
+        tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
+        _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
-        messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
-        prompt = encode_prompt(card, messages, self.engine.encode, literal=self.literal_content)
+        guided = decoding_constraint(self.engine, request.response_format, tools)
+        messages, variables = template_inputs(request, card, tools)
+        prompt = encode_prompt(
+            card, messages, self.engine.encode, literal=self.literal_content, variables=variables
+        )
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
         params = SamplingParams(
             max_tokens=max_tokens,
@@ -63,7 +95,8 @@ class ChatService:
             seed=request.seed,
             logprobs=(request.top_logprobs or 0) if request.logprobs else None,
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
-            response_format=_structured_format(request.response_format),
+            response_format=structured_format(request.response_format),
+            guided=guided,
         )
         n = request.n or 1
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
@@ -77,6 +110,27 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
+            answer=self._answer_format(tools, messages, variables),
+        )
+
+    def _answer_format(
+        self, tools: ToolChoice | None, messages: list[dict[str, Any]], variables: dict[str, Any]
+    ) -> AnswerFormat:
+        card = self.engine.card
+        thinking = thinking_markers(card.chat_template)
+        prompt_text = ""
+        if thinking[0] in card.chat_template:  # the template may open the block itself
+            context = {**card.special_tokens, **variables}
+            prompt_text = render_chat(card.chat_template, messages, context)
+        calls = None
+        if tools is not None and tools.mode != "none":
+            calls = tools.constrained_format() or get_format(self.tool_call_parser)
+        return AnswerFormat(
+            calls=calls,
+            parallel=tools.parallel if tools else True,
+            thinking=thinking,
+            prompt_text=prompt_text,
+            reasoning_field=self.reasoning_field,
         )
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
@@ -89,12 +143,15 @@ class ChatService:
         completion_tokens = 0
         for index, (text, tokens, finish, logprobs) in enumerate(results):
             completion_tokens += tokens
+            answer = Answer(plan.answer)
+            answer.feed(text)
+            answer.finish()
             choices.append(
                 {
                     "index": index,
-                    "message": {"role": "assistant", "content": text},
+                    "message": answer.message(),
                     "logprobs": _logprobs(logprobs, plan.choices[index]),
-                    "finish_reason": finish,
+                    "finish_reason": answer.finish_reason(finish),
                 }
             )
         return {
@@ -115,14 +172,21 @@ class ChatService:
         for index in range(len(plan.choices)):
             yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
         completion_tokens = 0
+        answers = [Answer(plan.answer) for _ in plan.choices]
         async for index, step in _merge(self.engine, plan):
-            if step.text or step.logprobs:
-                delta = {"content": step.text}
-                yield self._chunk(plan, [_choice(index, delta, step, plan.choices[index])])
+            answer, params = answers[index], plan.choices[index]
+            deltas = answer.feed(step.text) if step.text else []
+            if step.finish_reason:
+                deltas += answer.finish()
+            if step.logprobs and not deltas:
+                deltas = [{"content": ""}]  # held-back text: its logprobs still go out now
+            for k, delta in enumerate(deltas):
+                # a step's logprobs ride on its first delta
+                yield self._chunk(plan, [_choice(index, delta, step if k == 0 else None, params)])
             if step.finish_reason:
                 completion_tokens += step.completion_tokens
-                final = _choice(index, {"content": ""}, finish_reason=step.finish_reason)
-                yield self._chunk(plan, [final])
+                reason = answer.finish_reason(step.finish_reason)
+                yield self._chunk(plan, [_choice(index, {"content": ""}, finish_reason=reason)])
         if plan.include_usage:
             yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens))
 
@@ -221,34 +285,9 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
     }
 
 
-def _template_message(index: int, message: Any) -> dict[str, Any]:
-    """A message as chat templates expect it: string content, developer as system."""
-    content = message.content
-    if isinstance(content, list):
-        for j, part in enumerate(content):
-            if part["type"] != "text":
-                raise InvalidRequest(
-                    f"Content parts of type '{part['type']}' are not supported by this model; "
-                    "only 'text' parts are.",
-                    param=f"messages[{index}].content[{j}].type",
-                )
-        content = "\n".join(part["text"] for part in content)
-    if content is None and not (message.role == "assistant" and message.tool_calls):
-        raise InvalidRequest(
-            f"messages[{index}].content may be null only for an assistant message with tool_calls.",
-            param=f"messages[{index}].content",
-        )
-    out: dict[str, Any] = {
-        "role": "system" if message.role == "developer" else message.role,
-        "content": content or "",
-    }
-    for key in ("name", "tool_calls", "tool_call_id"):
-        if getattr(message, key) is not None:
-            out[key] = getattr(message, key)
-    return out
-
-
-def _check_features(request: ChatCompletionRequest, features: frozenset[str]) -> None:
+def _check_features(
+    request: ChatCompletionRequest, features: frozenset[str], tools: ToolChoice | None
+) -> None:
     """Parameters this engine cannot honour are refused, never silently ignored."""
 
     def refuse(param: str, what: str) -> None:
@@ -263,10 +302,8 @@ def _check_features(request: ChatCompletionRequest, features: frozenset[str]) ->
     fmt = (request.response_format or {}).get("type", "text")
     if fmt != "text" and "response_format" not in features:
         refuse("response_format", f"response_format of type '{fmt}'")
-    if request.tools:
-        refuse("tools", "Tool calling")
-    if request.tool_choice not in (None, "none", "auto"):
-        refuse("tool_choice", "tool_choice without tools")
+    if tools and tools.mode in ("required", "named") and "response_format" not in features:
+        refuse("tool_choice", f"tool_choice {tools.mode!r} (constrained decoding)")
 
 
 def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
@@ -277,13 +314,6 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
             )
-
-
-def _structured_format(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
-    """None for free text; the shape was checked by protocol."""
-    if not response_format or response_format.get("type", "text") == "text":
-        return None
-    return response_format
 
 
 def _completion_budget(prompt_tokens: int, requested: int | None, context: int) -> int:

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_invoke(commands)
     _add_chat(commands)
     _add_check(commands)
+    _add_token(commands)
     _add_package(commands)
     _add_deploy(commands)
     _add_delete(commands)
@@ -74,6 +75,7 @@ def _add_serve(commands: argparse._SubParsersAction) -> None:
         action="append",
         help="endpoint name(s) the emulator answers to (repeatable; default demo)",
     )
+    _add_emulator_flags(p)
     p.set_defaults(func=_serve)
 
 
@@ -102,10 +104,9 @@ def _serve(args: argparse.Namespace) -> int:
     except (ValueError, ModelFolderError, _UsageError) as e:
         return _fail(e, status=1)
     if emulator_sock:
-        from .emulator.app import EmulatorConfig, describe_emulator, start_emulator_thread
+        from .emulator.app import describe_emulator, start_emulator_thread
 
-        upstream = f"http://127.0.0.1:{settings.port}"
-        config = EmulatorConfig(upstream, tuple(args.endpoint_name or ["demo"]))
+        config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
         start_emulator_thread(config, sock=emulator_sock)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     if not _run_server(settings, source, sock):
@@ -191,13 +192,59 @@ def _add_emulate(commands: argparse._SubParsersAction) -> None:
         default="none",
         help="split: each container chunk over two parts; merge: two chunks in one part",
     )
+    _add_emulator_flags(p)
     p.set_defaults(func=_emulate)
 
 
-def _emulate(args: argparse.Namespace) -> int:
-    from .emulator.app import EmulatorConfig, describe_emulator, run_emulator
+def _add_emulator_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--inference-component",
+        action="append",
+        default=[],
+        help="an inference component on the endpoint (repeatable); calls must then name one",
+    )
+    p.add_argument(
+        "--openai-forward",
+        choices=["invocations", "invocations-sse", "openai", "v1"],
+        default="invocations",
+        help="where the OpenAI route reaches the container (AWS leaves it open; see docs)",
+    )
+    p.add_argument(
+        "--verify-tokens",
+        action="store_true",
+        help="verify bearer tokens' signatures with the AWS credentials found here",
+    )
+    p.add_argument("--async-output-path", help="s3://... : serve InvokeEndpointAsync, write here")
+    p.add_argument("--async-failure-path", help="s3://... : where failed async invocations go")
+    p.add_argument("--s3-endpoint-url", help="a local S3 (e.g. moto_server) for async inference")
 
-    config = EmulatorConfig(args.upstream, tuple(args.endpoint_name or ["demo"]), args.fault)
+
+def _emulator_config(args: argparse.Namespace, upstream: str):  # -> EmulatorConfig
+    from .emulator.app import EmulatorConfig
+
+    credentials = None
+    if args.verify_tokens:
+        found = _session(None).get_credentials()
+        if found is None:
+            raise SystemExit("error: --verify-tokens: no AWS credentials found")
+        credentials = (found.access_key, found.secret_key)
+    return EmulatorConfig(
+        upstream,
+        tuple(args.endpoint_name or ["demo"]),
+        getattr(args, "fault", "none"),
+        inference_components=tuple(args.inference_component),
+        openai_forward=args.openai_forward,
+        credentials=credentials,
+        async_output_path=args.async_output_path,
+        async_failure_path=args.async_failure_path,
+        s3_endpoint_url=args.s3_endpoint_url,
+    )
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .emulator.app import describe_emulator, run_emulator
+
+    config = _emulator_config(args, args.upstream)
     try:
         sock = _listen(args.host, args.port, "--port")
     except _UsageError as e:
@@ -322,22 +369,36 @@ def _add_check(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--rule", action="append", help="run only rules starting with this (e.g. stream.)"
     )
+    p.add_argument(
+        "--openai-route",
+        action="store_true",
+        help="check the endpoint's OpenAI-compatible route (bearer token, SSE) instead",
+    )
+    p.add_argument("--inference-component", help="with --openai-route: one component's route")
     p.set_defaults(func=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from .endpoint.check.report import format_report, run_check
     from .endpoint.client import ensure_reachable
-    from .endpoint.exchange import ContainerTarget, EndpointTarget
+    from .endpoint.exchange import ContainerTarget, EndpointTarget, OpenAIRouteTarget, Target
 
     if bool(args.url) == bool(args.endpoint_name):
         print("error: give exactly one of --endpoint-name NAME or --url URL", file=sys.stderr)
         return 2
 
     def run() -> int:
+        target: Target
         if args.url:  # checked first: otherwise every rule fails with the same error
             ensure_reachable(args.url, "--url")
-        target = ContainerTarget(args.url) if args.url else EndpointTarget(_endpoint_client(args))
+            target = ContainerTarget(args.url)
+        elif args.openai_route:
+            route = _openai_route(args, args.endpoint_name, args.inference_component)
+            if isinstance(route, str):
+                raise _UsageError(route)
+            target = OpenAIRouteTarget(route[1], route[0])
+        else:
+            target = EndpointTarget(_endpoint_client(args))
         results = run_check(target, args.rule or ())
         print(format_report(results, target, args.json))
         return 0 if all(r.passed for r in results) else 1
@@ -347,6 +408,53 @@ def _check(args: argparse.Namespace) -> int:
 
 # One default for package and deploy: lmi streams and needs no image of your own.
 DEFAULT_TARGET = "lmi"
+
+
+def _add_token(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "token", help="a bearer token and base_url for SageMaker's OpenAI-compatible route"
+    )
+    p.add_argument("--endpoint-name", required=True)
+    p.add_argument("--inference-component", help="address one inference component")
+    p.add_argument(
+        "--expires", type=int, default=43200, help="lifetime in seconds, at most 43200 [43200]"
+    )
+    p.add_argument(
+        "--endpoint-url",
+        help="SageMaker Runtime URL, e.g. the emulator's http://127.0.0.1:8081 "
+        "[AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME or the region's]",
+    )
+    _add_aws(p)
+    p.set_defaults(func=_token)
+
+
+def _token(args: argparse.Namespace) -> int:
+    route = _openai_route(args, args.endpoint_name, args.inference_component, args.expires)
+    if isinstance(route, str):
+        print(f"error: {route}", file=sys.stderr)
+        return 1
+    print(f"export OPENAI_API_KEY={route[0]}")
+    print(f"export OPENAI_BASE_URL={route[1]}")
+    return 0
+
+
+def _openai_route(
+    args: argparse.Namespace, endpoint: str, component: str | None, expires: int = 3600
+) -> tuple[str, str] | str:
+    """(bearer token, base_url) for the endpoint's OpenAI route, or what is missing."""
+    from .bearer import generate_token, openai_base_url
+
+    session = _session(args.region)
+    credentials = session.get_credentials()
+    if credentials is None or not session.region_name:
+        missing = "credentials" if credentials is None else "a region (--region or AWS_REGION)"
+        return f"no AWS {missing} found; the bearer token is signed with them"
+    try:
+        token = generate_token(credentials, session.region_name, expires)
+    except ValueError as e:
+        return f"--expires: {e}"
+    runtime = args.endpoint_url or session.client("sagemaker-runtime").meta.endpoint_url
+    return token, openai_base_url(runtime, endpoint, component)
 
 
 def _add_package(commands: argparse._SubParsersAction) -> None:
@@ -468,6 +576,15 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
+    p.add_argument(
+        "--async",
+        dest="async_output",
+        metavar="S3_URI",
+        help="an asynchronous endpoint writing its results here (streams answered whole)",
+    )
+    p.add_argument("--async-failure", metavar="S3_URI", help="where failed async results go")
+    p.add_argument("--async-success-topic", metavar="SNS_ARN", help="SNS topic told of results")
+    p.add_argument("--async-error-topic", metavar="SNS_ARN", help="SNS topic told of failures")
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -505,10 +622,24 @@ def _deploy(args: argparse.Namespace) -> int:
         s3_data=args.s3_data,
         online_deps=args.online_deps,
         cache_dir=load_settings(vars(args)).cache_dir,
+        async_output=args.async_output,
+        async_failure=args.async_failure,
+        async_success_topic=args.async_success_topic,
+        async_error_topic=args.async_error_topic,
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
+    _print_openai_route(session, args.endpoint_name)
     return 0
+
+
+def _print_openai_route(session, endpoint: str) -> None:  # session: boto3.Session
+    """Where OpenAI clients reach the endpoint: SageMaker's OpenAI-compatible route."""
+    from .bearer import openai_base_url
+
+    runtime = session.client("sagemaker-runtime").meta.endpoint_url
+    print(f"OpenAI base_url: {openai_base_url(runtime, endpoint)}")
+    print(f"  api_key: `sagemaker-openai token --endpoint-name {endpoint}` prints one")
 
 
 def _add_delete(commands: argparse._SubParsersAction) -> None:

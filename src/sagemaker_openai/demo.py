@@ -65,7 +65,8 @@ def _convert(gguf: Path, out: Path) -> None:
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     # The GGUF-loaded model refuses save_pretrained; a fresh one from its config does not.
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    # transformers leaves from_config unannotated; it returns the model class for this config.
+    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)  # type: ignore[no-untyped-call]
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
     del fresh.config.quantization_config  # the weights are saved dequantized

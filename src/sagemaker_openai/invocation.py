@@ -13,7 +13,8 @@ from typing import Any
 
 from .chat import ChatService
 from .errors import InternalError, InvalidRequest, OpenAIError
-from .protocol import parse_request
+from .protocol import ChatCompletionRequest, parse_request
+from .sessions import Sessions
 from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,23 @@ class Reply:
 
 
 async def invoke(
-    chat: ChatService, body: bytes, fmt: StreamFormat, *, no_stream: str | None = None
+    chat: ChatService,
+    body: bytes,
+    fmt: StreamFormat,
+    *,
+    no_stream: str | None = None,
+    tool_choice: str | None = None,
+    whole: bool = False,
 ) -> Reply:
-    """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400)."""
+    """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
+    `tool_choice`: the custom attribute of that name (see `require_a_call`).
+    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole."""
     try:
         request = parse_request(body)
+        if tool_choice is not None:
+            request = require_a_call(request, tool_choice)
+        if request.stream and whole:
+            request = request.model_copy(update={"stream": False, "stream_options": None})
         if request.stream:
             if no_stream is not None:
                 raise InvalidRequest(no_stream, param="stream")
@@ -51,6 +64,33 @@ async def invoke(
         return error_reply(exc)
     _warn_if_slow(time.perf_counter() - started)
     return Reply(200, JSON, encode_json(completion))
+
+
+def require_a_call(request: ChatCompletionRequest, attribute: str) -> ChatCompletionRequest:
+    """Custom attribute `tool_choice=required`: tool_choice "auto" (or absent) becomes "required"
+    on turns that do not answer a tool result, so a model too small to choose a tool still calls
+    one for agents that always send "auto" (Strands). After a tool result it answers freely,
+    which ends the loop (the OpenAI Agents SDK resets tool_choice the same way)."""
+    if attribute != "required":
+        raise InvalidRequest(
+            f"The custom attribute tool_choice may only be 'required', not {attribute!r}.",
+            param="tool_choice",
+        )
+    answering_a_tool = request.messages[-1].role == "tool"
+    if request.tools and request.tool_choice in (None, "auto") and not answering_a_tool:
+        return request.model_copy(update={"tool_choice": "required"})
+    return request
+
+
+def session_reply(sessions: Sessions, body: bytes, session_id: str | None) -> Reply | None:
+    """A session request's whole answer; None for a chat request (whose session is live)."""
+    try:
+        answer = sessions.handle(body, session_id)
+    except OpenAIError as exc:
+        return error_reply(exc)
+    if answer is None:
+        return None
+    return Reply(200, "text/plain; charset=utf-8", answer.text.encode(), answer.headers)
 
 
 def error_reply(exc: BaseException) -> Reply:

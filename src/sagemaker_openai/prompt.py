@@ -24,11 +24,18 @@ _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: no template or tok
 
 
 def encode_prompt(
-    card: ModelCard, messages: list[dict[str, Any]], encode: Encode, *, literal: bool = True
+    card: ModelCard,
+    messages: list[dict[str, Any]],
+    encode: Encode,
+    *,
+    literal: bool = True,
+    variables: dict[str, Any] | None = None,
 ) -> list[int]:
-    """Token ids of the rendered chat; `literal=False` lets content write special tokens."""
+    """Token ids of the rendered chat; `literal=False` lets content write special tokens.
+    `variables`: more template variables (tools, chat_template_kwargs)."""
+    context = {**card.special_tokens, **(variables or {})}
     if not literal or not card.special_texts:
-        return encode(render_chat(card.chat_template, messages, card.special_tokens))
+        return encode(render_chat(card.chat_template, messages, context))
     nonce = secrets.token_hex(8)
     found: list[str] = []
     pattern = re.compile("|".join(map(re.escape, sorted(card.special_texts, key=len)[::-1])))
@@ -38,7 +45,7 @@ def encode_prompt(
         return f"{_OPEN}{nonce}{len(found) - 1}{_CLOSE}"
 
     hidden = [_hide_content(m, pattern, hide) for m in messages]
-    text = render_chat(card.chat_template, hidden, card.special_tokens)
+    text = render_chat(card.chat_template, hidden, context)
     if not found:
         return encode(text)
     ids: list[int] = []

@@ -82,6 +82,8 @@ class ChatCompletionRequest(_Model):
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    chat_template_kwargs: dict[str, Any] | None = None  # vLLM's name: extra template variables
 
     @field_validator("stop")
     @classmethod

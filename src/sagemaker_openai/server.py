@@ -18,10 +18,11 @@ from starlette.routing import Route
 from .chat import ChatService
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, NotReady, OpenAIError, RequestTooLarge
-from .invocation import Reply, error_reply, invoke
+from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
+from .sessions import SESSION_ID, Sessions
 from .settings import Settings
-from .streaming import StreamFormat, choose_format
+from .streaming import StreamFormat, choose_format, custom_attribute
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,11 @@ class Runtime:
         self,
         load: Callable[[], Engine],
         on_failure: Callable[[], None] | None = None,
-        literal_content: bool = True,
+        chat_options: dict[str, Any] | None = None,
     ):
         self._load = load
-        self._literal_content = literal_content
         self._on_failure = on_failure
+        self._chat_options = chat_options or {}
         self.chat: ChatService | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -53,7 +54,7 @@ class Runtime:
             if self._on_failure:
                 self._on_failure()
             return
-        self.chat = ChatService(engine, literal_content=self._literal_content)
+        self.chat = ChatService(engine, **self._chat_options)
         log.info("model %s ready in %.1f s", engine.card.name, time.perf_counter() - started)
 
     def stop(self) -> None:
@@ -74,7 +75,12 @@ def create_app(
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
     """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    runtime = Runtime(load, on_load_failure, not settings.special_tokens_in_content)
+    chat_options = {
+        "literal_content": not settings.special_tokens_in_content,
+        "tool_call_parser": settings.tool_call_parser,
+    }
+    runtime = Runtime(load, on_load_failure, chat_options)
+    sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
         if runtime.chat is None:
@@ -82,12 +88,21 @@ def create_app(
         return JSONResponse({"status": "healthy"})
 
     async def invocations(request: Request) -> Response:
-        fmt = choose_format(
-            settings.stream_format,
-            request.headers.get("x-amzn-sagemaker-custom-attributes", ""),
-            request.headers.get("accept", ""),
+        attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
+        fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
+        try:
+            chat = runtime.ready()
+            body = await _read_body(request)
+        except OpenAIError as exc:
+            return _error(exc)
+        answered = session_reply(sessions, body, request.headers.get(SESSION_ID))
+        if answered is not None:
+            return _respond(answered)
+        tool_choice = custom_attribute(attributes, "tool_choice")
+        reply = await invoke(
+            chat, body, fmt, tool_choice=tool_choice, whole=settings.async_endpoint
         )
-        return await _chat(runtime, request, fmt)
+        return _respond(reply)
 
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse")
@@ -112,6 +127,8 @@ def create_app(
             Route("/ping", ping, methods=["GET"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
+            Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ],
         exception_handlers={HTTPException: http_error, OpenAIError: openai_error},
@@ -131,13 +148,15 @@ def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:
     return lifespan
 
 
-async def _chat(runtime: Runtime, request: Request, fmt: StreamFormat) -> Response:
+async def _chat(
+    runtime: Runtime, request: Request, fmt: StreamFormat, tool_choice: str | None = None
+) -> Response:
     try:
         chat = runtime.ready()
         body = await _read_body(request)
     except OpenAIError as exc:
         return _error(exc)
-    return _respond(await invoke(chat, body, fmt))
+    return _respond(await invoke(chat, body, fmt, tool_choice=tool_choice))
 
 
 def _respond(reply: Reply) -> Response:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .engines.base import DEVICES, DTYPES, KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
+from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
@@ -34,6 +35,11 @@ ENV = {
     "dtype": "SMOAI_DTYPE",
     "gpu_memory_utilization": "SMOAI_GPU_MEMORY_UTILIZATION",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
+    "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
+    "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
+    # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
+    "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
+    "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
 }
 
 
@@ -86,6 +92,20 @@ class Settings:
             "content can open turns (the old behaviour)"
         },
     )
+    tool_call_parser: str = field(
+        default="auto",
+        metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
+    )
+    async_endpoint: bool = field(
+        default=False,
+        metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
+    )
+    stateful_sessions: bool = field(
+        default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
+    )
+    sessions_expiration: int = field(
+        default=1200, metadata={"help": "seconds a stateful session lives"}
+    )
 
 
 def load_settings(
@@ -108,6 +128,11 @@ def load_settings(
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {settings.dtype!r}")
     if not 0 < settings.gpu_memory_utilization <= 1:
         raise ValueError("gpu memory utilization must be above 0 and at most 1")
+    if settings.tool_call_parser not in ("auto", *FORMATS):
+        raise ValueError(
+            f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "
+            f"not {settings.tool_call_parser!r}"
+        )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     return settings

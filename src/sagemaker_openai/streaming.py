@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 StreamFormat = Literal["jsonl", "sse"]
 
@@ -32,10 +32,22 @@ async def encode_stream(
 
 def choose_format(default: StreamFormat, custom_attributes: str, accept: str) -> StreamFormat:
     """Per-request framing: `stream_format=...` in SageMaker's custom attributes, then Accept."""
-    for item in custom_attributes.replace(",", ";").split(";"):
-        key, _, value = item.strip().partition("=")
-        if key.strip() == "stream_format" and value.strip() in MEDIA_TYPES:
-            return value.strip()  # type: ignore[return-value]
+    value = custom_attribute(custom_attributes, "stream_format")
+    if value is not None and _is_format(value):
+        return value
     if "text/event-stream" in accept:
         return "sse"
     return default
+
+
+def _is_format(value: str) -> TypeGuard[StreamFormat]:
+    return value in MEDIA_TYPES
+
+
+def custom_attribute(custom_attributes: str, key: str) -> str | None:
+    """One `key=value` of SageMaker's custom attributes header (`;` or `,` separated)."""
+    for item in custom_attributes.replace(",", ";").split(";"):
+        name, _, value = item.strip().partition("=")
+        if name.strip() == key:
+            return value.strip()
+    return None

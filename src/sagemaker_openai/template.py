@@ -28,14 +28,10 @@ def render_chat(
 ) -> str:
     """The prompt text for `messages`, ending with the assistant's turn opened."""
     try:
-        # tools and documents are given as None, as transformers does: templates test them.
-        return _compile(template).render(
-            messages=messages,
-            tools=None,
-            documents=None,
-            add_generation_prompt=True,
-            **special_tokens,
-        )
+        # tools and documents default to None, as transformers does: templates test them.
+        # `special_tokens` may also carry tools and chat_template_kwargs.
+        context = {"tools": None, "documents": None, **special_tokens}
+        return _compile(template).render(messages=messages, add_generation_prompt=True, **context)
     except TemplateRaised as exc:
         raise InvalidRequest(
             f"The model's chat template rejected the messages: {exc}", param="messages"

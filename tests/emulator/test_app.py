@@ -82,7 +82,11 @@ def test_frames_are_byte_exact_on_the_wire() -> None:
 
 
 def test_sagemaker_headers_are_forwarded_to_the_container() -> None:
-    with serve_app(fake_container([])) as container, emulator_for(container) as url:
+    components = ("component-1",)
+    with (
+        serve_app(fake_container([])) as container,
+        emulator_for(container, inference_components=components) as url,
+    ):
         response = runtime_client(url).invoke_endpoint(
             EndpointName="demo",
             Body=b"{}",
@@ -98,6 +102,7 @@ def test_sagemaker_headers_are_forwarded_to_the_container() -> None:
             headers={
                 "X-Amzn-SageMaker-Accept": "text/event-stream",
                 "X-Amzn-SageMaker-Custom-Attributes": "echo",
+                "X-Amzn-SageMaker-Inference-Component": "component-1",
             },
         )
     seen = json.loads(response["Body"].read())

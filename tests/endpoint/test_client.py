@@ -46,6 +46,11 @@ def test_decoder_raises_on_an_error_line() -> None:
     assert caught.value.code == "server_error"
 
 
+def test_decoder_raises_on_a_line_that_is_not_an_object() -> None:
+    with pytest.raises(StreamError, match="not a JSON object"):
+        ChunkDecoder().feed(b'["a chunk must be an object"]\n')
+
+
 def test_stream_survives_split_and_merged_parts(emulators) -> None:
     texts = {}
     for fault, url in emulators.items():

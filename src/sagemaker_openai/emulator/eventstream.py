@@ -8,9 +8,17 @@ headers, payload, CRC32 of everything before it. A header is name length u8, nam
 from __future__ import annotations
 
 import json
+import logging
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+Fault = Literal["none", "split", "merge"]
+log = logging.getLogger("sagemaker_openai.emulator")
 
 _PRELUDE = struct.Struct(">II")  # total length, headers length
 _CRC = struct.Struct(">I")
@@ -124,3 +132,42 @@ def _decode_headers(data: bytes) -> dict[str, str]:
         headers[name] = data[at : at + value_length].decode()
         at += value_length
     return headers
+
+
+async def relay_frames(upstream: httpx.Response, fault: Fault) -> AsyncIterator[bytes]:
+    """One PayloadPart per container chunk (or as the fault says); transport faults in-stream."""
+    try:
+        async for part in _parts(upstream.aiter_raw(), fault):
+            yield encode_payload_part(part)
+    except httpx.TimeoutException:
+        message = "The container did not send the next part of its response in time."
+        yield encode_exception(message, "ModelInvocationTimeExceeded")
+    except httpx.TransportError as error:
+        log.warning("container stream broke: %r", error)
+        yield encode_exception(f"The container's response stream broke: {error}", "StreamBroken")
+    finally:
+        await upstream.aclose()
+
+
+async def _parts(chunks: AsyncIterator[bytes], fault: Fault) -> AsyncIterator[bytes]:
+    pending = b""  # merge mode: a chunk waiting for its partner
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            if fault == "split" and len(chunk) > 1:
+                yield chunk[: len(chunk) // 2]
+                yield chunk[len(chunk) // 2 :]
+            elif fault == "merge" and not pending:
+                pending = chunk
+            elif fault == "merge":
+                yield pending + chunk
+                pending = b""
+            else:
+                yield chunk
+    except httpx.TransportError:
+        if pending:
+            yield pending
+        raise
+    if pending:
+        yield pending

@@ -93,6 +93,8 @@ class ChunkDecoder:
         if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
             error = obj["error"] if isinstance(obj["error"], dict) else {"message": obj["error"]}
             raise StreamError(str(error.get("type") or "error"), str(error.get("message")))
+        if not isinstance(obj, dict):
+            raise StreamError("error", f"stream line is not a JSON object: {text[:200]}")
         return obj
 
 
@@ -209,7 +211,8 @@ def _unreachable(url: str, flag: str = "--endpoint-url") -> str:
 
 
 def _invocation_error(error: ClientError) -> InvocationError:
-    response: dict[str, Any] = error.response
+    # A ModelError adds OriginalStatusCode and OriginalMessage, beyond botocore-stubs' keys.
+    response: Mapping[str, Any] = error.response
     details = response.get("Error", {})
     return InvocationError(
         str(details.get("Code", "Unknown")),
@@ -221,5 +224,5 @@ def _invocation_error(error: ClientError) -> InvocationError:
 
 
 def _stream_error(error: ClientError) -> StreamError:
-    details: dict[str, Any] = error.response.get("Error", {})
+    details = error.response.get("Error", {})
     return StreamError(str(details.get("Code", "Unknown")), str(details.get("Message", "")))

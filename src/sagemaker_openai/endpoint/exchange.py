@@ -4,8 +4,9 @@ exact writes (HTTP chunks from a container, PayloadParts from an endpoint)."""
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from .client import EndpointClient, InvocationError
@@ -27,8 +28,12 @@ class Exchange:
         return b"".join(self.parts)
 
 
+Framing = Literal["jsonl", "sse"]
+
+
 class Target(Protocol):
     description: str
+    framing: Framing  # how this target must frame streams: jsonl, or SSE (the OpenAI route)
 
     def send(self, body: bytes, stream: bool) -> Exchange: ...
 
@@ -36,13 +41,24 @@ class Target(Protocol):
 class ContainerTarget:
     """A container's POST /invocations over plain HTTP/1.1, read chunk by chunk with h11."""
 
+    framing: Framing = "jsonl"
+
     def __init__(self, url: str, timeout_s: float = 120.0):
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"--url must be http://host:port, not {url!r}")
         self.host, self.port = parts.hostname, parts.port or 80
+        self.tls = False
+        self.path = "/invocations"
+        self.extra_headers: list[tuple[str, str]] = []
         self.timeout_s = timeout_s
         self.description = f"container {url}"
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
+        if self.tls:
+            return ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+        return sock
 
     def send(self, body: bytes, stream: bool) -> Exchange:
         import h11
@@ -52,19 +68,23 @@ class ContainerTarget:
             ("Host", f"{self.host}:{self.port}"),
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
+            *self.extra_headers,
         ]
-        request = h11.Request(method="POST", target="/invocations", headers=headers)
-        with socket.create_connection((self.host, self.port), timeout=self.timeout_s) as sock:
+        request = h11.Request(method="POST", target=self.path, headers=headers)
+        with self._connect() as sock:
             sock.sendall(conn.send(request) + conn.send(h11.Data(data=body)))
             sock.sendall(conn.send(h11.EndOfMessage()))
             status, content_type, parts, current = 0, "", [], b""
+            refused: str | None = None  # x-amzn-ErrorType: SageMaker's own refusal (the route)
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
                     conn.receive_data(sock.recv(65536))
                 elif isinstance(event, h11.Response):
                     status = event.status_code
-                    content_type = dict(event.headers).get(b"content-type", b"").decode()
+                    found = dict(event.headers)
+                    content_type = found.get(b"content-type", b"").decode()
+                    refused = found.get(b"x-amzn-errortype", b"").decode() or None
                 elif isinstance(event, h11.Data):
                     current += event.data
                     if stream and event.chunk_end:
@@ -73,11 +93,32 @@ class ContainerTarget:
                 elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                     if current:
                         parts.append(current)
-                    return Exchange(status, content_type, tuple(parts))
+                    return Exchange(status, content_type, tuple(parts), refused)
+
+
+class OpenAIRouteTarget(ContainerTarget):
+    """SageMaker's OpenAI-compatible route (real or emulated): POST BASE_URL/chat/completions
+    with a bearer token, as the `openai` client sends it; streams must be SSE there."""
+
+    framing: Framing = "sse"
+
+    def __init__(self, base_url: str, token: str, timeout_s: float = 120.0):
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"the route's base URL must be http(s)://..., not {base_url!r}")
+        self.host = parts.hostname
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.path = parts.path.rstrip("/") + "/chat/completions"
+        self.extra_headers = [("Authorization", f"Bearer {token}"), ("Accept", "application/json")]
+        self.timeout_s = timeout_s
+        self.description = f"OpenAI route {base_url}"
 
 
 class EndpointTarget:
     """An endpoint through SageMaker Runtime (real, or the emulator), via boto3."""
+
+    framing: Framing = "jsonl"
 
     def __init__(self, client: EndpointClient):
         self.client = client

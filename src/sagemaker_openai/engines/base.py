@@ -33,6 +33,14 @@ class EngineOptions:
 
 
 @dataclass(frozen=True)
+class Guided:
+    """A constraint on the output: JSON text matching a schema. Each engine turns it into its own
+    mechanism (xgrammar in the transformers engine, structured outputs in vLLM)."""
+
+    json_schema: str | None = None  # the schema as JSON text (hashable); None: any JSON object
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """One sequence's sampling settings, already validated (OpenAI semantics)."""
 
@@ -47,6 +55,7 @@ class SamplingParams:
     logit_bias: dict[int, float] = field(default_factory=dict)
     # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
     response_format: dict | None = None
+    guided: Guided | None = None  # constrained decoding; None: free text
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,11 @@ class Engine(Protocol):
 
     def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         """Stream one sequence; closing the iterator early must free the sequence."""
+        ...
+
+    def check_guided(self, guided: Guided) -> None:
+        """Raise ValueError (with the reason) if this engine cannot follow `guided`; called
+        before a stream starts, so a schema it refuses is a 400, not an in-stream error."""
         ...
 
     def close(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, ModelCard, SamplingParams, Step
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, ModelCard, SamplingParams, Step
 from .hardware import pick_device, pick_dtype
 from .sequence import LogitsProcessor, Sequence
 from .serial import SerialScheduler
@@ -22,7 +23,7 @@ from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
 
-FEATURES = frozenset({"logprobs", "logit_bias"})
+FEATURES = frozenset({"logprobs", "logit_bias"})  # and response_format where xgrammar is
 
 
 def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> TransformersEngine:
@@ -51,7 +52,8 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         tokenizer,
         name=served_name,
         context_length=context,
-        features=FEATURES,
+        # constrained decoding needs xgrammar, which SageMaker's DLC images lack
+        features=FEATURES | ({"response_format"} if find_spec("xgrammar") else set()),
         vocab_size=int(model.config.vocab_size),
     )
     return TransformersEngine(model, tokenizer, card, device)
@@ -136,17 +138,22 @@ class TransformersEngine:
         finally:
             seq.cancelled = True  # the scheduler drops its row, and its cache, before next step
 
+    def check_guided(self, guided: Guided) -> None:
+        self._guided_decoding().compile(guided)
+
     def _processor(self, params: SamplingParams) -> LogitsProcessor | None:
         """The sequence's grammar matcher when the request constrains its output."""
-        guided = getattr(params, "guided", None)  # SamplingParams.guided: issue 12's field
-        if guided is None:
+        if params.guided is None:
             return None
+        return self._guided_decoding().processor(params.guided)  # type: ignore[no-any-return]
+
+    def _guided_decoding(self) -> Any:
         if self._guides is None:
-            from .guided import GuidedDecoding
+            from .guided import GuidedDecoding  # imports xgrammar
 
             vocab = self.card.vocab_size
             self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
-        return self._guides.processor(guided)
+        return self._guides
 
 
 def _scheduler(model: Any, device: str) -> Any:

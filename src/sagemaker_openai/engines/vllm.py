@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, SamplingParams, Step, TokenLogprob
+from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, SamplingParams, Step, TokenLogprob
 from .hardware import pick_dtype
 from .token_bytes import token_bytes_table
 from .tokenizer import encode, eos_ids, model_card
@@ -125,6 +125,13 @@ class VllmEngine:
             self._closed = True
             self._llm.shutdown()
 
+    def check_guided(self, guided: Guided) -> None:
+        # vLLM validates a schema only once the request is in its engine, after our stream
+        # has started; its xgrammar backend's converter, run here, refuses the same schemas.
+        from .guided import check_json_schema
+
+        check_json_schema(guided)
+
     async def generate(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Step]:
         from vllm.inputs.engine import tokens_input
 
@@ -183,11 +190,10 @@ def _vllm_params(params: SamplingParams) -> Any:
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     structured = None
-    fmt = params.response_format
-    if fmt and fmt.get("type") == "json_object":
-        structured = StructuredOutputsParams(json_object=True)
-    elif fmt and fmt.get("type") == "json_schema":
-        structured = StructuredOutputsParams(json=fmt["json_schema"]["schema"])
+    if params.guided is not None:
+        # compact JSON, as the transformers engine: free whitespace lets small models ramble
+        schema = json.loads(params.guided.json_schema or '{"type": "object"}')
+        structured = StructuredOutputsParams(json=schema, disable_any_whitespace=True)
     return VllmParams(
         n=1,
         max_tokens=params.max_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -14,7 +14,21 @@ from .errors import AwsError, InvalidInput, NoCredentials
 from .resources import Endpoint, ModelData, ScalingPolicy, Variant
 from .sizing import VariantSettings
 
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them runs
+    from mypy_boto3_application_autoscaling.literals import MetricTypeType
+    from mypy_boto3_application_autoscaling.type_defs import (
+        TargetTrackingScalingPolicyConfigurationTypeDef,
+    )
+    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.type_defs import (
+        ContainerDefinitionTypeDef,
+        ProductionVariantTypeDef,
+        TagTypeDef,
+    )
+
+SCALABLE_DIMENSION: Literal["sagemaker:variant:DesiredInstanceCount"] = (
+    "sagemaker:variant:DesiredInstanceCount"
+)
 
 
 @contextmanager
@@ -102,7 +116,11 @@ class SageMakerClient:
         env: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        container = {"Image": image, **model_data.container_fields(), "Environment": env}
+        container: ContainerDefinitionTypeDef = {
+            "Image": image,
+            **model_data.container_fields(),
+            "Environment": env,
+        }
         with _aws("CreateModel"):
             self._sm.create_model(
                 ModelName=name,
@@ -147,11 +165,13 @@ class SageMakerClient:
         count: int,
         settings: VariantSettings,
         tags: dict[str, str],
+        async_config: dict[str, Any] | None = None,
     ) -> None:
-        production_variant: dict[str, Any] = {
+        production_variant: ProductionVariantTypeDef = {
             "VariantName": variant,
             "ModelName": model_name,
-            "InstanceType": instance_type,
+            # The user's choice, checked by SageMaker; the stubs' list lags new instance types.
+            "InstanceType": cast("ProductionVariantInstanceTypeType", instance_type),
             "InitialInstanceCount": count,
             "InitialVariantWeight": 1.0,
             "ContainerStartupHealthCheckTimeoutInSeconds": settings.startup_timeout_s,
@@ -160,9 +180,10 @@ class SageMakerClient:
         if settings.volume_size_gb is not None:
             production_variant["VolumeSizeInGB"] = settings.volume_size_gb
         variants = [production_variant]
+        extra: dict[str, Any] = {"AsyncInferenceConfig": async_config} if async_config else {}
         with _aws("CreateEndpointConfig"):
             self._sm.create_endpoint_config(
-                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags)
+                EndpointConfigName=name, ProductionVariants=variants, Tags=_tags(tags), **extra
             )
 
     def endpoint_config_variants(self, name: str) -> tuple[Variant, ...]:
@@ -230,9 +251,11 @@ class SageMakerClient:
 
     def list_endpoint_names(self, name_contains: str = "") -> list[str]:
         names: list[str] = []
-        args = {"NameContains": name_contains} if name_contains else {}
         with _aws("ListEndpoints"):
-            for page in self._sm.get_paginator("list_endpoints").paginate(**args):
+            pages = self._sm.get_paginator("list_endpoints")
+            for page in (
+                pages.paginate(NameContains=name_contains) if name_contains else pages.paginate()
+            ):
                 names += [e["EndpointName"] for e in page["Endpoints"]]
         return names
 
@@ -255,9 +278,12 @@ class SageMakerClient:
     def put_target_tracking_policy(
         self, policy_name: str, resource_id: str, policy: ScalingPolicy
     ) -> None:
-        config = {
+        config: TargetTrackingScalingPolicyConfigurationTypeDef = {
             "TargetValue": policy.target,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": policy.metric},
+            # Checked against sizing's metric names when the policy was made, or read from AWS.
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": cast("MetricTypeType", policy.metric)
+            },
             "ScaleInCooldown": 300,  # seconds
             "ScaleOutCooldown": 60,  # seconds
         }
@@ -306,5 +332,5 @@ class SageMakerClient:
             )
 
 
-def _tags(tags: dict[str, str]) -> list[dict[str, str]]:
+def _tags(tags: dict[str, str]) -> list[TagTypeDef]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]

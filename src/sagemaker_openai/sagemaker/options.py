@@ -55,6 +55,11 @@ class DeployOptions:
     s3_data: str = "tarball"  # or "uncompressed": files under an S3 prefix
     online_deps: bool = False  # True: the container installs dependencies from PyPI
     cache_dir: Path = DEFAULT_CACHE_DIR
+    # An asynchronous endpoint: where results (and failures) go, whom SNS tells.
+    async_output: str | None = None
+    async_failure: str | None = None
+    async_success_topic: str | None = None
+    async_error_topic: str | None = None
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -72,6 +77,7 @@ def check_options(opts: DeployOptions) -> None:
             "--role", f"{opts.role!r} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
         )
     check_instance_type(opts.instance_type)
+    _check_async(opts)
     if opts.target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}")
     if opts.instance_count < 1:
@@ -142,3 +148,19 @@ def container_env(pairs: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
             raise InvalidInput("--env", f"{pair!r} is not KEY=VALUE")
         out.append((key, value))
     return tuple(out)
+
+
+def _check_async(opts: DeployOptions) -> None:
+    given = (opts.async_failure, opts.async_success_topic, opts.async_error_topic)
+    if opts.async_output is None:
+        if any(given):
+            raise InvalidInput("--async", "the async options need --async s3://BUCKET/PREFIX")
+        return
+    for flag, uri in (("--async", opts.async_output), ("--async-failure", opts.async_failure)):
+        if uri is not None and not uri.startswith("s3://"):
+            raise InvalidInput(flag, f"{uri!r} is not an s3:// URI")
+    if opts.autoscale:
+        raise InvalidInput(
+            "--autoscale",
+            "scales on concurrent requests; an async endpoint scales on its queue (not built)",
+        )

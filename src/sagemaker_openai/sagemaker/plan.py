@@ -21,6 +21,7 @@ from .scaling import (
 from .sizing import model_bytes, variant_settings
 from .steps import (
     DIGEST,
+    AsyncConfig,
     CreateEndpoint,
     CreateEndpointConfig,
     CreateModel,
@@ -86,6 +87,8 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         data = ModelData(uri, compressed)
         model_tags = (*tags, (UPLOADED_TAG, "true"))
     env = _target_env(opts.target, served_name) + container_env(opts.env)
+    if opts.async_output:  # an async result is one S3 object: streams are answered whole
+        env += (("SMOAI_ASYNC_ENDPOINT", "true"),)
     settings = variant_settings(
         size,
         opts.instance_type,
@@ -97,7 +100,14 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
     steps.append(CreateModel(name, image, data, opts.role, env, model_tags))
     steps.append(
         CreateEndpointConfig(
-            name, name, VARIANT, opts.instance_type, opts.instance_count, settings, tags
+            name,
+            name,
+            VARIANT,
+            opts.instance_type,
+            opts.instance_count,
+            settings,
+            tags,
+            _async_config(opts),
         )
     )
     steps += _endpoint_steps(opts, remote, name, tags, data.uri)
@@ -163,6 +173,14 @@ def format_plan(plan: Plan) -> str:
     for i, step in enumerate(plan.steps, 1):
         lines.append(f"  {i}. {step.describe()}")
     return "\n".join(lines)
+
+
+def _async_config(opts: DeployOptions) -> AsyncConfig | None:
+    if opts.async_output is None:
+        return None
+    return AsyncConfig(
+        opts.async_output, opts.async_failure, opts.async_success_topic, opts.async_error_topic
+    )
 
 
 def _target_env(target: str, served_name: str) -> tuple[tuple[str, str], ...]:

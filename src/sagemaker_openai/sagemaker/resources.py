@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # boto3-stubs, of the dev extra
+    from mypy_boto3_sagemaker.type_defs import (
+        ContainerDefinitionTypeDef,
+        S3ModelDataSourceTypeDef,
+    )
 
 TAG_PREFIX = "sagemaker-openai"
 UPLOADED_TAG = f"{TAG_PREFIX}:uploaded-model-data"  # on a model whose S3 data this tool wrote
@@ -42,11 +48,15 @@ class ModelData:
     uri: str
     compressed: bool = True
 
-    def container_fields(self) -> dict[str, Any]:
+    def container_fields(self) -> ContainerDefinitionTypeDef:
         if self.compressed:
             return {"ModelDataUrl": self.uri}
         # Uncompressed: SageMaker copies the files under the prefix into /opt/ml/model.
-        source = {"S3Uri": self.uri, "S3DataType": "S3Prefix", "CompressionType": "None"}
+        source: S3ModelDataSourceTypeDef = {
+            "S3Uri": self.uri,
+            "S3DataType": "S3Prefix",
+            "CompressionType": "None",
+        }
         return {"ModelDataSource": {"S3DataSource": source}}
 
 

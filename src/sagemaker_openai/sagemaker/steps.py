@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .client import SageMakerClient
+from .components import async_inference_config
 from .errors import DeployError
 from .package import Contents, package_contents, write_tarball
 from .resources import UPLOADED_TAG, ModelData
@@ -165,6 +166,21 @@ class CreateModel:
 
 
 @dataclass(frozen=True)
+class AsyncConfig:
+    """An asynchronous endpoint's AsyncInferenceConfig: result and failure paths, SNS topics."""
+
+    output: str
+    failure: str | None = None
+    success_topic: str | None = None
+    error_topic: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return async_inference_config(
+            self.output, self.failure, self.success_topic, self.error_topic
+        )
+
+
+@dataclass(frozen=True)
 class CreateEndpointConfig:
     name: str
     model_name: str
@@ -173,11 +189,13 @@ class CreateEndpointConfig:
     instance_count: int
     settings: VariantSettings
     tags: tuple[tuple[str, str], ...]
+    async_config: AsyncConfig | None = None
 
     def describe(self) -> str:
+        kind = f", asynchronous: results to {self.async_config.output}" if self.async_config else ""
         return (
             f"CreateEndpointConfig {self.name}: variant {self.variant}, "
-            f"{self.instance_count} x {self.instance_type}, {self.settings.describe()}"
+            f"{self.instance_count} x {self.instance_type}, {self.settings.describe()}{kind}"
         )
 
     def execute(self, run: Run) -> None:
@@ -190,6 +208,7 @@ class CreateEndpointConfig:
             self.instance_count,
             self.settings,
             dict(self.tags),
+            self.async_config.to_api() if self.async_config else None,
         )
         run.undo.append(
             (f"endpoint config {self.name}", lambda: c.delete_endpoint_config(self.name))

@@ -8,10 +8,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ..exchange import Target
-from . import error, request, response, stream
+from . import error, request, response, stream, tools
 from .probe import Probe, Rule
 
-RULES: tuple[Rule, ...] = (*request.RULES, *response.RULES, *stream.RULES, *error.RULES)
+RULES: tuple[Rule, ...] = (
+    *request.RULES,
+    *response.RULES,
+    *stream.RULES,
+    *tools.RULES,
+    *error.RULES,
+)
 DOCS = "docs/check.md"
 
 

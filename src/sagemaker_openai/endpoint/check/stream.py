@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ...streaming import MEDIA_TYPES
 from .probe import (
     BASE,
     Check,
@@ -36,8 +37,9 @@ def _content_type(probe: Probe) -> list[str]:
         if exchange.status == 400 and error is not None and error.get("param") == "stream":
             found.append(CANNOT_STREAM)  # what a `--target hf-dlc` endpoint answers
         return found
-    ok = exchange.content_type.split(";")[0].strip() == "application/jsonlines"
-    return [] if ok else [f"content type {exchange.content_type!r}, not application/jsonlines"]
+    wanted = MEDIA_TYPES[probe.target.framing]
+    ok = exchange.content_type.split(";")[0].strip() == wanted
+    return [] if ok else [f"content type {exchange.content_type!r}, not {wanted}"]
 
 
 def _one_object_per_part(probe: Probe) -> list[str]:
@@ -53,12 +55,25 @@ def _one_object_per_part(probe: Probe) -> list[str]:
 
 
 def _jsonl_framing(probe: Probe) -> list[str]:
+    """`{json}\\n` per part; on the OpenAI route, SSE's `data: {json}\\n\\n` then [DONE]."""
     exchange, found = probe.stream(), []
+    if probe.target.framing == "sse":
+        return _sse_framing(exchange.parts)
     for number, part in enumerate(exchange.parts, 1):
         if not part.endswith(b"\n") or part.startswith((b"data:", b":", b"\n")) or b"\n\n" in part:
             found.append(f"part {number} is not '{{json}}\\n': {clip(part)}")
         elif b"[DONE]" in part:
             found.append(f"part {number} carries [DONE]: {clip(part)}")
+    return found[:5]
+
+
+def _sse_framing(parts: tuple[bytes, ...]) -> list[str]:
+    found = []
+    for number, part in enumerate(parts, 1):
+        if not (part.startswith(b"data: ") and part.endswith(b"\n\n")) or part.count(b"\n") != 2:
+            found.append(f"part {number} is not 'data: {{json}}\\n\\n': {clip(part)}")
+    if parts and parts[-1] != b"data: [DONE]\n\n":
+        found.append(f"the stream does not end with data: [DONE]: {clip(parts[-1])}")
     return found[:5]
 
 
@@ -183,7 +198,7 @@ def _concurrent(probe: Probe) -> list[str]:
 RULES = (
     Rule("stream.content_type", _content_type),
     Rule("stream.one_object_per_part", _one_object_per_part),
-    Rule("stream.jsonl_framing", _jsonl_framing),
+    Rule("stream.jsonl_framing", _jsonl_framing),  # sse framing on the OpenAI route
     Rule("stream.same_ids", over_chunks(_same_ids)),
     Rule("stream.choices_last", over_chunks(_choices_last)),
     Rule("stream.first_chunk", over_chunks(_first_chunk)),

@@ -16,8 +16,11 @@ from pathlib import Path
 from sagemaker_openai.chat import ChatService
 from sagemaker_openai.engines import load_engine
 from sagemaker_openai.invocation import invoke
+from sagemaker_openai.settings import load_settings
 
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
+# SMOAI_ASYNC_ENDPOINT in the model's environment: an async endpoint answers streams whole.
+ASYNC_ENDPOINT = load_settings().async_endpoint
 NO_STREAM = (
     "This endpoint runs the Hugging Face inference toolkit, which cannot stream: send "
     '"stream": false, or deploy with --target lmi or image to stream.'
@@ -37,7 +40,8 @@ def input_fn(input_data, content_type):
 
 
 def predict_fn(body, service):
-    return _loop.run_until_complete(invoke(service, body, "jsonl", no_stream=NO_STREAM))
+    answer = invoke(service, body, "jsonl", no_stream=NO_STREAM, whole=ASYNC_ENDPOINT)
+    return _loop.run_until_complete(answer)
 
 
 def output_fn(reply, accept, context):

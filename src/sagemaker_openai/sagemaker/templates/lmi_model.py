@@ -29,6 +29,8 @@ from sagemaker_openai.invocation import invoke
 from sagemaker_openai.settings import load_settings
 
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
+# SMOAI_ASYNC_ENDPOINT in the model's environment: an async endpoint answers streams whole.
+ASYNC_ENDPOINT = load_settings().async_endpoint
 
 _service = None
 _sync_loop = None  # sync mode only: our own loop, kept for the engine's loop-bound state
@@ -66,7 +68,8 @@ async def _handle_async(inputs: Input):
     service = _chat(inputs)
     if inputs.is_empty():
         return None
-    reply = await invoke(service, bytes(inputs.get_as_bytes()), "jsonl")
+    body = bytes(inputs.get_as_bytes())
+    reply = await invoke(service, body, "jsonl", whole=ASYNC_ENDPOINT)
     if reply.status != 200:
         # DJL's async mode answers a `code` with its own body {"code", "error"}: our OpenAI
         # error object travels as the `error` string (AsyncRequestManager/Request.java).
@@ -99,7 +102,8 @@ def _handle_sync(inputs: Input):
     service = _chat(inputs)
     if inputs.is_empty():
         return None  # DJL's start-up call
-    reply = _sync_loop.run_until_complete(invoke(service, bytes(inputs.get_as_bytes()), "jsonl"))
+    body = bytes(inputs.get_as_bytes())
+    reply = _sync_loop.run_until_complete(invoke(service, body, "jsonl", whole=ASYNC_ENDPOINT))
     output = Output(code=reply.status, message=HTTPStatus(reply.status).phrase)
     output.add_property("Content-Type", reply.media_type)
     if isinstance(reply.body, bytes):

@@ -1,0 +1,183 @@
+"""Inference components, adapters and async endpoints: exact requests, checked by botocore's
+Stubber against the real service models (a wrong name or type fails validation)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from sagemaker_openai.sagemaker.components import (
+    ComponentError,
+    adapter_component,
+    async_backlog_scaling,
+    async_inference_config,
+    component_endpoint_config,
+    compute_requirements,
+    copy_scaling,
+    inference_component,
+    scale_from_zero,
+)
+
+GIB = 2**30
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+
+
+def client(service: str):
+    return boto3.client(
+        service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+def call(service: str, operation: str, kwargs: dict, expected: dict, response: dict) -> None:
+    c = client(service)
+    with Stubber(c) as stub:
+        stub.add_response(operation, response, expected)
+        getattr(c, operation)(**kwargs)
+        stub.assert_no_pending_responses()
+
+
+def test_requirements_from_instance_and_model_size() -> None:
+    small = compute_requirements("ml.g5.12xlarge", 8 * GIB)  # fits one 24 GiB A10G at <= 60%
+    assert (small.accelerators, small.cpu_cores, small.memory_mb) == (1, 10, 44236)
+    big = compute_requirements("ml.g5.12xlarge", 30 * GIB)  # needs 3 -> 4 (tensor parallel)
+    assert (big.accelerators, big.cpu_cores, big.memory_mb) == (4, 43, 176947)
+    cpu = compute_requirements("ml.m5.xlarge", GIB // 4)
+    assert (cpu.accelerators, cpu.cpu_cores, cpu.memory_mb) == (0, 2, 2560)
+    assert small.describe() == "1 accelerator(s), 10 CPU cores, 44236 MiB memory per copy"
+
+
+@pytest.mark.parametrize(
+    ("instance", "size", "reason"),
+    [("ml.g5.xlarge", 30 * GIB, "needs 4 accelerators"), ("ml.x9.huge", GIB, "no sizing")],
+)
+def test_what_cannot_be_placed_is_said(instance: str, size: int, reason: str) -> None:
+    with pytest.raises(ComponentError, match=reason):
+        compute_requirements(instance, size)
+
+
+def test_endpoint_config_without_a_model_scaling_to_zero() -> None:
+    kwargs = component_endpoint_config(
+        "chat-cfg", ROLE, "ml.g5.12xlarge", 1, 2, scale_to_zero=True, routing="PREFIX_AWARE"
+    )
+    expected = {
+        "EndpointConfigName": "chat-cfg",
+        "ExecutionRoleArn": ROLE,
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "InstanceType": "ml.g5.12xlarge",
+                "InitialInstanceCount": 1,
+                "ManagedInstanceScaling": {
+                    "Status": "ENABLED",
+                    "MinInstanceCount": 0,
+                    "MaxInstanceCount": 2,
+                },
+                "RoutingConfig": {"RoutingStrategy": "PREFIX_AWARE"},
+            }
+        ],
+    }
+    call("sagemaker", "create_endpoint_config", kwargs, expected, {"EndpointConfigArn": "a" * 20})
+
+
+def test_inference_component_and_its_adapter() -> None:
+    reqs = compute_requirements("ml.g5.12xlarge", 8 * GIB)
+    kwargs = inference_component("chat-ic", "chat", "chat-model", reqs, copies=1)
+    expected = {
+        "InferenceComponentName": "chat-ic",
+        "EndpointName": "chat",
+        "VariantName": "AllTraffic",
+        "Specification": {
+            "ModelName": "chat-model",
+            "ComputeResourceRequirements": {
+                "NumberOfCpuCoresRequired": 10,
+                "MinMemoryRequiredInMb": 44236,
+                "NumberOfAcceleratorDevicesRequired": 1,
+            },
+        },
+        "RuntimeConfig": {"CopyCount": 1},
+    }
+    arn = {"InferenceComponentArn": "arn:aws:sagemaker:us-east-1:1:inference-component/chat-ic"}
+    call("sagemaker", "create_inference_component", kwargs, expected, arn)
+    adapter = adapter_component("legal", "chat", "chat-ic", "s3://bucket/adapters/legal/")
+    expected = {
+        "InferenceComponentName": "legal",
+        "EndpointName": "chat",
+        "Specification": {
+            "BaseInferenceComponentName": "chat-ic",
+            "Container": {"ArtifactUrl": "s3://bucket/adapters/legal/"},
+        },
+    }
+    call("sagemaker", "create_inference_component", adapter, expected, arn)
+
+
+def test_copies_scale_to_zero_and_back() -> None:
+    target, policy = copy_scaling("chat-ic", 0, 4)
+    resource = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "inference-component/chat-ic",
+        "ScalableDimension": "sagemaker:inference-component:DesiredCopyCount",
+    }
+    call(
+        "application-autoscaling",
+        "register_scalable_target",
+        target,
+        {**resource, "MinCapacity": 0, "MaxCapacity": 4},
+        {},
+    )
+    tracking = {
+        "TargetValue": 4.0,
+        "PredefinedMetricSpecification": {
+            "PredefinedMetricType": (
+                "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
+            )
+        },
+        "ScaleInCooldown": 300,
+        "ScaleOutCooldown": 60,
+    }
+    expected = {
+        "PolicyName": "chat-ic-concurrency",
+        **resource,
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": tracking,
+    }
+    call("application-autoscaling", "put_scaling_policy", policy, expected, {"PolicyARN": "p"})
+    step, alarm = scale_from_zero("chat-ic")
+    assert step["StepScalingPolicyConfiguration"]["StepAdjustments"] == [
+        {"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}
+    ]
+    call("application-autoscaling", "put_scaling_policy", step, step, {"PolicyARN": "arn:p"})
+    alarm_kwargs = alarm("arn:p")
+    assert alarm_kwargs["AlarmActions"] == ["arn:p"]
+    assert alarm_kwargs["MetricName"] == "NoCapacityInvocationFailures"
+    call("cloudwatch", "put_metric_alarm", alarm_kwargs, alarm_kwargs, {})
+
+
+def test_async_endpoint_config_and_backlog_scaling() -> None:
+    config = async_inference_config(
+        "s3://b/out", "s3://b/failures", success_topic="arn:aws:sns:us-east-1:1:ok"
+    )
+    assert config == {
+        "OutputConfig": {
+            "S3OutputPath": "s3://b/out",
+            "S3FailurePath": "s3://b/failures",
+            "NotificationConfig": {"SuccessTopic": "arn:aws:sns:us-east-1:1:ok"},
+        }
+    }
+    kwargs = {
+        "EndpointConfigName": "async-cfg",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m",
+                "InstanceType": "ml.g5.xlarge",
+                "InitialInstanceCount": 1,
+            }
+        ],
+        "AsyncInferenceConfig": config,
+    }
+    call("sagemaker", "create_endpoint_config", kwargs, kwargs, {"EndpointConfigArn": "a" * 20})
+    target, policy = async_backlog_scaling("chat", 3)
+    assert target["MinCapacity"] == 0 and target["ResourceId"] == "endpoint/chat/variant/AllTraffic"
+    call("application-autoscaling", "register_scalable_target", target, target, {})
+    call("application-autoscaling", "put_scaling_policy", policy, policy, {"PolicyARN": "p"})

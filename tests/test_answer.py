@@ -1,0 +1,67 @@
+"""One choice's text into OpenAI's message and deltas: content, reasoning and tool calls."""
+
+from __future__ import annotations
+
+import json
+
+from sagemaker_openai.answer import Answer, AnswerFormat
+from sagemaker_openai.toolcalls import get_format
+
+HERMES = AnswerFormat(calls=get_format("hermes"), thinking=("<think>", "</think>"))
+TEXT = (
+    "<think>Weather needs a tool.</think>\n"
+    '<tool_call>{"name": "w", "arguments": {"c": "P"}}</tool_call>'
+)
+
+
+def run(fmt: AnswerFormat, text: str, size: int = 3) -> tuple[Answer, list[dict]]:
+    answer = Answer(fmt)
+    deltas = []
+    for i in range(0, len(text), size):
+        deltas += answer.feed(text[i : i + size])
+    return answer, deltas + answer.finish()
+
+
+def test_reasoning_then_a_call_whole() -> None:
+    answer, _ = run(HERMES, TEXT)
+    message = answer.message()
+    assert message["content"] is None and message["reasoning_content"] == "Weather needs a tool."
+    [call] = message["tool_calls"]
+    assert call["function"] == {"name": "w", "arguments": '{"c": "P"}'}
+    assert answer.finish_reason("stop") == "tool_calls"
+
+
+def test_streamed_deltas_have_openai_shapes() -> None:
+    _, deltas = run(HERMES, TEXT)
+    reasoning = [d for d in deltas if "reasoning_content" in d]
+    assert reasoning and all(d["content"] == "" for d in reasoning)  # content stays a string
+    head, body = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
+    assert set(head) == {"index", "id", "type", "function"} and head["function"]["arguments"] == ""
+    assert body == {"index": 0, "function": {"arguments": '{"c": "P"}'}}
+    assert not any(d.get("content") for d in deltas)
+
+
+def test_reasoning_field_setting_adds_reasoning() -> None:
+    fmt = AnswerFormat(thinking=("<think>", "</think>"), reasoning_field=True)
+    answer, deltas = run(fmt, "<think>hm</think>Hi")
+    assert answer.message() == {
+        "role": "assistant",
+        "content": "Hi",
+        "reasoning_content": "hm",
+        "reasoning": "hm",
+    }
+    assert {"content": "", "reasoning_content": "hm", "reasoning": "hm"} in deltas
+
+
+def test_parallel_false_keeps_the_first_call() -> None:
+    two = "".join(
+        f"<tool_call>{json.dumps({'name': n, 'arguments': {}})}</tool_call>" for n in "ab"
+    )
+    answer, _ = run(AnswerFormat(calls=get_format("hermes"), parallel=False), two)
+    assert [c["function"]["name"] for c in answer.message()["tool_calls"]] == ["a"]
+
+
+def test_without_tools_text_is_content_unchanged() -> None:
+    answer, deltas = run(AnswerFormat(), "<tool_call> is just text")
+    assert answer.message() == {"role": "assistant", "content": "<tool_call> is just text"}
+    assert answer.finish_reason("length") == "length"
