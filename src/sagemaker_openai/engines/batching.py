@@ -43,7 +43,6 @@ class Scheduler:
         self._batch = Batch(device)
         self._ready: list[Sequence] = []  # prefilled, first token sent, not yet in the batch
         self._ready_steps = 0  # steps the oldest of them has waited
-        self.running = 0  # sequences admitted and not yet finished or cancelled
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
         self._worker.start()
 
@@ -53,11 +52,9 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             if not self._batch.live and not self._waiting and not self._ready:
-                self.running = 0
                 self._waiting.append(self._inbox.get())  # idle: block until work comes
             while not self._inbox.empty():
                 self._waiting.append(self._inbox.get_nowait())
-            self.running = self._count()
             try:
                 with torch.inference_mode():
                     self._step()
@@ -68,10 +65,12 @@ class Scheduler:
                 self._batch = Batch(self._device)
                 self._waiting.clear()
                 self._ready = []
-            self.running = self._count()
 
-    def _count(self) -> int:
-        return len(self._batch.live) + len(self._waiting) + len(self._ready)
+    @property
+    def running(self) -> int:
+        """Sequences submitted and not yet finished or cancelled (read from any thread)."""
+        queued = [*self._waiting, *self._ready, *self._batch.seqs]
+        return self._inbox.qsize() + sum(not (s.finished or s.cancelled) for s in queued)
 
     def _step(self) -> None:
         """Drop ended rows and add prefilled ones (one rebuild of the cache), then decode.

@@ -105,6 +105,7 @@ class Sequence:
         return (text, True) if stopped else (text + self._stop_text.flush(), False)
 
     def _finish(self, reason: Any, text: str, count: int, entries: tuple) -> bool:
+        self.finished = True  # before the last step goes out: `running` must not count it
         self.send(Step(text, count, reason, entries))
         return True
 
