@@ -158,7 +158,7 @@ class Batch:
             return
         # (length, source): an old row's index, or a newcomer; longest first, stably, the
         # order lengths keep as every row grows by one per step.
-        rows = [(self._lengths[i], i, None) for i in keep]
+        rows: list[tuple[int, int, Sequence | None]] = [(self._lengths[i], i, None) for i in keep]
         rows += [(s.prefilled, -1, s) for s in newcomers]
         rows.sort(key=lambda r: -r[0])
         if not rows:
@@ -166,7 +166,7 @@ class Batch:
             return
         width = rows[0][0]
         old = [(dst, src) for dst, (_, src, seq) in enumerate(rows) if seq is None]
-        new = [(dst, seq) for dst, (_, _, seq) in enumerate(rows) if seq is not None]
+        new: list[tuple[int, Any]] = [(d, seq) for d, (_, _, seq) in enumerate(rows) if seq]
         overlap = min(width, self._width)  # old rows' tokens all lie in their last columns
         pad = width - rows[-1][0]  # columns that are padding in some row
         dst_old = torch.tensor([d for d, _ in old], dtype=torch.long, device=self._device)

@@ -31,10 +31,11 @@ class GrowingLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kw: Any):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-            self.reset(key_states[:, :, :0], value_states[:, :, :0])
+            self.hold(key_states[:, :, :0], value_states[:, :, :0])
+        assert self.keys is not None and self.values is not None  # held above
         used, new = self.keys.shape[-2], key_states.shape[-2]
         if used + new > self._k.shape[-2]:
-            self.reset(self.keys, self.values, spare=new + GROW)
+            self.hold(self.keys, self.values, spare=new + GROW)
         self._k[:, :, used : used + new] = key_states
         self._v[:, :, used : used + new] = value_states
         self.keys, self.values = self._k[:, :, : used + new], self._v[:, :, : used + new]
@@ -46,7 +47,7 @@ class GrowingLayer(DynamicLayer):
         self.keys, self.values = keys[:, :, :used], values[:, :, :used]
         self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
 
-    def reset(self, keys: torch.Tensor, values: torch.Tensor, spare: int = GROW) -> None:
+    def hold(self, keys: torch.Tensor, values: torch.Tensor, spare: int = GROW) -> None:
         """Hold exactly `keys`/`values` ([rows, heads, columns, dim]), room for `spare` more."""
         rows, heads, used, dim = keys.shape
         self._k = keys.new_empty(rows, heads, used + spare, dim)
@@ -83,7 +84,7 @@ def grouped_attention(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
         )
     groups = row_groups if attention_mask is not None and len(row_groups) > 1 else []
-    if not groups:
+    if not groups or attention_mask is None:
         return _decode_attention(query, key, value, attention_mask, scaling), None
     parts = [
         _decode_attention(

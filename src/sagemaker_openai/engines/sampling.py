@@ -25,9 +25,9 @@ def sample(logits: torch.Tensor, seqs: list[Sequence]) -> tuple[list[int], list[
     out: list[Logprobs | None] = [None] * len(seqs)
     if logp is not None:
         top = max(seqs[i].params.logprobs or 0 for i in asking)
-        top_lp, top_id = logp.topk(max(top, 1), dim=-1)
+        values, ids = logp.topk(max(top, 1), dim=-1)
         picked = logp.gather(1, tokens[asking].unsqueeze(1)).squeeze(1).tolist()
-        top_lp, top_id = top_lp.tolist(), top_id.tolist()
+        top_lp, top_id = values.tolist(), ids.tolist()
         for j, i in enumerate(asking):
             k = seqs[i].params.logprobs or 0
             out[i] = (picked[j], list(zip(top_id[j][:k], top_lp[j][:k], strict=True)))

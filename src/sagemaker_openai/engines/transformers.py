@@ -43,7 +43,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, **_dtype_argument(getattr(torch, dtype))
     )
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]  # a device name is what .to takes
     log.info("transformers engine on %s, %s", device, dtype)
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
@@ -145,7 +145,8 @@ class TransformersEngine:
         """The sequence's grammar matcher when the request constrains its output."""
         if params.guided is None:
             return None
-        return self._guided_decoding().processor(params.guided)  # type: ignore[no-any-return]
+        processor: LogitsProcessor = self._guided_decoding().processor(params.guided)
+        return processor
 
     def _guided_decoding(self) -> Any:
         if self._guides is None:

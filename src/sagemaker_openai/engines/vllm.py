@@ -57,7 +57,8 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
     if on_cpu:
         dtype = pick_dtype(options.dtype, "cpu")
     else:  # NVML's answer: CUDA stays uninitialised in this process for vLLM's workers
-        dtype = pick_dtype(options.dtype, "cuda", current_platform.get_device_capability().major)
+        capability = current_platform.get_device_capability()
+        dtype = pick_dtype(options.dtype, "cuda", capability.major if capability else None)
 
     def start(eager: bool) -> Any:
         args = AsyncEngineArgs(
