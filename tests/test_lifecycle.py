@@ -175,7 +175,11 @@ def test_a_broken_transformers_worker_turns_ping_503_and_stops(demo_model_dir: P
         while not _ping_is(url, 200):
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        engine._inbox.put(None)  # a fault in the worker loop itself (not in one sequence)
+        # A fault in the worker loop itself (not in one sequence, which the loop survives): its
+        # inbox breaks, then the idle worker is woken and its next look at the inbox fails.
+        scheduler = engine._scheduler  # type: ignore[attr-defined]
+        inbox, scheduler._inbox = scheduler._inbox, _BrokenQueue()
+        inbox.put(None)
         broken = time.monotonic()
         while not _ping_is(url, 503):
             assert time.monotonic() < broken + 10, "/ping still 200 after the worker died"
@@ -185,6 +189,14 @@ def test_a_broken_transformers_worker_turns_ping_503_and_stops(demo_model_dir: P
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+class _BrokenQueue:
+    def empty(self) -> bool:
+        raise RuntimeError("the worker loop's inbox is broken")
+
+    def qsize(self) -> int:
+        return 0
 
 
 def _ping_is(url: str, status: int) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -28,12 +27,10 @@ def test_values_are_converted_to_the_field_type() -> None:
         "SMOAI_KV_CACHE_GIB": "1.5",
         "SMOAI_MAX_MODEL_LEN": "1024",
         "SMOAI_ENFORCE_EAGER": "true",
-        "SMOAI_CACHE_DIR": "~/models",
     }
     settings = load_settings({}, environ)
     assert settings.kv_cache_gib == 1.5 and settings.max_model_len == 1024
     assert settings.enforce_eager is True
-    assert settings.cache_dir == Path("~/models").expanduser()
 
 
 @pytest.mark.parametrize(
@@ -79,3 +76,21 @@ def test_serve_flags_reach_settings() -> None:
         512,
         True,
     )
+
+
+def test_device_dtype_and_gpu_memory_come_from_the_environment_and_are_checked() -> None:
+    env = {"SMOAI_DTYPE": "float32", "SMOAI_GPU_MEMORY_UTILIZATION": "0.5"}
+    settings = load_settings({"device": "cpu"}, env)
+    assert (settings.device, settings.dtype, settings.gpu_memory_utilization) == (
+        "cpu",
+        "float32",
+        0.5,
+    )
+    for bad, message in (
+        ({"SMOAI_DTYPE": "fp8"}, "dtype must be one of"),
+        ({"SMOAI_GPU_MEMORY_UTILIZATION": "1.5"}, "gpu memory utilization"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            load_settings({}, bad)
+    with pytest.raises(ValueError, match="device must be one of"):
+        load_settings({"device": "tpu"}, {})

@@ -138,6 +138,9 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
         kv_cache_gib=settings.kv_cache_gib,
         max_model_len=settings.max_model_len,
         enforce_eager=settings.enforce_eager,
+        device=settings.device,
+        dtype=settings.dtype,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
     )
     failed: list[bool] = []
 
@@ -252,7 +255,7 @@ def _emulate(args: argparse.Namespace) -> int:
 
 def _add_demo_model(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("demo-model", help="provision the demo model and print its folder")
-    p.add_argument("--cache-dir", help="where to keep it [env SMOAI_CACHE_DIR]")
+    p.add_argument("--cache-dir", help="where to keep it")
     p.set_defaults(func=_demo_model)
 
 
@@ -466,7 +469,7 @@ def _add_package(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", default="model.tar.gz", help="tarball path [model.tar.gz]")
     _add_online_deps(p)
-    p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
+    p.add_argument("--cache-dir", help="where the demo model lives")
     p.set_defaults(func=_aws_command(_package))
 
 
@@ -607,7 +610,7 @@ def _add_deploy(commands: argparse._SubParsersAction) -> None:
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
-    p.add_argument("--cache-dir", help="where the demo model lives [env SMOAI_CACHE_DIR]")
+    p.add_argument("--cache-dir", help="where the demo model lives")
     _add_aws(p)
     p.set_defaults(func=_aws_command(_deploy))
 

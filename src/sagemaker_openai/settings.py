@@ -12,28 +12,29 @@ from pathlib import Path
 from typing import Any
 
 from .admission import MAX_WAITING_DEFAULT
-from .engines.base import KV_CACHE_GIB_DEFAULT
+from .engines.base import DEVICES, DTYPES, KV_CACHE_GIB_DEFAULT
 from .streaming import MEDIA_TYPES, StreamFormat
 from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
-# Fewer than 15 in all (STYLE.md): a setting that SageMaker users rarely change is a flag only.
+# Fewer than 15 of ours (STYLE.md): a setting no SageMaker container needs is a flag only (host:
+# containers bind every address; cache_dir: the demo model's; device: auto finds the GPU).
 ENV = {
     "model": "SMOAI_MODEL",
     "engine": "SMOAI_ENGINE",
-    "host": "SMOAI_HOST",
     "port": "SAGEMAKER_BIND_TO_PORT",
     "stream_format": "SMOAI_STREAM_FORMAT",
     "served_model_name": "SMOAI_SERVED_MODEL_NAME",
-    "cache_dir": "SMOAI_CACHE_DIR",
     "log_level": "SMOAI_LOG_LEVEL",
     "num_gpus": "SM_NUM_GPUS",
     "kv_cache_gib": "SMOAI_KV_CACHE_GIB",
     "max_model_len": "SMOAI_MAX_MODEL_LEN",
     "enforce_eager": "SMOAI_ENFORCE_EAGER",
     "max_waiting": "SMOAI_MAX_WAITING",
+    "dtype": "SMOAI_DTYPE",
+    "gpu_memory_utilization": "SMOAI_GPU_MEMORY_UTILIZATION",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
@@ -96,6 +97,16 @@ class Settings:
             "timeout of load balancers in front"
         },
     )
+    device: str = field(
+        default="auto", metadata={"help": "transformers engine: cpu, cuda or auto (cuda if any)"}
+    )
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "float32, bfloat16, float16 or auto (bf16 where computed natively)"},
+    )
+    gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "vllm engine on GPUs: share of GPU memory it may take"}
+    )
     special_tokens_in_content: bool = field(
         default=False,
         metadata={
@@ -133,6 +144,12 @@ def load_settings(
         if value is not None and name in types:
             values[name] = value
     settings = replace(Settings(), **values)
+    if settings.device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {settings.device!r}")
+    if settings.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {settings.dtype!r}")
+    if not 0 < settings.gpu_memory_utilization <= 1:
+        raise ValueError("gpu memory utilization must be above 0 and at most 1")
     if settings.tool_call_parser not in ("auto", *FORMATS):
         raise ValueError(
             f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "

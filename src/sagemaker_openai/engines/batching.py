@@ -1,0 +1,229 @@
+"""Continuous batching for the transformers engine: one forward pass per step for all sequences.
+
+The running sequences share one KV cache, left-padded: row i holds its own tokens at the right
+end, padding (masked out) on the left, so every row's next token lands in the same new column.
+A newcomer is prefilled alone into its own cache (in chunks, a few hundred tokens per step, so
+running streams keep their pace), then padded and stacked onto the batch; a sequence that ends
+or is cancelled is dropped by row. Neither recomputes anyone else's keys and values.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from typing import Any
+
+import torch
+
+from . import kvcache
+from .kvcache import new_cache
+from .sampling import sample
+from .sequence import Sequence
+
+log = logging.getLogger(__name__)
+
+# Prompt tokens prefilled per step: a long prompt is split, so a step that admits it costs the
+# running streams at most about this much extra work.
+PREFILL_CHUNK = {"cpu": 256, "cuda": 4096}
+MAX_ROWS = 256  # sequences decoding at once; more wait (with their prompts not yet prefilled)
+JOIN_WAIT = 4  # steps a prefilled newcomer may wait for others to join the batch with
+
+
+class Scheduler:
+    """Owns the model on one worker thread; sequences come in through `submit`."""
+
+    def __init__(self, model: Any, device: str):
+        self._model = model
+        self._device = device
+        self._chunk = PREFILL_CHUNK.get(device, PREFILL_CHUNK["cuda"])
+        self._inbox: queue.Queue[Sequence] = queue.Queue()
+        self._waiting: deque[Sequence] = deque()  # admitted, prompt not fully prefilled
+        self._batch = Batch(device)
+        self._ready: list[Sequence] = []  # prefilled, first token sent, not yet in the batch
+        self._ready_steps = 0  # steps the oldest of them has waited
+        self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
+        self._worker.start()
+
+    def submit(self, seq: Sequence) -> None:
+        self._inbox.put(seq)
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker loop itself has died (one sequence's failure does not)."""
+        return self._worker.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            if not self._batch.live and not self._waiting and not self._ready:
+                self._waiting.append(self._inbox.get())  # idle: block until work comes
+            while not self._inbox.empty():
+                self._waiting.append(self._inbox.get_nowait())
+            try:
+                with torch.inference_mode():
+                    self._step()
+            except Exception as exc:  # every sequence in flight gets it; the engine goes on
+                log.exception("generation failed")
+                for seq in [*self._batch.live, *self._waiting, *self._ready]:
+                    seq.send(exc)
+                self._batch = Batch(self._device)
+                self._waiting.clear()
+                self._ready = []
+
+    @property
+    def running(self) -> int:
+        """Sequences submitted and not yet finished or cancelled (read from any thread)."""
+        queued = [*self._waiting, *self._ready, *self._batch.seqs]
+        return self._inbox.qsize() + sum(not (s.finished or s.cancelled) for s in queued)
+
+    def _step(self) -> None:
+        """Drop ended rows and add prefilled ones (one rebuild of the cache), then decode.
+
+        A rebuild copies the whole cache, so it waits until it is worth it: a quarter of the
+        rows ended (they decode, unused, until then), or newcomers amount to an eighth of the
+        rows or have waited JOIN_WAIT steps (their first token is already out).
+        """
+        self._waiting = deque(s for s in self._waiting if not s.cancelled)
+        self._ready += self._prefill()
+        self._ready = [s for s in self._ready if not s.cancelled]
+        live = len(self._batch.live)
+        ended = len(self._batch.seqs) - live
+        self._ready_steps = self._ready_steps + 1 if self._ready else 0
+        joining = bool(self._ready) and (
+            len(self._ready) * 8 >= live or self._ready_steps > JOIN_WAIT
+        )
+        if joining or ended * 4 >= max(1, len(self._batch.seqs)):
+            self._batch.rebuild(self._ready if joining else [])
+            if joining:
+                self._ready = []
+        if self._batch.live:
+            logits = self._batch.decode(self._model)
+            tokens, logprobs = sample(logits, self._batch.seqs)
+            for seq, token, lp in zip(self._batch.seqs, tokens, logprobs, strict=True):
+                if not (seq.finished or seq.cancelled):
+                    seq.finished = seq.take(token, lp)
+
+    def _prefill(self) -> list[Sequence]:
+        """Prefill waiting prompts up to the step's token budget; those complete, sampled once."""
+        budget = self._chunk
+        ready: list[Sequence] = []
+        rows = len(self._batch.live) + len(self._ready)
+        while self._waiting and budget > 0 and rows + len(ready) < MAX_ROWS:
+            seq = self._waiting[0]
+            n = min(len(seq.prompt) - seq.prefilled, budget)
+            logits = self._prefill_chunk(seq, n)
+            budget -= n
+            if seq.prefilled < len(seq.prompt):
+                break  # the budget ran out inside this prompt: on with it next step
+            self._waiting.popleft()
+            [token], [logprobs] = sample(logits, [seq])
+            seq.finished = seq.take(token, logprobs)
+            if not seq.finished:
+                ready.append(seq)
+        return ready
+
+    def _prefill_chunk(self, seq: Sequence, n: int) -> torch.Tensor:
+        """The next `n` prompt tokens into the sequence's own cache; last position's logits."""
+        if seq.cache is None:
+            seq.cache = new_cache()
+        start = seq.prefilled
+        ids = torch.tensor([seq.prompt[start : start + n]], device=self._device)
+        positions = torch.arange(start, start + n, device=self._device).unsqueeze(0)
+        out = self._model(
+            input_ids=ids,
+            position_ids=positions,
+            past_key_values=seq.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        seq.prefilled += n
+        return out.logits[:, -1]
+
+
+class Batch:
+    """The running rows, longest first: one right-aligned KV cache and each row's length."""
+
+    def __init__(self, device: str):
+        self._device = device
+        self.seqs: list[Sequence] = []
+        self._lengths: list[int] = []  # tokens each row has in the cache (its next position)
+        self._width = 0  # cache columns in use: the longest row's length
+        self._cache: Any = None  # kvcache.GrowingLayer's: keys/values [rows, heads, columns, dim]
+
+    @property
+    def live(self) -> list[Sequence]:
+        """Rows neither finished nor cancelled (the others go at the next rebuild)."""
+        return [s for s in self.seqs if not (s.finished or s.cancelled)]
+
+    def rebuild(self, newcomers: list[Sequence]) -> None:
+        """Drop ended rows, add prefilled ones: each kept token is copied once, into place."""
+        keep = [i for i, s in enumerate(self.seqs) if not (s.finished or s.cancelled)]
+        if len(keep) == len(self.seqs) and not newcomers:
+            return
+        # (length, source): an old row's index, or a newcomer; longest first, stably, the
+        # order lengths keep as every row grows by one per step.
+        rows: list[tuple[int, int, Sequence | None]] = [(self._lengths[i], i, None) for i in keep]
+        rows += [(s.prefilled, -1, s) for s in newcomers]
+        rows.sort(key=lambda r: -r[0])
+        if not rows:
+            self.__init__(self._device)  # type: ignore[misc]  # back to empty
+            return
+        width = rows[0][0]
+        old = [(dst, src) for dst, (_, src, seq) in enumerate(rows) if seq is None]
+        new: list[tuple[int, Any]] = [(d, seq) for d, (_, _, seq) in enumerate(rows) if seq]
+        overlap = min(width, self._width)  # old rows' tokens all lie in their last columns
+        pad = width - rows[-1][0]  # columns that are padding in some row
+        dst_old = torch.tensor([d for d, _ in old], dtype=torch.long, device=self._device)
+        src_old = torch.tensor([s for _, s in old], dtype=torch.long, device=self._device)
+        target = self._cache if self._cache is not None else newcomers[0].cache
+        for i, layer in enumerate(target.layers):
+            heads, dim = layer.keys.shape[1], layer.keys.shape[3]
+            keys = layer.keys.new_empty(len(rows), heads, width + kvcache.GROW, dim)
+            values = layer.values.new_empty(len(rows), heads, width + kvcache.GROW, dim)
+            # Padding is masked, but 0 * NaN in probs @ values would still be NaN: zeroed.
+            keys[:, :, :pad].zero_()
+            values[:, :, :pad].zero_()
+            if old:
+                cols = slice(self._width - overlap, self._width)
+                into = slice(width - overlap, width)
+                keys[:, :, into].index_copy_(0, dst_old, layer.keys[src_old, :, cols])
+                values[:, :, into].index_copy_(0, dst_old, layer.values[src_old, :, cols])
+            for dst, seq in new:
+                theirs = seq.cache.layers[i]
+                n = theirs.keys.shape[2]
+                keys[dst, :, width - n : width] = theirs.keys[0]
+                values[dst, :, width - n : width] = theirs.values[0]
+            layer.adopt(keys, values, width)
+        self._cache = target
+        self.seqs = [seq if seq is not None else self.seqs[src] for _, src, seq in rows]
+        self._lengths = [n for n, _, _ in rows]
+        self._width = width
+        for _, seq in new:
+            seq.cache = None
+
+    def decode(self, model: Any) -> torch.Tensor:
+        """One forward pass: each row's last token in, next-token logits out ([rows, vocab])."""
+        # rows that ended decode a placeholder until the next rebuild drops them
+        last = [s.last if s.tokens else 0 for s in self.seqs]
+        ids = torch.tensor(last, device=self._device).unsqueeze(1)
+        lengths = torch.tensor(self._lengths, device=self._device)
+        width = self._width + 1  # the column the incoming tokens take
+        # right-aligned rows: row r uses its last lengths[r] + 1 columns
+        columns = torch.arange(width, device=self._device)
+        mask = (columns >= width - 1 - lengths.unsqueeze(1)).long()
+        kvcache.row_groups = kvcache.plan_row_groups([n + 1 for n in self._lengths], width)
+        try:
+            out = model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=lengths.unsqueeze(1),
+                past_key_values=self._cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+        finally:
+            kvcache.row_groups = []
+        self._lengths = [n + 1 for n in self._lengths]
+        self._width = width
+        return out.logits[:, -1]

@@ -1,0 +1,71 @@
+"""The transformers engine's fallback before transformers 4.56: sequences take turns.
+
+The batched scheduler (engines/batching.py) edits the per-layer cache objects that transformers
+4.56 introduced; older releases (the HF DLC's 4.49, LMI's 4.45) get this one: one worker thread,
+each running sequence advances one token per round with its own cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import torch
+
+from .sampling import sample
+from .sequence import Sequence
+
+log = logging.getLogger(__name__)
+
+
+class SerialScheduler:
+    def __init__(self, model: Any, device: str):
+        self._model = model
+        self._device = device
+        self._inbox: queue.Queue[Sequence] = queue.Queue()
+        self.running = 0
+        self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
+        self._worker.start()
+
+    def submit(self, seq: Sequence) -> None:
+        self._inbox.put(seq)
+
+    @property
+    def alive(self) -> bool:
+        """False once the worker loop itself has died (one sequence's failure does not)."""
+        return self._worker.is_alive()
+
+    def _run(self) -> None:
+        active: list[Sequence] = []
+        while True:
+            if not active:
+                self.running = 0
+                active.append(self._inbox.get())  # idle: block until work comes
+            while not self._inbox.empty():
+                active.append(self._inbox.get_nowait())
+            self.running = len(active)
+            for seq in list(active):
+                try:
+                    with torch.inference_mode():
+                        done = seq.cancelled or self._advance(seq)
+                except Exception as exc:
+                    log.exception("generation failed")
+                    seq.send(exc)
+                    done = True
+                if done:
+                    active.remove(seq)
+            self.running = len(active)
+
+    def _advance(self, seq: Sequence) -> bool:
+        """One forward pass and one token for `seq`; True when it has ended."""
+        ids = seq.prompt if seq.cache is None else [seq.last]
+        out = self._model(
+            input_ids=torch.tensor([ids], device=self._device),
+            past_key_values=seq.cache,
+            use_cache=True,
+        )
+        seq.cache = out.past_key_values
+        [token], [logprobs] = sample(out.logits[:, -1], [seq])
+        return seq.take(token, logprobs)
