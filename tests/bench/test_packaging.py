@@ -16,7 +16,7 @@ def test_model_tarball_wheel_holds_no_benchmark_code(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)  # what `package` puts in every hf-dlc and lmi tarball
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-    assert "sagemaker_openai/cli.py" in names  # the wheel holds the package at all
+    assert "sagemaker_openai/cli/__init__.py" in names  # the wheel holds the package at all
     modules = {Path(n).with_suffix("").as_posix().replace("/", ".") for n in names}
     bench = [m for m in modules if m.startswith("bench") or ".bench" in m]
     assert bench == []
