@@ -235,6 +235,10 @@ def test_a_client_that_hangs_up_frees_its_sequence(served: Served) -> None:
         "temperature": 0,
         "stream": True,
     }
+    # A previous test's last sequence may still be finishing its final step: idle first.
+    deadline = time.monotonic() + 30
+    while served.engine.running and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert served.engine.running == 0
     with httpx.stream("POST", f"{served.url}/invocations", json=body, timeout=120) as response:
         lines = response.iter_lines()
