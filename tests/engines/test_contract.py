@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live import free_port
+from live import WEATHER_TOOL, free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
 from sagemaker_openai.server import create_app
@@ -325,19 +325,6 @@ def test_concurrent_greedy_requests_match_each_alone(served: Served) -> None:
             assert len(a) == len(b)
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "maxLength": 20}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {}}}
 WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 
