@@ -51,7 +51,7 @@ def history(child: pexpect.spawn) -> str:
 def test_ctrl_c_stops_the_answer_and_keeps_the_conversation(console: pexpect.spawn) -> None:
     console.sendline(COUNT)
     console.expect_exact(COUNT + "\r\n")  # the terminal's echo of the line
-    console.expect(r"123456")  # the answer is streaming (the demo model writes digits)
+    console.expect(r"\d")  # the answer is streaming (counting: its first digit is out)
     console.sendintr()
     console.expect(r"\[stopped; (\d+) tokens")
     shown = int(console.match.group(1))
@@ -59,7 +59,7 @@ def test_ctrl_c_stops_the_answer_and_keeps_the_conversation(console: pexpect.spa
     console.expect_exact(PROMPT)
     kept = history(console)
     assert f"user: {COUNT}" in kept
-    partial = re.search(r"assistant: (123456\d*)", kept)
+    partial = re.search(r"assistant: \S", kept)  # the part of the answer shown is kept
     assert partial, kept
     assert console.isalive()
 
