@@ -116,3 +116,19 @@ def post_raw(url: str, path: str, body: bytes, headers: dict[str, str] | None = 
                     current = b""
             elif isinstance(event, h11.EndOfMessage):
                 return ChunkedResponse(status, response_headers, chunks)
+
+
+# The one tool the tool tests offer (a city name, bounded so a constrained call ends soon).
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 20}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}

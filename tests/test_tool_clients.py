@@ -13,21 +13,9 @@ from pathlib import Path
 
 import openai
 import pytest
+from live import WEATHER_TOOL
 from local_sagemaker import emulator_for
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "maxLength": 20}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
 QUESTION = {"role": "user", "content": "What is the weather in Paris?"}
 STRANDS_PYTHON = Path(__file__).resolve().parents[1] / ".venv-strands" / "bin" / "python"
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2.ext
-from jinja2 import TemplateError, nodes
+from jinja2 import Template, TemplateError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import InvalidRequest
@@ -45,7 +45,7 @@ def render_chat(
 
 
 @lru_cache(maxsize=8)
-def _compile(source: str) -> Any:
+def _compile(source: str) -> Template:
     env = ImmutableSandboxedEnvironment(
         trim_blocks=True,
         lstrip_blocks=True,

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live import free_port
+from live import WEATHER_TOOL, free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
 from sagemaker_openai.server import create_app
@@ -235,6 +235,10 @@ def test_a_client_that_hangs_up_frees_its_sequence(served: Served) -> None:
         "temperature": 0,
         "stream": True,
     }
+    # A previous test's last sequence may still be finishing its final step: idle first.
+    deadline = time.monotonic() + 30
+    while served.engine.running and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert served.engine.running == 0
     with httpx.stream("POST", f"{served.url}/invocations", json=body, timeout=120) as response:
         lines = response.iter_lines()
@@ -321,19 +325,6 @@ def test_concurrent_greedy_requests_match_each_alone(served: Served) -> None:
             assert len(a) == len(b)
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "maxLength": 20}},
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {}}}
 WEATHER_QUESTION = [{"role": "user", "content": "What is the weather in Paris?"}]
 

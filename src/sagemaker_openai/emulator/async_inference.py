@@ -146,7 +146,8 @@ class AsyncInvocations:
     def _get(self, uri: str) -> bytes:
         bucket, key = _split(uri)
         try:
-            return self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+            body: bytes = self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+            return body
         except Exception as error:
             raise ServiceError(400, "ValidationError", f"Could not read {uri}: {error}") from None
 

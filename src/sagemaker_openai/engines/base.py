@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
@@ -54,7 +54,7 @@ class SamplingParams:
     logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
     logit_bias: dict[int, float] = field(default_factory=dict)
     # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
-    response_format: dict | None = None
+    response_format: dict[str, Any] | None = None
     guided: Guided | None = None  # constrained decoding; None: free text
 
 

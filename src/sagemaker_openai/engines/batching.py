@@ -138,7 +138,8 @@ class Scheduler:
             logits_to_keep=1,
         )
         seq.prefilled += n
-        return out.logits[:, -1]
+        logits: torch.Tensor = out.logits[:, -1]
+        return logits
 
 
 class Batch:
@@ -226,4 +227,5 @@ class Batch:
             kvcache.row_groups = []
         self._lengths = [n + 1 for n in self._lengths]
         self._width = width
-        return out.logits[:, -1]
+        logits: torch.Tensor = out.logits[:, -1]
+        return logits

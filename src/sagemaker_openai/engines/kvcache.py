@@ -25,10 +25,13 @@ GROW = 128  # spare columns allocated when a layer's buffer is full
 row_groups: list[tuple[int, int, int]] = []
 
 
-class GrowingLayer(DynamicLayer):
+# transformers' CacheLayerMixin.__init_subclass__ (which mypy sees called here) is unannotated.
+class GrowingLayer(DynamicLayer):  # type: ignore[no-untyped-call]
     """A DynamicLayer whose keys/values are views of buffers with spare columns at the end."""
 
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kw: Any):
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kw: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
             self.hold(key_states[:, :, :0], value_states[:, :, :0])

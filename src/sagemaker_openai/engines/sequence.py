@@ -104,7 +104,9 @@ class Sequence:
         text, stopped = self._stop_text.feed(self._detokenizer.flush())
         return (text, True) if stopped else (text + self._stop_text.flush(), False)
 
-    def _finish(self, reason: Any, text: str, count: int, entries: tuple) -> bool:
+    def _finish(
+        self, reason: Any, text: str, count: int, entries: tuple[TokenLogprob, ...]
+    ) -> bool:
         self.finished = True  # before the last step goes out: `running` must not count it
         self.send(Step(text, count, reason, entries))
         return True
@@ -145,8 +147,8 @@ class IncrementalDetokenizer:
 
     def _emit(self, final: bool = False) -> str:
         decode = self._tokenizer.decode
-        before = decode(self._ids[self._prefix : self._read], skip_special_tokens=True)
-        after = decode(self._ids[self._prefix :], skip_special_tokens=True)
+        before: str = decode(self._ids[self._prefix : self._read], skip_special_tokens=True)
+        after: str = decode(self._ids[self._prefix :], skip_special_tokens=True)
         if len(after) <= len(before) or (after.endswith("\ufffd") and not final):
             return ""  # an incomplete multi-byte character: wait for the next token
         self._prefix, self._read = self._read, len(self._ids)

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import transformers
@@ -67,11 +67,13 @@ def _cache_bytes_per_token(model: Any) -> int:
     because a batch's cache is rebuilt when rows join or leave (old and new copies live
     together for a moment)."""
     config = model.config
-    heads = getattr(config, "num_attention_heads", 1)
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    # transformers' config is untyped: its sizes are ints
+    heads: int = getattr(config, "num_attention_heads", 1)
+    kv_heads: int = getattr(config, "num_key_value_heads", None) or heads
+    head_dim: int = getattr(config, "head_dim", None) or config.hidden_size // heads
+    layers: int = config.num_hidden_layers
     itemsize = torch.tensor([], dtype=model.dtype).element_size()
-    return 2 * 2 * config.num_hidden_layers * kv_heads * head_dim * itemsize
+    return 2 * 2 * layers * kv_heads * head_dim * itemsize
 
 
 def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
@@ -173,7 +175,19 @@ class TransformersEngine:
         return self._guides
 
 
-def _scheduler(model: Any, device: str) -> Any:
+class _Scheduler(Protocol):
+    """What the engine uses of batching.Scheduler and serial.SerialScheduler."""
+
+    @property
+    def running(self) -> int: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def submit(self, seq: Sequence) -> None: ...
+
+
+def _scheduler(model: Any, device: str) -> _Scheduler:
     """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
     try:
         from .batching import Scheduler

@@ -16,9 +16,12 @@ Engine `auto` by default: the image's vLLM where it is importable and supports t
 otherwise transformers; SMOAI_ENGINE and the other SMOAI_ variables choose otherwise.
 """
 
+from __future__ import annotations
+
 import asyncio
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from djl_python import Input, Output
 
@@ -28,15 +31,23 @@ from sagemaker_openai.engines.base import EngineOptions
 from sagemaker_openai.invocation import invoke
 from sagemaker_openai.settings import load_settings
 
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Coroutine, Iterator
+    from typing import Any, TypeAlias
+
+    # djl_python is untyped: to a type checker its Input and Output are Any
+    Answer: TypeAlias = Output | AsyncIterator[Output] | None
+
 SERVED_MODEL_NAME = "__SERVED_MODEL_NAME__"  # filled in at package time
 # SMOAI_ASYNC_ENDPOINT in the model's environment: an async endpoint answers streams whole.
 ASYNC_ENDPOINT = load_settings().async_endpoint
 
-_service = None
-_sync_loop = None  # sync mode only: our own loop, kept for the engine's loop-bound state
+_service: ChatService | None = None
+# sync mode only: our own loop, kept for the engine's loop-bound state
+_sync_loop: asyncio.AbstractEventLoop | None = None
 
 
-def handle(inputs: Input):
+def handle(inputs: Input) -> Output | None | Coroutine[Any, Any, Answer]:
     """DJL's entry point. In async mode DJL calls it on its running loop and awaits the result."""
     try:
         asyncio.get_running_loop()
@@ -64,30 +75,32 @@ def _chat(inputs: Input) -> ChatService:
     return _service
 
 
-async def _handle_async(inputs: Input):
+async def _handle_async(inputs: Input) -> Answer:
     service = _chat(inputs)
     if inputs.is_empty():
         return None
     body = bytes(inputs.get_as_bytes())
     reply = await invoke(service, body, "jsonl", whole=ASYNC_ENDPOINT)
+    if not isinstance(reply.body, bytes):
+        return _async_lines(reply.media_type, reply.body)  # a stream: always status 200
     if reply.status != 200:
         # DJL's async mode answers a `code` with its own body {"code", "error"}: our OpenAI
         # error object travels as the `error` string (AsyncRequestManager/Request.java).
         return _async_output(reply.media_type, "", last=True, code=reply.status, error=reply.body)
-    if isinstance(reply.body, bytes):
-        return _async_output(reply.media_type, reply.body.decode("utf-8"), last=True)
-    return _async_lines(reply.media_type, reply.body)
+    return _async_output(reply.media_type, reply.body.decode("utf-8"), last=True)
 
 
-async def _async_lines(media_type, chunks):
+async def _async_lines(media_type: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[Output]:
     """One Output per line, as it comes; an empty last one ends the response."""
     async for line in chunks:
         yield _async_output(media_type, line.decode("utf-8"), last=False)
     yield _async_output(media_type, "", last=True)
 
 
-def _async_output(media_type, data, *, last, code=None, error=None):
-    fields = {"data": data, "last": last}
+def _async_output(
+    media_type: str, data: str, *, last: bool, code: int | None = None, error: bytes = b""
+) -> Output:
+    fields: dict[str, object] = {"data": data, "last": last}
     if code is not None:
         fields["code"] = code
         fields["error"] = error.decode("utf-8")
@@ -95,7 +108,7 @@ def _async_output(media_type, data, *, last, code=None, error=None):
     return output.add(Output.binary_encode(fields))
 
 
-def _handle_sync(inputs: Input):
+def _handle_sync(inputs: Input) -> Output | None:
     global _sync_loop
     if _sync_loop is None:
         _sync_loop = asyncio.new_event_loop()
@@ -113,7 +126,7 @@ def _handle_sync(inputs: Input):
     return output.add_stream_content(_sync_lines(_sync_loop, reply.body), output_formatter=None)
 
 
-def _sync_lines(loop, chunks):
+def _sync_lines(loop: asyncio.AbstractEventLoop, chunks: AsyncIterator[bytes]) -> Iterator[bytes]:
     """DJL pulls a sync iterator: one encoded chunk per streamed write."""
     try:
         while True:
@@ -122,4 +135,5 @@ def _sync_lines(loop, chunks):
             except StopAsyncIteration:
                 return
     finally:
-        loop.run_until_complete(chunks.aclose())
+        # invocation's streams are async generators; Reply types them as AsyncIterator
+        loop.run_until_complete(chunks.aclose())  # type: ignore[attr-defined]
