@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .async_inference import AsyncInvocations
+from .errors import ServiceError
 from .openai_route import OpenAIRoute
 from .runtime import Emulator, EmulatorConfig
 
@@ -41,7 +46,27 @@ def create_emulator_app(config: EmulatorConfig) -> Starlette:
             methods=["POST"],
         ),
     ]
-    return Starlette(routes=routes, lifespan=emulator.lifespan)
+    handlers = {HTTPException: _http_error, Exception: _internal_error}
+    return Starlette(routes=routes, lifespan=emulator.lifespan, exception_handlers=handlers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such path, wrong method) in SageMaker's error shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (404, 405):
+        message = f"No operation matches {request.method} {request.url.path}."
+        error = ServiceError(exc.status_code, "UnknownOperationException", message)
+    else:
+        error = ServiceError(exc.status_code, "ValidationError", str(exc.detail))
+    response = error.to_response(str(uuid.uuid4()))
+    response.headers.update(exc.headers or {})  # Allow, on a 405
+    return response
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this answer, so uvicorn still logs the traceback.
+    error = ServiceError(500, "InternalFailure", "The emulator failed; see its log.")
+    return error.to_response(str(uuid.uuid4()))
 
 
 def emulator_server(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .client_io import read_body
 from .errors import ServiceError, validation_error
 from .runtime import Emulator
 
@@ -46,14 +47,10 @@ class AsyncInvocations:
                 raise validation_error(
                     f"Endpoint {name} is not an asynchronous endpoint (no AsyncInferenceConfig)."
                 )
-            body = await request.body()
+            body = await read_body(request, INLINE_LIMIT)
             location = request.headers.get(_H + "InputLocation")
             if bool(body) == bool(location):
                 raise validation_error("Provide exactly one of Body and InputLocation.")
-            if len(body) > INLINE_LIMIT:
-                raise validation_error(
-                    f"Inline Body of {len(body)} bytes exceeds the limit of {INLINE_LIMIT} bytes."
-                )
             if location and not _S3_URI.match(location):
                 raise validation_error(f"InputLocation {location!r} is not an S3 URI.")
             timeout = int(request.headers.get(_H + "InvocationTimeoutSeconds", DEFAULT_TIMEOUT_S))

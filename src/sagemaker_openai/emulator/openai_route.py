@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..bearer import TokenError, read_token, verify_token
+from .client_io import unless_disconnected
 from .errors import ServiceError
 from .runtime import Emulator, forward_headers
 
@@ -46,15 +47,19 @@ class OpenAIRoute:
                 headers["Accept"] = "text/event-stream"
             if "ic" in request.path_params:
                 headers["X-Amzn-SageMaker-Inference-Component"] = request.path_params["ic"]
-            upstream = await self.emulator.send(
+            sending = self.emulator.send(
                 request.path_params["name"],
                 body,
                 headers,
                 path=_PATHS[config.openai_forward],
                 check_status=False,
             )
+            # A non-streaming answer's headers come only when it is whole: watch the client.
+            upstream = await unless_disconnected(request, sending)
         except ServiceError as error:
             return error.to_response(request_id)
+        if upstream is None:  # the client left; its container request was closed
+            return Response(status_code=499)
         response_headers = {"x-amzn-RequestId": request_id}
         media_type = upstream.headers.get("content-type", "application/json")
         return StreamingResponse(

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from .client_io import read_body, unless_disconnected
 from .errors import ServiceError, model_error, validation_error
 from .eventstream import Fault, relay_frames
 
@@ -84,10 +85,13 @@ class Emulator:
         try:
             body = await self.accept(request)
             headers = forward_headers(request.headers, stream=False)
-            upstream = await self.send(request.path_params["name"], body, headers)
-            await upstream.aread()
+            upstream = await unless_disconnected(
+                request, self.send_and_read(request.path_params["name"], body, headers)
+            )
         except ServiceError as error:
             return error.to_response(request_id)
+        if upstream is None:  # the client left; its container request was closed
+            return Response(status_code=499)
         headers = self._response_headers(upstream, request_id)
         media_type = upstream.headers.get("content-type", "application/json")
         return Response(upstream.content, status_code=200, headers=headers, media_type=media_type)
@@ -97,9 +101,15 @@ class Emulator:
         try:
             body = await self.accept(request)
             headers = forward_headers(request.headers, stream=True)
-            upstream = await self.send(request.path_params["name"], body, headers)
+            upstream = await unless_disconnected(
+                request, self.send(request.path_params["name"], body, headers)
+            )
         except ServiceError as error:
             return error.to_response(request_id)
+        if upstream is None:  # the client left before the container answered
+            return Response(status_code=499)
+        # From here StreamingResponse cancels the relay when the client leaves (ASGI 2.3),
+        # and the relay's `finally` closes the container's stream.
         headers = self._response_headers(upstream, request_id)
         headers["X-Amzn-SageMaker-Content-Type"] = upstream.headers.get(
             "content-type", "application/octet-stream"
@@ -116,10 +126,7 @@ class Emulator:
         if component is None:
             component = request.headers.get("X-Amzn-SageMaker-Inference-Component")
         self.check_component(name, component)
-        body = await request.body()
-        if len(body) > limit:
-            message = f"Request payload of {len(body)} bytes exceeds the limit of {limit} bytes."
-            raise validation_error(message)
+        body = await read_body(request, limit)
         await self.check_ready(name)
         return body
 
@@ -187,6 +194,13 @@ class Emulator:
             text = (await upstream.aread()).decode("utf-8", "replace")
             await upstream.aclose()
             raise self.model_error(name, upstream.status_code, text)
+        return upstream
+
+    async def send_and_read(
+        self, name: str, body: bytes, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        upstream = await self.send(name, body, headers)
+        await upstream.aread()
         return upstream
 
     def model_error(self, name: str, status: int, original: str) -> ServiceError:
