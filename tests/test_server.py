@@ -6,6 +6,7 @@ import http.client
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -135,17 +136,23 @@ def test_sse_through_custom_attributes(base_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("prompt", "expected"),
-    [("Repeat after me: café, naïve, jalapeño.", "naïve"), ("Write five emojis.", "🌟")],
+    ("prompt", "holds"),
+    [
+        ("Repeat after me: café, naïve, jalapeño.", lambda text: "naïve" in text),
+        # the exact emoji differs between fp32 and bf16 (the dtype follows the CPU): any emoji
+        ("Write five emojis.", lambda text: any(ord(ch) >= 0x1F300 for ch in text)),
+    ],
 )
-def test_unicode_deltas_are_whole_characters(base_url: str, prompt: str, expected: str) -> None:
+def test_unicode_deltas_are_whole_characters(
+    base_url: str, prompt: str, holds: Callable[[str], bool]
+) -> None:
     body = {"messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 24}
     response = post_raw(base_url, "/invocations", json.dumps({**body, "stream": True}).encode())
     objects = assert_chunk_rules(response.chunks)
     deltas = [o["choices"][0]["delta"].get("content", "") for o in objects]
     # a cut at max_tokens inside a character drops its bytes rather than emit U+FFFD
     assert not any("\ufffd" in d for d in deltas)
-    assert expected in "".join(deltas)
+    assert holds("".join(deltas))
     assert any(len(d.encode()) > len(d) for d in deltas)  # multi-byte characters were streamed
 
 
@@ -265,8 +272,9 @@ BAD = [
     (bad(max_tokens=0), "max_tokens", None),
     (bad(n=0), "n", None),
     (bad(top_logprobs=50), "top_logprobs", None),
-    (bad(logprobs=True), "logprobs", None),
-    (bad(logit_bias={"5": 1}), "logit_bias", None),
+    # both engines serve logprobs and logit_bias now (issue 12): these are bad values of them
+    (bad(logprobs="yes"), "logprobs", None),
+    (bad(logit_bias={"5": 101}), "logit_bias.5", None),
     (bad(tools=[{"type": "retrieval"}]), "tools[0].type", None),
     (bad(tool_choice="required"), "tool_choice", None),
     (
