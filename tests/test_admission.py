@@ -61,8 +61,11 @@ def test_a_waiter_that_leaves_gives_its_place_back() -> None:
 
 
 def test_over_budget_requests_wait_then_get_429_and_never_fit_gets_400(serve_demo) -> None:
-    # 0.01 GiB is about 116 tokens of the demo model's cache: one short request at a time
-    server = serve_demo("transformers", "--kv-cache-gib", "0.01", "--max-waiting", "1")
+    # 0.01 GiB is about 116 tokens of the demo model's fp32 cache: one short request at a time
+    # (fp32 named: the default dtype follows the CPU, and bf16 would fit twice as many)
+    server = serve_demo(
+        "transformers", "--kv-cache-gib", "0.01", "--max-waiting", "1", "--dtype", "float32"
+    )
     url = server.url
     count = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
     long = {"messages": count, "max_tokens": 60, "temperature": 0}  # runs all 60 tokens
