@@ -10,14 +10,16 @@ from botocore.stub import Stubber
 from sagemaker_openai.sagemaker.components import (
     ComponentError,
     adapter_component,
-    async_backlog_scaling,
     async_inference_config,
+    backlog_from_zero,
+    backlog_policy,
     component_endpoint_config,
     compute_requirements,
     copy_scaling,
     inference_component,
     scale_from_zero,
 )
+from sagemaker_openai.sagemaker.resources import ROUTING_STRATEGIES, Routing
 
 GIB = 2**30
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
@@ -58,7 +60,7 @@ def test_what_cannot_be_placed_is_said(instance: str, size: int, reason: str) ->
 
 def test_endpoint_config_without_a_model_scaling_to_zero() -> None:
     kwargs = component_endpoint_config(
-        "chat-cfg", ROLE, "ml.g5.12xlarge", 1, 2, scale_to_zero=True, routing="PREFIX_AWARE"
+        "chat-cfg", ROLE, "ml.g5.12xlarge", 1, 2, True, Routing("PREFIX_AWARE", 4096, 4)
     )
     expected = {
         "EndpointConfigName": "chat-cfg",
@@ -73,11 +75,21 @@ def test_endpoint_config_without_a_model_scaling_to_zero() -> None:
                     "MinInstanceCount": 0,
                     "MaxInstanceCount": 2,
                 },
-                "RoutingConfig": {"RoutingStrategy": "PREFIX_AWARE"},
+                "RoutingConfig": {
+                    "RoutingStrategy": "PREFIX_AWARE",
+                    # required with PREFIX_AWARE (botocore 1.44.8's ProductionVariantRoutingConfig)
+                    "PrefixAwareRoutingConfig": {"PrefixLength": 4096, "ConcurrencyThreshold": 4},
+                },
             }
         ],
     }
     call("sagemaker", "create_endpoint_config", kwargs, expected, {"EndpointConfigArn": "a" * 20})
+
+
+def test_routing_strategies_are_botocores() -> None:
+    """The strategies deploy accepts are exactly the installed service model's enum."""
+    model = client("sagemaker").meta.service_model
+    assert tuple(model.shape_for("RoutingStrategy").enum) == ROUTING_STRATEGIES
 
 
 def test_inference_component_and_its_adapter() -> None:
@@ -177,7 +189,60 @@ def test_async_endpoint_config_and_backlog_scaling() -> None:
         "AsyncInferenceConfig": config,
     }
     call("sagemaker", "create_endpoint_config", kwargs, kwargs, {"EndpointConfigArn": "a" * 20})
-    target, policy = async_backlog_scaling("chat", 3)
-    assert target["MinCapacity"] == 0 and target["ResourceId"] == "endpoint/chat/variant/AllTraffic"
-    call("application-autoscaling", "register_scalable_target", target, target, {})
-    call("application-autoscaling", "put_scaling_policy", policy, policy, {"PolicyARN": "p"})
+    # AWS's recipe (*Autoscale an asynchronous endpoint*), the cooldowns ours.
+    resource = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/chat/variant/AllTraffic",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    tracking = {
+        **resource,
+        "PolicyName": "chat-target-tracking",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": 5.0,
+            "CustomizedMetricSpecification": {
+                "MetricName": "ApproximateBacklogSizePerInstance",
+                "Namespace": "AWS/SageMaker",
+                "Dimensions": [{"Name": "EndpointName", "Value": "chat"}],
+                "Statistic": "Average",
+            },
+            "ScaleInCooldown": 600,
+            "ScaleOutCooldown": 120,
+        },
+    }
+    call(
+        "application-autoscaling",
+        "put_scaling_policy",
+        backlog_policy("chat"),
+        tracking,
+        {"PolicyARN": "p"},
+    )
+    step, alarm = backlog_from_zero("chat")
+    expected_step = {
+        **resource,
+        "PolicyName": "HasBacklogWithoutCapacity-ScalingPolicy",
+        "PolicyType": "StepScaling",
+        "StepScalingPolicyConfiguration": {
+            "AdjustmentType": "ChangeInCapacity",
+            "MetricAggregationType": "Average",
+            "Cooldown": 300,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+        },
+    }
+    call("application-autoscaling", "put_scaling_policy", step, expected_step, {"PolicyARN": "a"})
+    expected_alarm = {
+        "AlarmName": "chat-HasBacklogWithoutCapacity",
+        "MetricName": "HasBacklogWithoutCapacity",
+        "Namespace": "AWS/SageMaker",
+        "Statistic": "Average",
+        "EvaluationPeriods": 2,
+        "DatapointsToAlarm": 2,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "missing",
+        "Dimensions": [{"Name": "EndpointName", "Value": "chat"}],
+        "Period": 60,
+        "AlarmActions": ["arn:step"],
+    }
+    call("cloudwatch", "put_metric_alarm", alarm("arn:step"), expected_alarm, {})

@@ -82,7 +82,7 @@ def test_async_plan_sets_the_config_and_the_containers_switch(light_model_dir: P
     [
         (("--async", "b/out"), "--async"),
         (("--async-failure", "s3://b/f"), "--async"),
-        (("--async", "s3://b/out", "--autoscale", "1:2"), "--autoscale"),
+        (("--async", "s3://b/out", "--scale-metric", "concurrency"), "--scale-metric"),
     ],
 )
 def test_async_mistakes_are_one_line(

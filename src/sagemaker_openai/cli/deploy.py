@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .aws import add_endpoint_name, add_region, aws_session
+from .deploy_flags import add_platform_flags, platform_options
 
 if TYPE_CHECKING:  # imported where used, so `--help` starts fast
     import boto3
@@ -94,16 +95,21 @@ def _add_deploy(commands: Commands) -> None:
     )
     p.add_argument("--image-uri", help="container image [per target and region, documented]")
     p.add_argument("--instance-count", type=int, default=1)
-    p.add_argument("--autoscale", metavar="MIN:MAX", help="target-tracking instance autoscaling")
     p.add_argument(
-        "--scale-metric",
-        default="concurrency",
-        choices=["concurrency", "invocations"],
-        help="concurrent requests per model (high resolution) or invocations per instance "
-        "per minute [concurrency]",
+        "--autoscale",
+        metavar="MIN:MAX",
+        help="target-tracking instance autoscaling; MIN 0 (scale to zero) with --async",
     )
     p.add_argument(
-        "--scale-target", type=float, help="target value [concurrency: 8 GPU, 2 CPU; 30]"
+        "--scale-metric",
+        choices=["concurrency", "invocations"],
+        help="concurrent requests per model (high resolution) or invocations per instance "
+        "per minute [concurrency; an async endpoint scales on its queue]",
+    )
+    p.add_argument(
+        "--scale-target",
+        type=float,
+        help="target value [concurrency: 8 GPU, 2 CPU; invocations: 30; async queue: 5]",
     )
     p.add_argument(
         "--no-retain-variants",
@@ -132,35 +138,7 @@ def _add_deploy(commands: Commands) -> None:
         help="container environment, repeatable",
     )
     p.add_argument("--bucket", help="S3 bucket for model data [sagemaker-REGION-ACCOUNT]")
-    p.add_argument(
-        "--async",
-        dest="async_output",
-        metavar="S3_URI",
-        help="an asynchronous endpoint writing its results here (streams answered whole)",
-    )
-    p.add_argument("--async-failure", metavar="S3_URI", help="where failed async results go")
-    p.add_argument("--async-success-topic", metavar="SNS_ARN", help="SNS topic told of results")
-    p.add_argument("--async-error-topic", metavar="SNS_ARN", help="SNS topic told of failures")
-    p.add_argument(
-        "--inference-component",
-        metavar="NAME",
-        help="serve the model as this inference component on an endpoint without a model in "
-        "its config (created, or updated where it exists)",
-    )
-    p.add_argument(
-        "--min-copies", type=int, help="autoscale the component's copies; 0 scales to zero"
-    )
-    p.add_argument("--max-copies", type=int, help="most copies [max(1, --min-copies)]")
-    p.add_argument(
-        "--max-instances", type=int, help="managed instance scaling ceiling [--instance-count]"
-    )
-    p.add_argument(
-        "--adapter",
-        metavar="NAME",
-        help="instead of a model: a LoRA adapter component on --base-component's copies",
-    )
-    p.add_argument("--adapter-s3", metavar="S3_URI", help="the adapter's files (with --adapter)")
-    p.add_argument("--base-component", metavar="NAME", help="the component serving --adapter")
+    add_platform_flags(p)
     _add_online_deps(p)
     p.add_argument("--dry-run", action="store_true", help="print the plan, call nothing")
     p.add_argument("--no-wait", action="store_true", help="do not wait for InService")
@@ -204,14 +182,7 @@ def _deploy(args: argparse.Namespace) -> int:
         s3_data=args.s3_data,
         online_deps=args.online_deps,
         cache_dir=load_settings(vars(args)).cache_dir,
-        async_output=args.async_output,
-        async_failure=args.async_failure,
-        async_success_topic=args.async_success_topic,
-        async_error_topic=args.async_error_topic,
-        inference_component=args.inference_component,
-        min_copies=args.min_copies,
-        max_copies=args.max_copies,
-        max_instances=args.max_instances,
+        **platform_options(args),
     )
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())

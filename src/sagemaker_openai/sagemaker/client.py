@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from .calls import aws_errors, aws_tags
 from .errors import InvalidInput
-from .resources import Endpoint, ModelData, ScalingPolicy, Variant
+from .resources import Endpoint, ModelData, Routing, ScalingPolicy, Variant
 from .sizing import VariantSettings
 
 if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them runs
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
     from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
     from mypy_boto3_sagemaker.type_defs import (
         ContainerDefinitionTypeDef,
+        ProductionVariantRoutingConfigTypeDef,
         ProductionVariantTypeDef,
     )
 
@@ -156,6 +157,7 @@ class SageMakerClient:
         settings: VariantSettings,
         tags: dict[str, str],
         async_config: dict[str, Any] | None = None,
+        routing: Routing | None = None,
     ) -> None:
         production_variant: ProductionVariantTypeDef = {
             "VariantName": variant,
@@ -169,6 +171,10 @@ class SageMakerClient:
         }
         if settings.volume_size_gb is not None:
             production_variant["VolumeSizeInGB"] = settings.volume_size_gb
+        if routing is not None:
+            production_variant["RoutingConfig"] = cast(
+                "ProductionVariantRoutingConfigTypeDef", routing.to_api()
+            )
         variants = [production_variant]
         extra: dict[str, Any] = {"AsyncInferenceConfig": async_config} if async_config else {}
         with aws_errors("CreateEndpointConfig"):
@@ -185,6 +191,7 @@ class SageMakerClient:
                 v.get("ModelName", ""),  # none in an inference-component endpoint's variant
                 v.get("InstanceType", "serverless"),
                 int(v.get("InitialInstanceCount", 0)),
+                Routing.from_api(cast("dict[str, Any] | None", v.get("RoutingConfig"))),
             )
             for v in config["ProductionVariants"]
         )
@@ -234,6 +241,7 @@ class SageMakerClient:
                     v.model_name,
                     v.instance_type,
                     int(current.get(v.name) or v.instance_count),
+                    v.routing,
                 )
                 for v in variants
             ),

@@ -1,7 +1,8 @@
 """The boto3 calls for inference components: SageMaker, Application Auto Scaling, CloudWatch.
 
 Requests are built by components.py as plain keyword dictionaries; this wraps them so that
-botocore's errors become this package's one-line errors.
+botocore's errors become this package's one-line errors. An async endpoint's queue scaling
+uses the same policy and alarm calls.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from .components import (
     scale_from_zero,
 )
 from .errors import DeployError
-from .resources import UPLOADED_TAG
+from .resources import LEAST_OUTSTANDING, UPLOADED_TAG, Routing
 from .steps import POLL_S, WAIT_LIMIT_S, Run
 
 
@@ -27,6 +27,7 @@ class CreateComponentEndpointConfig:
     max_instances: int
     scale_to_zero: bool  # managed instance scaling down to 0 instances
     tags: tuple[tuple[str, str], ...]
+    routing: Routing = LEAST_OUTSTANDING
 
     def request(self) -> dict[str, Any]:
         return component_endpoint_config(
@@ -36,6 +37,7 @@ class CreateComponentEndpointConfig:
             self.instance_count,
             self.max_instances,
             self.scale_to_zero,
+            self.routing,
         )
 
     def describe(self) -> str:
@@ -43,7 +45,7 @@ class CreateComponentEndpointConfig:
         return (
             f"CreateEndpointConfig {self.name}: no model in the variant (inference components), "
             f"{self.instance_count} x {self.instance_type}, managed instance scaling "
-            f"{low}..{self.max_instances}, routing LEAST_OUTSTANDING_REQUESTS"
+            f"{low}..{self.max_instances}, {self.routing.describe()}"
         )
 
     def execute(self, run: Run) -> None:

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .resources import LEAST_OUTSTANDING, Routing
+
 GIB = 2**30
 # Instance type -> (vCPUs, memory GiB, accelerators, GiB per accelerator): the common ones.
 INSTANCES: dict[str, tuple[int, int, int, int]] = {
@@ -36,6 +38,8 @@ WEIGHTS_SHARE = 0.6  # weights may fill this share of an accelerator; the rest i
 HOST_SHARE = 0.9  # SageMaker keeps part of each instance's CPU and memory for itself
 COPY_METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
 COPY_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
+COPY_CONCURRENCY = 4.0  # concurrent requests per copy that copy autoscaling targets
+VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
 class ComponentError(ValueError):
@@ -96,7 +100,7 @@ def component_endpoint_config(
     instances: int,
     max_instances: int,
     scale_to_zero: bool = False,
-    routing: str = "LEAST_OUTSTANDING_REQUESTS",
+    routing: Routing = LEAST_OUTSTANDING,
     variant: str = "AllTraffic",
 ) -> dict[str, Any]:
     """CreateEndpointConfig for components: no model in the variant, managed instance scaling
@@ -114,7 +118,7 @@ def component_endpoint_config(
                     "MinInstanceCount": 0 if scale_to_zero else instances,
                     "MaxInstanceCount": max_instances,
                 },
-                "RoutingConfig": {"RoutingStrategy": routing},
+                "RoutingConfig": routing.to_api(),
             }
         ],
     }
@@ -151,7 +155,7 @@ def adapter_component(name: str, endpoint: str, base: str, artifact_url: str) ->
 
 
 def copy_scaling(
-    component: str, min_copies: int, max_copies: int, target_concurrency: float = 4.0
+    component: str, min_copies: int, max_copies: int, target_concurrency: float = COPY_CONCURRENCY
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """RegisterScalableTarget and a target-tracking PutScalingPolicy for a component's copies;
     `min_copies` 0 lets it scale to zero (then add `scale_from_zero`)."""
@@ -231,35 +235,68 @@ def async_inference_config(
     return {"OutputConfig": output}
 
 
-def async_backlog_scaling(
-    endpoint: str, max_instances: int, variant: str = "AllTraffic", backlog_per_instance: int = 5
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Instances of an async endpoint tracking its queue, down to 0 when the queue is empty."""
-    resource = f"endpoint/{endpoint}/variant/{variant}"
-    dimension = "sagemaker:variant:DesiredInstanceCount"
-    target = {
+def backlog_policy(
+    endpoint: str, backlog_per_instance: float = 5.0, variant: str = "AllTraffic"
+) -> dict[str, Any]:
+    """Target tracking of an async endpoint's queued requests per instance (AWS's recipe;
+    5 is its example target). Named as deploy's real-time policy, which it replaces."""
+    return {
+        "PolicyName": f"{endpoint}-target-tracking",
         "ServiceNamespace": "sagemaker",
-        "ResourceId": resource,
-        "ScalableDimension": dimension,
-        "MinCapacity": 0,
-        "MaxCapacity": max_instances,
-    }
-    policy = {
-        "PolicyName": f"{endpoint}-backlog",
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": resource,
-        "ScalableDimension": dimension,
+        "ResourceId": f"endpoint/{endpoint}/variant/{variant}",
+        "ScalableDimension": VARIANT_DIMENSION,
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
-            "TargetValue": float(backlog_per_instance),
+            "TargetValue": backlog_per_instance,
             "CustomizedMetricSpecification": {
                 "MetricName": "ApproximateBacklogSizePerInstance",
                 "Namespace": "AWS/SageMaker",
                 "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
                 "Statistic": "Average",
             },
+            # Ours, not AWS's: leave zero slowly (a cold start takes minutes), grow sooner.
             "ScaleInCooldown": 600,
             "ScaleOutCooldown": 120,
         },
     }
-    return target, policy
+
+
+def backlog_alarm_name(endpoint: str) -> str:
+    return f"{endpoint}-HasBacklogWithoutCapacity"
+
+
+def backlog_from_zero(endpoint: str, variant: str = "AllTraffic") -> tuple[dict[str, Any], Any]:
+    """AWS's step policy adding one instance, and (given its ARN) the alarm on
+    HasBacklogWithoutCapacity that fires it: at zero instances target tracking waits until
+    the queue exceeds its target. Parameters as in *Autoscale an asynchronous endpoint*."""
+    policy = {
+        "PolicyName": "HasBacklogWithoutCapacity-ScalingPolicy",
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/{variant}",
+        "ScalableDimension": VARIANT_DIMENSION,
+        "PolicyType": "StepScaling",
+        "StepScalingPolicyConfiguration": {
+            "AdjustmentType": "ChangeInCapacity",
+            "MetricAggregationType": "Average",
+            "Cooldown": 300,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}],
+        },
+    }
+
+    def alarm(policy_arn: str) -> dict[str, Any]:
+        return {
+            "AlarmName": backlog_alarm_name(endpoint),
+            "MetricName": "HasBacklogWithoutCapacity",
+            "Namespace": "AWS/SageMaker",
+            "Statistic": "Average",
+            "EvaluationPeriods": 2,
+            "DatapointsToAlarm": 2,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "missing",
+            "Dimensions": [{"Name": "EndpointName", "Value": endpoint}],
+            "Period": 60,
+            "AlarmActions": [policy_arn],
+        }
+
+    return policy, alarm

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .client import SageMakerClient
 from .component_client import Component
+from .components import backlog_alarm_name
 from .errors import DeployError, InvalidInput
 from .resources import UPLOADED_TAG, Endpoint, scaling_resource_id
 
@@ -20,8 +21,8 @@ def delete(
     keep_model: bool,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """Delete components (and their scaling), scaling, endpoint, config and (unless
-    keep_model) models and uploaded data."""
+    """Delete components (and their scaling), scaling (and an async endpoint's alarm),
+    endpoint, config and (unless keep_model) models and uploaded data."""
     ep = client.describe_endpoint(name)
     if ep is None:
         raise InvalidInput("--endpoint-name", f"no endpoint named {name} in {client.region}")
@@ -34,6 +35,9 @@ def delete(
         if client.scalable_target(resource_id) is not None:
             client.deregister_scalable_target(resource_id)  # its policies go with it
             removed.append(f"scalable target {resource_id}")
+            # An async endpoint scaled to zero also has the alarm that brings it back.
+            alarms = client.components.delete_alarms([backlog_alarm_name(name)])
+            removed += [f"alarm {a}" for a in alarms]
     client.delete_endpoint(name)
     removed.append(f"endpoint {name}")
     client.delete_endpoint_config(ep.config_name)

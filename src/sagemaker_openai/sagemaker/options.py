@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings import DEFAULT_CACHE_DIR
+from .components import COPY_CONCURRENCY
 from .errors import InvalidInput
 from .images import TARGETS, check_instance_type, default_image_uri, is_gpu_instance
 from .package import check_package_folder, resolve_model_dir
-from .resources import ScalingPolicy
+from .resources import ROUTING_STRATEGIES, Routing, ScalingPolicy
 
 # SageMaker's own patterns (CreateEndpoint API reference).
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
@@ -28,6 +29,9 @@ SCALE_METRICS = {
 CONCURRENCY_TARGET = {"GPU": 8.0, "CPU": 2.0}
 INVOCATIONS_TARGET = 30.0
 S3_DATA = ("tarball", "uncompressed")
+BACKLOG_TARGET = 5.0  # an async endpoint's queued requests per instance: AWS's example value
+# PREFIX_AWARE's prefix: a chat body's opening bytes, system prompt included. Ours, not AWS's.
+PREFIX_LENGTH = 4096
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class DeployOptions:
     image_uri: str | None = None
     instance_count: int = 1
     autoscale: str | None = None  # "MIN:MAX"
-    scale_metric: str = "concurrency"  # a key of SCALE_METRICS
+    scale_metric: str | None = None  # a key of SCALE_METRICS; None: concurrency (or the queue)
     scale_target: float | None = None  # None: the default for the metric and device
     env: tuple[str, ...] = ()  # "K=V"
     bucket: str | None = None
@@ -66,6 +70,10 @@ class DeployOptions:
     min_copies: int | None = None
     max_copies: int | None = None  # None: max(1, min_copies)
     max_instances: int | None = None  # managed instance scaling's ceiling; None: instance_count
+    # The variant's RoutingConfig (None: SageMaker's default, or what an update finds).
+    routing: str | None = None  # one of ROUTING_STRATEGIES
+    prefix_length: int | None = None  # PREFIX_AWARE only; None: PREFIX_LENGTH
+    prefix_concurrency: int | None = None  # PREFIX_AWARE only; None: the scaling target
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -93,6 +101,7 @@ def check_options(opts: DeployOptions) -> None:
         raise InvalidInput("--region", "no AWS region given or configured")
     _check_ranges(opts)
     autoscale(opts)
+    routing_config(opts)
     container_env(opts.env)
     scaling_policy(opts)
     if opts.image_uri is None:
@@ -125,8 +134,10 @@ def autoscale(opts: DeployOptions) -> tuple[int, int] | None:
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         raise InvalidInput("--autoscale", f"{opts.autoscale!r} is not MIN:MAX, e.g. 1:4")
     low, high = int(parts[0]), int(parts[1])
-    if not 1 <= low <= high:
-        raise InvalidInput("--autoscale", "needs 1 <= MIN <= MAX")
+    if low == 0 and opts.async_output is None:
+        raise InvalidInput("--autoscale", "MIN 0 needs --async: only async endpoints scale to zero")
+    if not 0 <= low <= high or high < 1:
+        raise InvalidInput("--autoscale", "needs MIN <= MAX and MAX >= 1")
     if not low <= opts.instance_count <= high:
         raise InvalidInput("--autoscale", f"--instance-count {opts.instance_count} is outside it")
     if not opts.wait:
@@ -135,7 +146,7 @@ def autoscale(opts: DeployOptions) -> tuple[int, int] | None:
 
 
 def scaling_policy(opts: DeployOptions) -> ScalingPolicy:
-    metric = SCALE_METRICS.get(opts.scale_metric)
+    metric = SCALE_METRICS.get(opts.scale_metric or "concurrency")
     if metric is None:
         raise InvalidInput("--scale-metric", f"must be one of {', '.join(SCALE_METRICS)}")
     if opts.scale_target is not None and opts.scale_target <= 0:
@@ -166,11 +177,48 @@ def _check_async(opts: DeployOptions) -> None:
     for flag, uri in (("--async", opts.async_output), ("--async-failure", opts.async_failure)):
         if uri is not None and not uri.startswith("s3://"):
             raise InvalidInput(flag, f"{uri!r} is not an s3:// URI")
-    if opts.autoscale:
+    if opts.scale_metric is not None:
         raise InvalidInput(
-            "--autoscale",
-            "scales on concurrent requests; an async endpoint scales on its queue (not built)",
+            "--scale-metric",
+            "an async endpoint scales on its queue (ApproximateBacklogSizePerInstance); "
+            "--scale-target sets queued requests per instance",
         )
+
+
+def backlog_target(opts: DeployOptions) -> float:
+    return opts.scale_target or BACKLOG_TARGET
+
+
+def routing_config(opts: DeployOptions) -> Routing | None:
+    """The RoutingConfig asked for; PREFIX_AWARE with its settings (SageMaker's bounds)."""
+    prefix_flag = "--prefix-length" if opts.prefix_length is not None else "--prefix-concurrency"
+    prefix_given = opts.prefix_length is not None or opts.prefix_concurrency is not None
+    if opts.routing != "PREFIX_AWARE" and prefix_given:
+        raise InvalidInput(prefix_flag, "applies with --routing PREFIX_AWARE")
+    if opts.routing is None:
+        return None
+    if opts.routing not in ROUTING_STRATEGIES:
+        raise InvalidInput(
+            "--routing", f"{opts.routing!r} is not one of {', '.join(ROUTING_STRATEGIES)}"
+        )
+    if opts.async_output is not None:
+        raise InvalidInput("--routing", "routes real-time requests; an async endpoint queues them")
+    if opts.routing != "PREFIX_AWARE":
+        return Routing(opts.routing)
+    length = PREFIX_LENGTH if opts.prefix_length is None else opts.prefix_length
+    if not 1024 <= length <= 65536:
+        raise InvalidInput("--prefix-length", "must be 1024..65536 bytes")
+    if opts.prefix_concurrency is not None:
+        threshold = opts.prefix_concurrency
+    elif opts.inference_component:
+        threshold = int(COPY_CONCURRENCY)
+    else:  # the concurrency that autoscaling aims at: beyond it an instance is busy
+        device = "GPU" if is_gpu_instance(opts.instance_type) else "CPU"
+        by_concurrency = opts.scale_metric in (None, "concurrency") and opts.scale_target
+        threshold = max(1, round(by_concurrency or CONCURRENCY_TARGET[device]))
+    if not 1 <= threshold <= 1024:
+        raise InvalidInput("--prefix-concurrency", "must be 1..1024 in-flight requests")
+    return Routing("PREFIX_AWARE", length, threshold)
 
 
 def copy_range(opts: DeployOptions) -> tuple[int, int] | None:

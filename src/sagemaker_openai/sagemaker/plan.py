@@ -22,17 +22,28 @@ from .images import default_image_uri, device, engine
 from .options import (
     DeployOptions,
     autoscale,
+    backlog_target,
     check_options,
     container_env,
     copy_range,
+    routing_config,
     scaling_policy,
 )
 from .package import resolve_model_dir
-from .resources import TAG_PREFIX, UPLOADED_TAG, Endpoint, ModelData, scaling_resource_id
+from .resources import (
+    LEAST_OUTSTANDING,
+    TAG_PREFIX,
+    UPLOADED_TAG,
+    Endpoint,
+    ModelData,
+    Routing,
+    scaling_resource_id,
+)
 from .scaling import (
     DeregisterScalableTarget,
     PutScalingPolicy,
     RegisterScalableTarget,
+    ScaleOnBacklog,
     ScalingState,
 )
 from .sizing import model_bytes, variant_settings
@@ -129,6 +140,7 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
                 settings,
                 tags,
                 _async_config(opts),
+                _kept_routing(opts, remote),
             )
         )
         steps += _endpoint_steps(opts, remote, name, tags, data.uri)
@@ -174,10 +186,15 @@ def _endpoint_steps(
     deregistered = bool(steps) and isinstance(steps[0], DeregisterScalableTarget)
     min_max = autoscale(opts)
     if min_max:
-        policy = scaling_policy(opts)
         kept = None if deregistered else previous
         steps.append(RegisterScalableTarget(resource_id, *min_max, previous=kept))
-        steps.append(PutScalingPolicy(f"{opts.endpoint_name}-target-tracking", resource_id, policy))
+        if opts.async_output:
+            steps.append(
+                ScaleOnBacklog(opts.endpoint_name, VARIANT, min_max[0], backlog_target(opts))
+            )
+        else:
+            name = f"{opts.endpoint_name}-target-tracking"
+            steps.append(PutScalingPolicy(name, resource_id, scaling_policy(opts)))
     elif deregistered and previous:
         steps.append(RegisterScalableTarget(resource_id, previous.min_count, previous.max_count))
         steps += [PutScalingPolicy(n, resource_id, p) for n, p in previous.policies]
@@ -203,6 +220,7 @@ def _component_steps(
         raise InvalidInput("--instance-type", str(e)) from e
     low_high = copy_range(opts)
     copies = max(1, low_high[0]) if low_high else 1  # a new component starts serving
+    routing = routing_config(opts)
     current = remote.endpoint if remote else None
     steps: list[Step] = []
     if current is None:
@@ -215,6 +233,7 @@ def _component_steps(
                 opts.max_instances or opts.instance_count,
                 scale_to_zero=low_high is not None and low_high[0] == 0,
                 tags=tags,
+                routing=routing or LEAST_OUTSTANDING,
             ),
             CreateEndpoint(
                 opts.endpoint_name,
@@ -230,6 +249,13 @@ def _component_steps(
         raise DeployError(
             f"endpoint {opts.endpoint_name} serves a model in its config, not inference "
             "components; choose another --endpoint-name or delete it first"
+        )
+    elif routing and any(v.routing != routing for v in current.variants):
+        # Its config is kept (the component goes onto it), so a new routing would be dropped.
+        raise InvalidInput(
+            "--routing",
+            f"endpoint {opts.endpoint_name} exists with other routing, set when it was created; "
+            "leave --routing out or delete the endpoint first",
         )
     existing = remote.component if remote else None
     if existing is not None:
@@ -257,6 +283,14 @@ def format_plan(plan: Plan) -> str:
     for i, step in enumerate(plan.steps, 1):
         lines.append(f"  {i}. {step.describe()}")
     return "\n".join(lines)
+
+
+def _kept_routing(opts: DeployOptions, remote: RemoteState | None) -> Routing | None:
+    """The routing asked for; else, on an update, the running config's (not reset silently)."""
+    asked = routing_config(opts)
+    if asked is not None or remote is None or remote.endpoint is None:
+        return asked
+    return next((v.routing for v in remote.endpoint.variants if v.routing), None)
 
 
 def _async_config(opts: DeployOptions) -> AsyncConfig | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # boto3-stubs, of the dev extra
     from mypy_boto3_sagemaker.type_defs import (
@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # boto3-stubs, of the dev extra
 
 TAG_PREFIX = "sagemaker-openai"
 UPLOADED_TAG = f"{TAG_PREFIX}:uploaded-model-data"  # on a model whose S3 data this tool wrote
+# RoutingStrategy's enum in botocore's sagemaker service model (1.44.8); a test keeps them equal.
+ROUTING_STRATEGIES = ("LEAST_OUTSTANDING_REQUESTS", "RANDOM", "PREFIX_AWARE", "KV_AWARE")
 
 
 def scaling_resource_id(endpoint: str, variant: str) -> str:
@@ -61,11 +63,50 @@ class ModelData:
 
 
 @dataclass(frozen=True)
+class Routing:
+    """A production variant's RoutingConfig; PREFIX_AWARE requires its two settings."""
+
+    strategy: str  # one of ROUTING_STRATEGIES
+    prefix_length: int | None = None  # body bytes (characters of messages on the OpenAI route)
+    concurrency_threshold: int | None = None  # in-flight requests before going elsewhere
+
+    def to_api(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"RoutingStrategy": self.strategy}
+        if self.prefix_length is not None:
+            config["PrefixAwareRoutingConfig"] = {
+                "PrefixLength": self.prefix_length,
+                "ConcurrencyThreshold": self.concurrency_threshold,
+            }
+        return config
+
+    def describe(self) -> str:
+        if self.prefix_length is None:
+            return f"routing {self.strategy}"
+        return (
+            f"routing {self.strategy} (prefix {self.prefix_length} bytes, elsewhere at "
+            f"{self.concurrency_threshold} in-flight requests)"
+        )
+
+    @classmethod
+    def from_api(cls, config: dict[str, Any] | None) -> Routing | None:
+        if not config:
+            return None
+        prefix = config.get("PrefixAwareRoutingConfig", {})
+        length, threshold = prefix.get("PrefixLength"), prefix.get("ConcurrencyThreshold")
+        return cls(config["RoutingStrategy"], length, threshold)
+
+
+# What deploy sets on an inference-component endpoint unless told otherwise.
+LEAST_OUTSTANDING = Routing("LEAST_OUTSTANDING_REQUESTS")
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     model_name: str
     instance_type: str
     instance_count: int  # current count where the endpoint reports it, else the initial one
+    routing: Routing | None = None  # None: the config sets none (SageMaker's default)
 
 
 @dataclass(frozen=True)

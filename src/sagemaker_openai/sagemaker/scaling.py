@@ -1,10 +1,12 @@
-"""Plan steps for a variant's autoscaling (Application Auto Scaling), undone by restoring it."""
+"""Plan steps for a variant's autoscaling (Application Auto Scaling), undone by restoring it;
+an async endpoint's scaling on its queue, down to zero instances."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .client import SageMakerClient
+from .components import backlog_alarm_name, backlog_from_zero, backlog_policy
 from .resources import ScalingPolicy
 from .steps import Run
 
@@ -83,3 +85,42 @@ class PutScalingPolicy:
     def execute(self, run: Run) -> None:
         # Undone with the scalable target: deregistering it deletes its policies too.
         run.client.put_target_tracking_policy(self.policy_name, self.resource_id, self.policy)
+
+
+@dataclass(frozen=True)
+class ScaleOnBacklog:
+    """An async endpoint's instances tracking its queue; at MIN 0 also the step policy and
+    HasBacklogWithoutCapacity alarm that bring it back from zero instances."""
+
+    endpoint: str
+    variant: str
+    min_count: int
+    backlog_per_instance: float
+
+    def describe(self) -> str:
+        text = (
+            f"PutScalingPolicy {self.endpoint}-target-tracking: target "
+            f"{self.backlog_per_instance:g} ApproximateBacklogSizePerInstance (queued requests "
+            "per instance)"
+        )
+        if self.min_count == 0:
+            text += (
+                "; scale up from zero: PutScalingPolicy HasBacklogWithoutCapacity-ScalingPolicy "
+                f"(step +1 instance) and PutMetricAlarm {backlog_alarm_name(self.endpoint)}"
+            )
+        return text
+
+    def execute(self, run: Run) -> None:
+        aas = run.client.components  # the raw Application Auto Scaling and CloudWatch calls
+        # Undone with the scalable target: deregistering it deletes its policies too.
+        aas.put_policy(backlog_policy(self.endpoint, self.backlog_per_instance, self.variant))
+        if self.min_count == 0:
+            step, alarm = backlog_from_zero(self.endpoint, self.variant)
+            request = alarm(aas.put_policy(step))
+            aas.put_alarm(request)
+            name = request["AlarmName"]
+
+            def drop_alarm() -> None:
+                aas.delete_alarms([name])
+
+            run.undo.append((f"alarm {name}", drop_alarm))

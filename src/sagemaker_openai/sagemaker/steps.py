@@ -17,7 +17,7 @@ from .client import SageMakerClient
 from .components import async_inference_config
 from .errors import DeployError
 from .package import Contents, package_contents, write_tarball
-from .resources import UPLOADED_TAG, ModelData
+from .resources import UPLOADED_TAG, ModelData, Routing
 from .sizing import VariantSettings
 from .wheelhouse import ensure_wheelhouse
 
@@ -190,12 +190,15 @@ class CreateEndpointConfig:
     settings: VariantSettings
     tags: tuple[tuple[str, str], ...]
     async_config: AsyncConfig | None = None
+    routing: Routing | None = None  # None: SageMaker's default
 
     def describe(self) -> str:
         kind = f", asynchronous: results to {self.async_config.output}" if self.async_config else ""
+        routing = f", {self.routing.describe()}" if self.routing else ""
         return (
             f"CreateEndpointConfig {self.name}: variant {self.variant}, "
             f"{self.instance_count} x {self.instance_type}, {self.settings.describe()}{kind}"
+            + routing
         )
 
     def execute(self, run: Run) -> None:
@@ -209,6 +212,7 @@ class CreateEndpointConfig:
             self.settings,
             dict(self.tags),
             self.async_config.to_api() if self.async_config else None,
+            self.routing,
         )
         run.undo.append(
             (f"endpoint config {self.name}", lambda: c.delete_endpoint_config(self.name))
