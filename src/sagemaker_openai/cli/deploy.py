@@ -198,7 +198,7 @@ def _deploy_adapter(args: argparse.Namespace, session: boto3.Session) -> int:
     for flag in ("adapter", "adapter_s3", "base_component"):
         if not getattr(args, flag):
             raise InvalidInput(f"--{flag.replace('_', '-')}", "is needed for a LoRA adapter")
-    for flag in ("model", "instance_type", "inference_component"):
+    for flag in ("model", "instance_type", "inference_component", "routing"):
         if getattr(args, flag) is not None:  # the base component's model and instances serve it
             raise InvalidInput(f"--{flag.replace('_', '-')}", "does not apply with --adapter")
     opts = AdapterOptions(
