@@ -318,3 +318,15 @@ def test_mistakes_are_one_line(
     assert main([*_argv(small_model_dir, "--target", "image", "--image-uri", IMAGE), *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and flag in err
+
+
+def test_prefix_aware_on_a_botocore_without_its_settings_is_refused_first(
+    aws: Aws, small_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert aws.client.knows_routing_settings()  # the installed botocore has them
+    monkeypatch.setattr(SageMakerClient, "knows_routing_settings", lambda self: False)
+    opts = _opts(small_model_dir, async_output=None, autoscale=None, routing="PREFIX_AWARE")
+    with pytest.raises(InvalidInput) as e:
+        deploy(opts, aws.client, io.StringIO(), Quiet(), now=NOW)
+    assert e.value.param == "--routing"
+    aws.done()  # nothing was called

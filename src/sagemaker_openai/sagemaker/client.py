@@ -182,6 +182,12 @@ class SageMakerClient:
                 EndpointConfigName=name, ProductionVariants=variants, Tags=aws_tags(tags), **extra
             )
 
+    def knows_routing_settings(self) -> bool:
+        """Whether this botocore's service model has PREFIX_AWARE's settings (2026-08); an
+        older one refuses the request only after deploy has begun."""
+        shape = self._sm.meta.service_model.shape_for("ProductionVariantRoutingConfig")
+        return "PrefixAwareRoutingConfig" in getattr(shape, "members", {})
+
     def endpoint_config_variants(self, name: str) -> tuple[Variant, ...]:
         with aws_errors("DescribeEndpointConfig"):
             config = self._sm.describe_endpoint_config(EndpointConfigName=name)
