@@ -38,6 +38,7 @@ ENV = {
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
+    "max_loras": "SMOAI_MAX_LORAS",
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
     "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
@@ -122,6 +123,10 @@ class Settings:
         default=False,
         metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
     )
+    max_loras: int = field(
+        default=0,
+        metadata={"help": "LoRA adapters that may be registered at once (POST /adapters); 0: off"},
+    )
     stateful_sessions: bool = field(
         default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
     )
@@ -157,6 +162,8 @@ def load_settings(
         )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
+    if settings.max_loras < 0:
+        raise ValueError(f"max loras must be 0 (off) or more, not {settings.max_loras}")
     return settings
 
 

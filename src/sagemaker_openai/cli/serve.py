@@ -145,6 +145,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         device=settings.device,
         dtype=settings.dtype,
         gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_loras=settings.max_loras,
     )
 
 

@@ -1,0 +1,195 @@
+"""LoRA adapters through real HTTP with the real demo model: the adapter routes of
+aws/model-hosting-container-standards (commit d77870c), requests naming an adapter by header or
+`model`, and two adapters served side by side, on both engines."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sagemaker_openai.adapters import ADAPTER_HEADER
+
+PROMPT = [{"role": "user", "content": "Name three colours of the rainbow."}]
+MAX_TOKENS = 24
+
+
+def make_adapter(base: Path, out: Path, seed: int) -> Path:
+    """A random LoRA (r=8 on q_proj and v_proj) saved by PEFT. PEFT's default leaves B at zero
+    (no change at all); here B is random and the scale large, so greedy text changes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    config = LoraConfig(
+        r=8, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+    )
+    get_peft_model(model, config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapters(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("adapters")
+    made = {
+        name: make_adapter(demo_model_dir, root / name, seed) for name, seed in (("a", 1), ("b", 2))
+    }
+    # a LoRA folder whose targets this model lacks, and a PEFT folder of another kind
+    made["alien"] = shutil.copytree(made["a"], root / "alien")
+    _edit_config(made["alien"], target_modules=["q_proj", "query_key_value"])
+    made["prefix"] = shutil.copytree(made["a"], root / "prefix")
+    _edit_config(made["prefix"], peft_type="PREFIX_TUNING")
+    return made
+
+
+def _edit_config(folder: Path, **changes: object) -> None:
+    path = folder / "adapter_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def chat(url: str, headers: dict[str, str] | None = None, **fields: object) -> httpx.Response:
+    body = {"messages": PROMPT, "temperature": 0, "max_tokens": MAX_TOKENS, **fields}
+    return httpx.post(f"{url}/invocations", json=body, headers=headers or {}, timeout=300)
+
+
+def answer(url: str, adapter: str | None = None, **fields: object) -> str:
+    reply = chat(url, {ADAPTER_HEADER: adapter} if adapter else {}, **fields)
+    assert reply.status_code == 200, reply.text
+    return str(reply.json()["choices"][0]["message"]["content"])
+
+
+def streamed(url: str, adapter: str) -> str:
+    body = {"messages": PROMPT, "temperature": 0, "max_tokens": MAX_TOKENS, "stream": True}
+    headers = {ADAPTER_HEADER: adapter}
+    with httpx.stream("POST", f"{url}/invocations", json=body, headers=headers, timeout=300) as r:
+        assert r.status_code == 200
+        chunks = [json.loads(line) for line in r.iter_lines() if line]
+    assert {c["model"] for c in chunks} == {adapter}
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+
+
+def register(url: str, name: str, src: Path | str, **extra: object) -> httpx.Response:
+    return httpx.post(f"{url}/adapters", json={"name": name, "src": str(src), **extra}, timeout=120)
+
+
+def assert_error(reply: httpx.Response, status: int, param: str | None) -> dict:
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param, error
+    return error
+
+
+# fp32: batching reorders floating-point sums, and in bf16 that flips near-tie greedy tokens
+# (tests/engines/test_contract.py, NEAR_TIE); in fp32 a batched answer is the one given alone.
+FP32 = ("--dtype", "float32")
+
+
+@pytest.fixture(scope="module")
+def lora_url(serve_demo) -> str:
+    return serve_demo("transformers", "--max-loras", "3", *FP32).url
+
+
+def test_register_use_and_unregister(lora_url: str, adapters: dict[str, Path]) -> None:
+    base = answer(lora_url)
+    reply = register(lora_url, "tone", adapters["a"])
+    assert (reply.status_code, reply.text) == (200, "Adapter tone registered")  # the standard's
+
+    tuned = chat(lora_url, {ADAPTER_HEADER: "tone"})
+    assert tuned.json()["model"] == "tone"
+    assert tuned.json()["choices"][0]["message"]["content"] != base
+    assert answer(lora_url, model="tone") == answer(lora_url, "tone")  # `model` names it too
+    assert answer(lora_url) == base  # the base model is unchanged beside an adapter
+    models = httpx.get(f"{lora_url}/v1/models").json()["data"]
+    assert {"id": "tone", "parent": models[0]["id"]}.items() <= models[1].items()
+
+    reply = httpx.delete(f"{lora_url}/adapters/tone")
+    assert (reply.status_code, reply.text) == (200, "Adapter tone unregistered")
+    error = assert_error(chat(lora_url, {ADAPTER_HEADER: "tone"}), 404, "model")
+    assert "tone" in error["message"] and error["code"] == "adapter_not_found"
+    assert answer(lora_url, model="tone") == base  # any other `model` is the base (CONTRACT.md)
+
+
+def test_two_adapters_side_by_side(lora_url: str, adapters: dict[str, Path]) -> None:
+    """Concurrent requests of two adapters and the base share batches; each answers as alone."""
+    for name in ("left", "right"):
+        assert register(lora_url, name, adapters["a" if name == "left" else "b"]).status_code == 200
+    alone = {name: answer(lora_url, name) for name in ("left", "right")}
+    alone[""] = answer(lora_url)
+    assert len(set(alone.values())) == 3, alone
+    jobs = ["left", "right", "", "left", "right", ""]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        together = list(pool.map(lambda name: answer(lora_url, name or None), jobs))
+        streams = list(pool.map(lambda name: streamed(lora_url, name), ["left", "right"]))
+    assert together == [alone[name] for name in jobs]
+    assert streams == [alone["left"], alone["right"]]
+    for name in ("left", "right"):
+        assert httpx.delete(f"{lora_url}/adapters/{name}").status_code == 200
+
+
+def test_bad_src_is_400_naming_src(
+    lora_url: str, adapters: dict[str, Path], demo_model_dir: Path, tmp_path: Path
+) -> None:
+    bad = {
+        "missing": tmp_path / "nowhere",
+        "a model, not an adapter": demo_model_dir,
+        "not LoRA": adapters["prefix"],
+        "targets the model lacks": adapters["alien"],
+        "in S3": "s3://bucket/adapter.tar.gz",
+    }
+    for why, src in bad.items():
+        error = assert_error(register(lora_url, "bad", src), 400, "src")
+        assert str(src) in error["message"], why
+    assert (
+        "query_key_value"
+        in assert_error(register(lora_url, "x", adapters["alien"]), 400, "src")["message"]
+    )
+    assert "bad" not in httpx.get(f"{lora_url}/v1/models").text
+    assert answer(lora_url)  # still serving
+
+
+def test_names_query_form_duplicates_and_unknown(lora_url: str, adapters: dict[str, Path]) -> None:
+    # no JSON body: the standard reads name and src from the query string
+    query = {"name": "q", "src": str(adapters["b"]), "preload": "true", "pin": "false"}
+    reply = httpx.post(f"{lora_url}/adapters", params=query, timeout=120)
+    assert (reply.status_code, reply.text) == (200, "Adapter q registered")
+    assert (
+        "already registered"
+        in assert_error(register(lora_url, "q", adapters["a"]), 400, "name")["message"]
+    )
+    assert_error(register(lora_url, "", adapters["a"]), 400, "name")
+    assert_error(register(lora_url, "z", ""), 400, "src")
+    assert_error(register(lora_url, "z", adapters["a"], pin="sometimes"), 400, "pin")
+    assert_error(httpx.delete(f"{lora_url}/adapters/nobody"), 404, "model")
+    assert httpx.delete(f"{lora_url}/adapters/q").status_code == 200
+    assert_error(httpx.delete(f"{lora_url}/adapters/q"), 404, "model")
+
+
+def test_adapters_off_by_default(base_url: str, adapters: dict[str, Path]) -> None:
+    error = assert_error(register(base_url, "tone", adapters["a"]), 400, None)
+    assert error["code"] == "adapters_disabled" and "--max-loras" in error["message"]
+    assert_error(chat(base_url, {ADAPTER_HEADER: "tone"}), 404, "model")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
+def test_vllm_serves_two_adapters(serve_demo, adapters: dict[str, Path]) -> None:
+    url = serve_demo("vllm", "--max-loras", "2", "--enforce-eager", *FP32).url
+    base = answer(url)
+    for name in ("a", "b"):
+        assert register(url, name, adapters[name]).text == f"Adapter {name} registered"
+    alone = {name: answer(url, name) for name in ("a", "b")}
+    assert len({base, *alone.values()}) == 3, (base, alone)
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda name: answer(url, name), ["a", "b", "a", "b"]))
+    assert together == [alone["a"], alone["b"], alone["a"], alone["b"]]
+    assert_error(register(url, "c", adapters["alien"]), 400, "src")
+    assert httpx.delete(f"{url}/adapters/a").text == "Adapter a unregistered"
+    assert_error(chat(url, {ADAPTER_HEADER: "a"}), 404, "model")
+    assert answer(url) == base
