@@ -43,10 +43,18 @@ def adapters(demo_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     }
     # a LoRA folder whose targets this model lacks, and a PEFT folder of another kind
     made["alien"] = shutil.copytree(made["a"], root / "alien")
-    _edit_config(made["alien"], target_modules=["q_proj", "query_key_value"])
+    _edit_config(made["alien"], target_modules=["query_key_value", "v_proj"])
+    _rename_weights(made["alien"] / "adapter_model.safetensors", "q_proj", "query_key_value")
     made["prefix"] = shutil.copytree(made["a"], root / "prefix")
     _edit_config(made["prefix"], peft_type="PREFIX_TUNING")
     return made
+
+
+def _rename_weights(path: Path, old: str, new: str) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(path)
+    save_file({key.replace(old, new): value for key, value in weights.items()}, path)
 
 
 def _edit_config(folder: Path, **changes: object) -> None:
@@ -189,7 +197,47 @@ def test_vllm_serves_two_adapters(serve_demo, adapters: dict[str, Path]) -> None
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda name: answer(url, name), ["a", "b", "a", "b"]))
     assert together == [alone["a"], alone["b"], alone["a"], alone["b"]]
-    assert_error(register(url, "c", adapters["alien"]), 400, "src")
     assert httpx.delete(f"{url}/adapters/a").text == "Adapter a unregistered"
     assert_error(chat(url, {ADAPTER_HEADER: "a"}), 404, "model")
+    assert (
+        "query_key_value"
+        in assert_error(register(url, "c", adapters["alien"]), 400, "src")["message"]
+    )
     assert answer(url) == base
+
+
+def test_emulator_invokes_an_adapter_component(lora_url: str, adapters: dict[str, Path]) -> None:
+    """Unmodified boto3 names the adapter's inference component; the emulator registers the
+    adapter with the container (as SageMaker does when the component is created) and forwards
+    calls naming it with X-Amzn-SageMaker-Adapter-Identifier."""
+    from local_sagemaker import emulator_for, runtime_client
+
+    components = {"inference_components": ("base-ic",)}
+    with emulator_for(
+        lora_url, adapter_components=(("tuned", str(adapters["a"])),), **components
+    ) as emu:
+        runtime = runtime_client(emu)
+        body = json.dumps({"messages": PROMPT, "temperature": 0, "max_tokens": MAX_TOKENS})
+
+        def invoke(component: str) -> dict:
+            reply = runtime.invoke_endpoint(
+                EndpointName="demo", InferenceComponentName=component, Body=body
+            )
+            return json.loads(reply["Body"].read())
+
+        tuned = invoke("tuned")
+        assert tuned["model"] == "tuned"
+        assert tuned["choices"][0]["message"]["content"] == answer(lora_url, "tuned")
+        assert invoke("base-ic")["choices"][0]["message"]["content"] == answer(lora_url)
+        stream = runtime.invoke_endpoint_with_response_stream(
+            EndpointName="demo",
+            InferenceComponentName="tuned",
+            Body=body.replace("{", '{"stream": true, ', 1),
+        )
+        lines = b"".join(e["PayloadPart"]["Bytes"] for e in stream["Body"] if "PayloadPart" in e)
+        chunks = [json.loads(line) for line in lines.splitlines()]
+        text = "".join(
+            c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+        )
+        assert text == answer(lora_url, "tuned")
+    assert httpx.delete(f"{lora_url}/adapters/tuned").status_code == 200
