@@ -33,7 +33,7 @@ class AdaptersOff(InvalidRequest):
     def __init__(self) -> None:
         super().__init__(
             "LoRA adapters are off on this server: start it with --max-loras N "
-            "(SMOAI_MAX_LORAS) to register up to N adapters.",
+            "(SM_VLLM_MAX_LORAS) to register up to N adapters.",
             code="adapters_disabled",
         )
 

@@ -38,10 +38,11 @@ ENV = {
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
-    "max_loras": "SMOAI_MAX_LORAS",
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
     "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
+    # the standard's LoRA variable for SageMaker's vLLM containers (05_lora_adapter_management.md)
+    "max_loras": "SM_VLLM_MAX_LORAS",
 }
 
 
