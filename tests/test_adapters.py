@@ -142,6 +142,25 @@ def test_two_adapters_side_by_side(lora_url: str, adapters: dict[str, Path]) -> 
         assert httpx.delete(f"{lora_url}/adapters/{name}").status_code == 200
 
 
+def test_unregister_lets_running_requests_finish(lora_url: str, adapters: dict[str, Path]) -> None:
+    """Weights stay until the last request using them ends (vLLM's unload behaves so)."""
+    assert register(lora_url, "going", adapters["b"]).status_code == 200
+    long = {"max_tokens": 160}  # still generating when the adapter is unregistered
+    alone = answer(lora_url, "going", **long)
+    body = {"messages": PROMPT, "temperature": 0, "stream": True, **long}
+    headers = {ADAPTER_HEADER: "going"}
+    with httpx.stream("POST", f"{lora_url}/invocations", json=body, headers=headers) as r:
+        lines = r.iter_lines()
+        before = [json.loads(next(lines)) for _ in range(2)]  # under way
+        assert httpx.delete(f"{lora_url}/adapters/going").status_code == 200
+        assert_error(chat(lora_url, headers), 404, "model")  # new requests: gone
+        after = [json.loads(line) for line in lines if line]
+    assert len(after) > 10  # the deletion came mid-stream
+    chunks = before + after
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == alone
+
+
 def test_bad_src_is_400_naming_src(
     lora_url: str, adapters: dict[str, Path], demo_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -176,7 +195,9 @@ def test_names_query_form_duplicates_and_unknown(lora_url: str, adapters: dict[s
     assert_error(register(lora_url, "z", ""), 400, "src")
     assert_error(register(lora_url, "z", adapters["a"], pin="sometimes"), 400, "pin")
     assert_error(httpx.delete(f"{lora_url}/adapters/nobody"), 404, "model")
-    assert httpx.delete(f"{lora_url}/adapters/q").status_code == 200
+    alias = {"X-Amzn-SageMaker-Adapter-Alias": "Q, the adapter"}  # names it in the text
+    reply = httpx.delete(f"{lora_url}/adapters/q", headers=alias)
+    assert (reply.status_code, reply.text) == (200, "Adapter Q, the adapter unregistered")
     assert_error(httpx.delete(f"{lora_url}/adapters/q"), 404, "model")
 
 
@@ -210,7 +231,11 @@ def test_emulator_invokes_an_adapter_component(lora_url: str, adapters: dict[str
     """Unmodified boto3 names the adapter's inference component; the emulator registers the
     adapter with the container (as SageMaker does when the component is created) and forwards
     calls naming it with X-Amzn-SageMaker-Adapter-Identifier."""
+    import openai
+    from botocore.credentials import Credentials
     from local_sagemaker import emulator_for, runtime_client
+
+    from sagemaker_openai.bearer import generate_token
 
     components = {"inference_components": ("base-ic",)}
     with emulator_for(
@@ -240,4 +265,12 @@ def test_emulator_invokes_an_adapter_component(lora_url: str, adapters: dict[str
             c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
         )
         assert text == answer(lora_url, "tuned")
+        # SageMaker's OpenAI route, inference-component form, with the unmodified openai client
+        key = generate_token(Credentials("AKIDLOCALTEST", "local-test-secret"), "us-east-1")
+        route = f"{emu}/endpoints/demo/inference-components/tuned/openai/v1"
+        client = openai.OpenAI(base_url=route, api_key=key, max_retries=0)
+        completion = client.chat.completions.create(
+            model="", messages=PROMPT, temperature=0, max_tokens=MAX_TOKENS
+        )
+        assert completion.choices[0].message.content == answer(lora_url, "tuned")
     assert httpx.delete(f"{lora_url}/adapters/tuned").status_code == 200

@@ -16,6 +16,7 @@ from .engines.base import MAX_LORA_RANK, AdapterRejected, Adapters
 from .errors import InvalidRequest, NotFound
 
 ADAPTER_HEADER = "x-amzn-sagemaker-adapter-identifier"
+ALIAS_HEADER = "x-amzn-sagemaker-adapter-alias"  # the name success messages use, if sent
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
@@ -106,7 +107,9 @@ def _not_lora(src: str, why: str) -> InvalidRequest:
     return InvalidRequest(f"src {src!r} is not a LoRA adapter: {why}.", param="src")
 
 
-async def register(adapters: Adapters | None, reg: Registration, base: str, limit: int) -> str:
+async def register(
+    adapters: Adapters | None, reg: Registration, base: str, limit: int, alias: str | None = None
+) -> str:
     """Load the adapter; the standard's success text."""
     adapters = _on(adapters)
     if reg.name == base:
@@ -126,15 +129,15 @@ async def register(adapters: Adapters | None, reg: Registration, base: str, limi
         await adapters.add(reg.name, reg.src)
     except AdapterRejected as exc:
         raise InvalidRequest(f"src {str(reg.src)!r} cannot be served: {exc}.", param="src") from exc
-    return f"Adapter {reg.name} registered"
+    return f"Adapter {alias or reg.name} registered"
 
 
-async def unregister(adapters: Adapters | None, name: str) -> str:
+async def unregister(adapters: Adapters | None, name: str, alias: str | None = None) -> str:
     adapters = _on(adapters)
     if name not in adapters.names:
         raise AdapterNotFound(name)
     await adapters.remove(name)
-    return f"Adapter {name} unregistered"
+    return f"Adapter {alias or name} unregistered"
 
 
 def pick_adapter(adapters: Adapters | None, header: str | None, model: str | None) -> str | None:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .adapters import ADAPTER_HEADER, parse_registration, register, unregister
+from .adapters import ADAPTER_HEADER, ALIAS_HEADER, parse_registration, register, unregister
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke, session_reply
@@ -80,14 +80,19 @@ def create_app(
         registration = parse_registration(await _read_body(request), request.query_params)
         async with adapter_edits:
             text = await register(
-                engine.adapters, registration, engine.card.name, settings.max_loras
+                engine.adapters,
+                registration,
+                engine.card.name,
+                settings.max_loras,
+                request.headers.get(ALIAS_HEADER),
             )
         return Response(text, 200, media_type="text/plain; charset=utf-8")
 
     async def unregister_adapter(request: Request) -> Response:
         engine = runtime.ready().engine
         async with adapter_edits:
-            text = await unregister(engine.adapters, request.path_params["adapter_name"])
+            name = request.path_params["adapter_name"]
+            text = await unregister(engine.adapters, name, request.headers.get(ALIAS_HEADER))
         return Response(text, 200, media_type="text/plain; charset=utf-8")
 
     async def http_error(request: Request, exc: Exception) -> Response:
