@@ -48,7 +48,8 @@ class LoraAdapters:
 
     @property
     def names(self) -> frozenset[str]:
-        return frozenset(self._registered)
+        with self._books:  # read from the event loop while a worker thread may add
+            return frozenset(self._registered)
 
     async def add(self, name: str, path: Path) -> None:
         await asyncio.to_thread(self._add, name, path)
