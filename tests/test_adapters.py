@@ -274,3 +274,14 @@ def test_emulator_invokes_an_adapter_component(lora_url: str, adapters: dict[str
         )
         assert completion.choices[0].message.content == answer(lora_url, "tuned")
     assert httpx.delete(f"{lora_url}/adapters/tuned").status_code == 200
+
+
+def test_an_adapter_gone_while_its_request_waited_is_a_404() -> None:
+    """Engines raise AdapterMissing when a sequence starts after its adapter was unregistered
+    (it waited for admission); the one error mapping makes it the same 404 as a late header."""
+    from sagemaker_openai.engines.base import AdapterMissing
+    from sagemaker_openai.invocation import error_reply
+
+    reply = error_reply(AdapterMissing("late"))
+    assert reply.status == 404 and isinstance(reply.body, bytes)
+    assert json.loads(reply.body)["error"]["code"] == "adapter_not_found"

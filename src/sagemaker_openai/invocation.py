@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters import pick_adapter
+from .adapters import AdapterNotFound, pick_adapter
 from .chat import ChatService, Plan
+from .engines.base import AdapterMissing
 from .errors import InternalError, InvalidRequest, OpenAIError
 from .protocol import ChatCompletionRequest, parse_request
 from .sessions import Sessions
@@ -120,6 +121,8 @@ def session_reply(sessions: Sessions, body: bytes, session_id: str | None) -> Re
 
 def error_reply(exc: BaseException) -> Reply:
     """The one mapping: our errors keep their fields; anything else is one internal error."""
+    if isinstance(exc, AdapterMissing):  # unregistered while its request waited for room
+        exc = AdapterNotFound(exc.name)
     if not isinstance(exc, OpenAIError):
         log.error("request failed", exc_info=exc)
         exc = InternalError()

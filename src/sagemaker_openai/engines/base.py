@@ -106,6 +106,14 @@ class AdapterRejected(ValueError):
     """An adapter folder the engine cannot serve; the message says why (a 400 naming src)."""
 
 
+class AdapterMissing(LookupError):
+    """A sequence names an adapter unregistered since its request was checked (a 404)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 class Adapters(Protocol):
     """LoRA adapters served beside the base model; SamplingParams.adapter picks one per sequence.
     Callers check names, folder layout and the limit first (adapters.py)."""

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from .base import AdapterRejected
+from .base import AdapterMissing, AdapterRejected
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 
@@ -69,7 +69,7 @@ class LoraAdapters:
             return
         with self._books:
             if name not in self._registered:
-                raise AdapterRejected(f"The adapter {name} was not found")
+                raise AdapterMissing(name)
             self._users[name] = self._users.get(name, 0) + 1
         try:
             yield

@@ -13,6 +13,7 @@ from typing import Any
 from .base import (
     KV_CACHE_GIB_DEFAULT,
     MAX_LORA_RANK,
+    AdapterMissing,
     AdapterRejected,
     EngineOptions,
     Guided,
@@ -245,7 +246,7 @@ class VllmAdapters:
         if name is None:
             return None
         if name not in self._requests:  # removed since the request was checked
-            raise AdapterRejected(f"The adapter {name} was not found")
+            raise AdapterMissing(name)
         return self._requests[name]
 
 
