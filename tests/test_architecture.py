@@ -17,7 +17,7 @@ RANKS = {
     "cli": 6,
     **dict.fromkeys(("server", "http_server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     **dict.fromkeys(("invocation", "runtime"), 4),
-    **dict.fromkeys(("chat", "sessions"), 3),
+    **dict.fromkeys(("chat", "sessions", "adapters"), 3),
     **dict.fromkeys(
         ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
         2,

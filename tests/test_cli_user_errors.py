@@ -111,6 +111,11 @@ def test_emulate_on_a_port_in_use(busy_port: int) -> None:
     assert_one_line(run_cli("emulate", "--port", str(busy_port)), "--port")
 
 
+def test_adapter_component_without_a_folder() -> None:
+    result = run_cli("emulate", "--port", str(free_port()), "--adapter-component", "my-lora")
+    assert_one_line(result, "--adapter-component takes NAME=FOLDER", "'my-lora'")
+
+
 def test_unknown_engine() -> None:
     result = run_cli("serve", "--model", "demo", "--engine", "vlm")
     assert_one_line(result, "'vlm'", "transformers, vllm or auto")

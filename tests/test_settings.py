@@ -94,3 +94,11 @@ def test_device_dtype_and_gpu_memory_come_from_the_environment_and_are_checked()
             load_settings({}, bad)
     with pytest.raises(ValueError, match="device must be one of"):
         load_settings({"device": "tpu"}, {})
+
+
+def test_max_loras_reads_the_standards_variable_and_is_never_negative() -> None:
+    assert load_settings(environ={}).max_loras == 0  # adapters off
+    assert load_settings(environ={"SM_VLLM_MAX_LORAS": "3"}).max_loras == 3
+    assert load_settings({"max_loras": 1}, {"SM_VLLM_MAX_LORAS": "3"}).max_loras == 1
+    with pytest.raises(ValueError, match="max loras must be 0"):
+        load_settings({"max_loras": -1}, {})

@@ -77,8 +77,9 @@ class ChatService:
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 
-    def plan(self, request: ChatCompletionRequest) -> Plan:
-        """Validate what the engine must honour, render and tokenize the prompt."""
+    def plan(self, request: ChatCompletionRequest, adapter: str | None = None) -> Plan:
+        """Validate what the engine must honour, render and tokenize the prompt. `adapter`: a
+        registered LoRA adapter to generate with (adapters.pick_adapter), named in the answer."""
         card = self.engine.card
         tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
         _check_features(request, card.features, tools)
@@ -103,6 +104,7 @@ class ChatService:
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
             response_format=structured_format(request.response_format),
             guided=guided,
+            adapter=adapter,
         )
         n = request.n or 1
         # One request that could never fit is a 400 now, not a wait for room that never comes.
@@ -167,7 +169,7 @@ class ChatService:
             "id": plan.id,
             "object": "chat.completion",
             "created": plan.created,
-            "model": self.engine.card.name,
+            "model": plan.choices[0].adapter or self.engine.card.name,
             "system_fingerprint": self.fingerprint,
             "choices": choices,
             "usage": _usage(len(plan.prompt), completion_tokens),
@@ -216,7 +218,7 @@ class ChatService:
             "id": plan.id,
             "object": "chat.completion.chunk",
             "created": plan.created,
-            "model": self.engine.card.name,
+            "model": plan.choices[0].adapter or self.engine.card.name,
             "system_fingerprint": self.fingerprint,
         }
         if plan.include_usage:  # every chunk but the last: "usage": null, as OpenAI sends

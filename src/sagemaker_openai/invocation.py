@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters import AdapterNotFound, pick_adapter
 from .chat import ChatService, Plan
+from .engines.base import AdapterMissing
 from .errors import InternalError, InvalidRequest, OpenAIError
 from .protocol import ChatCompletionRequest, parse_request
 from .sessions import Sessions
@@ -43,16 +45,20 @@ async def invoke(
     no_stream: str | None = None,
     tool_choice: str | None = None,
     whole: bool = False,
+    adapter: str | None = None,
 ) -> Reply:
     """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
     `tool_choice`: the custom attribute of that name (see `require_a_call`).
     `whole`: an async endpoint, whose answer is one S3 object: streams come back whole.
+    `adapter`: the X-Amzn-SageMaker-Adapter-Identifier header (adapters.py).
 
     Decoding, templating and tokenizing run in a worker thread, so the event loop (and /ping)
     never waits on a big body. A stream's first chunk is awaited here, so a refusal by
     admission or by the engine is an error status, never a 200 that then fails."""
     try:
-        request, plan = await asyncio.to_thread(_prepare, chat, body, no_stream, tool_choice, whole)
+        request, plan = await asyncio.to_thread(
+            _prepare, chat, body, no_stream, tool_choice, whole, adapter
+        )
         if request.stream:
             chunks = chat.stream(plan)
             first = await anext(chunks)
@@ -67,7 +73,12 @@ async def invoke(
 
 
 def _prepare(
-    chat: ChatService, body: bytes, no_stream: str | None, tool_choice: str | None, whole: bool
+    chat: ChatService,
+    body: bytes,
+    no_stream: str | None,
+    tool_choice: str | None,
+    whole: bool,
+    adapter: str | None,
 ) -> tuple[ChatCompletionRequest, Plan]:
     request = parse_request(body)
     if tool_choice is not None:
@@ -76,7 +87,9 @@ def _prepare(
         request = request.model_copy(update={"stream": False, "stream_options": None})
     if request.stream and no_stream is not None:
         raise InvalidRequest(no_stream, param="stream")
-    return request, chat.plan(request)
+    model = request.model if isinstance(request.model, str) else None
+    named = pick_adapter(chat.engine.adapters, adapter, model)
+    return request, chat.plan(request, named)
 
 
 def require_a_call(request: ChatCompletionRequest, attribute: str) -> ChatCompletionRequest:
@@ -108,6 +121,8 @@ def session_reply(sessions: Sessions, body: bytes, session_id: str | None) -> Re
 
 def error_reply(exc: BaseException) -> Reply:
     """The one mapping: our errors keep their fields; anything else is one internal error."""
+    if isinstance(exc, AdapterMissing):  # unregistered while its request waited for room
+        exc = AdapterNotFound(exc.name)
     if not isinstance(exc, OpenAIError):
         log.error("request failed", exc_info=exc)
         exc = InternalError()

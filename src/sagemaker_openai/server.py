@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .adapters import ADAPTER_HEADER, ALIAS_HEADER, parse_registration, register, unregister
 from .engines.base import Engine
 from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke, session_reply
@@ -52,16 +53,47 @@ def create_app(
         attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")
         fmt = choose_format(settings.stream_format, attributes, request.headers.get("accept", ""))
         tool_choice = custom_attribute(attributes, "tool_choice")
-        options = {"tool_choice": tool_choice, "whole": settings.async_endpoint}
+        options = {
+            "tool_choice": tool_choice,
+            "whole": settings.async_endpoint,
+            "adapter": _adapter_of(request),
+        }
         return await _chat(runtime, request, fmt, sessions, options)
 
     async def chat_completions(request: Request) -> Response:
-        return await _chat(runtime, request, "sse")
+        return await _chat(runtime, request, "sse", options={"adapter": _adapter_of(request)})
 
     async def models(request: Request) -> Response:
-        chat = runtime.ready()
-        card = {"id": chat.engine.card.name, "object": "model", "created": 0, "owned_by": "owner"}
-        return JSONResponse({"object": "list", "data": [card]})
+        engine = runtime.ready().engine
+        base = engine.card.name
+        cards = [{"id": base, "object": "model", "created": 0, "owned_by": "owner"}]
+        # registered adapters, as vLLM lists them: a `model` naming one picks it
+        for name in sorted(engine.adapters.names if engine.adapters else ()):
+            cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
+            cards[-1]["parent"] = base
+        return JSONResponse({"object": "list", "data": cards})
+
+    adapter_edits = asyncio.Lock()  # one register or unregister at a time: names stay unique
+
+    async def register_adapter(request: Request) -> Response:
+        engine = runtime.ready().engine
+        registration = parse_registration(await _read_body(request), request.query_params)
+        async with adapter_edits:
+            text = await register(
+                engine.adapters,
+                registration,
+                engine.card.name,
+                settings.max_loras,
+                request.headers.get(ALIAS_HEADER),
+            )
+        return Response(text, 200, media_type="text/plain; charset=utf-8")
+
+    async def unregister_adapter(request: Request) -> Response:
+        engine = runtime.ready().engine
+        async with adapter_edits:
+            name = request.path_params["adapter_name"]
+            text = await unregister(engine.adapters, name, request.headers.get(ALIAS_HEADER))
+        return Response(text, 200, media_type="text/plain; charset=utf-8")
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -81,12 +113,19 @@ def create_app(
             # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
             Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            # aws/model-hosting-container-standards' adapter routes (adapters.py)
+            Route("/adapters", register_adapter, methods=["POST"]),
+            Route("/adapters/{adapter_name}", unregister_adapter, methods=["DELETE"]),
         ],
         exception_handlers={HTTPException: http_error, OpenAIError: openai_error},
         lifespan=_lifespan(runtime),
     )
     app.state.runtime = runtime
     return app
+
+
+def _adapter_of(request: Request) -> str | None:
+    return request.headers.get(ADAPTER_HEADER)
 
 
 def _lifespan(runtime: Runtime) -> Callable[[Starlette], Any]:

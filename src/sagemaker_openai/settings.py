@@ -41,6 +41,8 @@ ENV = {
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
     "sessions_expiration": "SAGEMAKER_SESSIONS_EXPIRATION",
+    # the standard's LoRA variable for SageMaker's vLLM containers (05_lora_adapter_management.md)
+    "max_loras": "SM_VLLM_MAX_LORAS",
 }
 
 
@@ -122,6 +124,10 @@ class Settings:
         default=False,
         metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
     )
+    max_loras: int = field(
+        default=0,
+        metadata={"help": "LoRA adapters that may be registered at once (POST /adapters); 0: off"},
+    )
     stateful_sessions: bool = field(
         default=False, metadata={"help": "SageMaker stateful sessions on /invocations"}
     )
@@ -157,6 +163,8 @@ def load_settings(
         )
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
+    if settings.max_loras < 0:
+        raise ValueError(f"max loras must be 0 (off) or more, not {settings.max_loras}")
     return settings
 
 

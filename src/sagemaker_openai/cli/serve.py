@@ -78,12 +78,12 @@ def _serve(args: argparse.Namespace) -> int:
         emulator_sock = args.emulator_port and _listen(
             settings.host, args.emulator_port, "--emulator-port"
         )
+        config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
     except (ValueError, ModelFolderError, UsageError) as e:
         return fail(e, status=1)
     if emulator_sock:
         from ..emulator.app import describe_emulator, start_emulator_thread
 
-        config = _emulator_config(args, f"http://127.0.0.1:{settings.port}")
         start_emulator_thread(config, sock=emulator_sock)
         print(describe_emulator(config, settings.host, args.emulator_port), file=sys.stderr)
     if not _run_server(settings, source, sock):
@@ -145,6 +145,7 @@ def _engine_options(settings: Settings) -> EngineOptions:
         device=settings.device,
         dtype=settings.dtype,
         gpu_memory_utilization=settings.gpu_memory_utilization,
+        max_loras=settings.max_loras,
     )
 
 
@@ -185,6 +186,14 @@ def _add_emulator_flags(p: argparse.ArgumentParser) -> None:
         help="an inference component on the endpoint (repeatable); calls must then name one",
     )
     p.add_argument(
+        "--adapter-component",
+        action="append",
+        default=[],
+        metavar="NAME=FOLDER",
+        help="a LoRA adapter component (repeatable): registered with the container as NAME, "
+        "and calls naming NAME reach it with that adapter",
+    )
+    p.add_argument(
         "--openai-forward",
         choices=["invocations", "invocations-sse", "openai", "v1"],
         default="invocations",
@@ -214,6 +223,7 @@ def _emulator_config(args: argparse.Namespace, upstream: str) -> EmulatorConfig:
         tuple(args.endpoint_name or ["demo"]),
         getattr(args, "fault", "none"),
         inference_components=tuple(args.inference_component),
+        adapter_components=tuple(_adapter_component(a) for a in args.adapter_component),
         openai_forward=args.openai_forward,
         credentials=credentials,
         async_output_path=args.async_output_path,
@@ -222,11 +232,18 @@ def _emulator_config(args: argparse.Namespace, upstream: str) -> EmulatorConfig:
     )
 
 
+def _adapter_component(flag: str) -> tuple[str, str]:
+    name, _, folder = flag.partition("=")
+    if not name or not folder:
+        raise UsageError(f"--adapter-component takes NAME=FOLDER, not {flag!r}")
+    return name, str(Path(folder).expanduser().resolve())
+
+
 def _emulate(args: argparse.Namespace) -> int:
     from ..emulator.app import describe_emulator, run_emulator
 
-    config = _emulator_config(args, args.upstream)
     try:
+        config = _emulator_config(args, args.upstream)
         sock = _listen(args.host, args.port, "--port")
     except UsageError as e:
         return fail(e, status=1)

@@ -23,6 +23,8 @@ OpenAIForward = Literal["invocations", "invocations-sse", "openai", "v1"]
 MAX_BODY_BYTES = 6 * 1024 * 1024  # InvokeEndpoint's request payload limit, 6 MiB
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 
+COMPONENT_HEADER = "X-Amzn-SageMaker-Inference-Component"
+ADAPTER_HEADER = "X-Amzn-SageMaker-Adapter-Identifier"  # model-hosting-container-standards
 # Request headers SageMaker passes on to the container, by the name the container sees.
 _FORWARDED = (
     "Content-Type",
@@ -30,7 +32,7 @@ _FORWARDED = (
     "X-Amzn-SageMaker-Custom-Attributes",
     "X-Amzn-SageMaker-Target-Variant",
     "X-Amzn-SageMaker-Inference-Id",
-    "X-Amzn-SageMaker-Inference-Component",
+    COMPONENT_HEADER,
     "X-Amzn-SageMaker-Session-Id",
 )
 # Response headers SageMaker passes back from the container (custom attributes, sessions).
@@ -54,6 +56,9 @@ class EmulatorConfig:
     account: str = "123456789012"
     # Inference components on the endpoint(s); when any, every call must name one.
     inference_components: tuple[str, ...] = ()
+    # Adapter components (name, the adapter's folder) on the base component's container:
+    # registered there once it is ready, and named to it in X-Amzn-SageMaker-Adapter-Identifier.
+    adapter_components: tuple[tuple[str, str], ...] = ()
     openai_forward: OpenAIForward = "invocations"
     # (access key id, secret): bearer tokens must be signed with it; None checks shape only.
     credentials: tuple[str, str] | None = None
@@ -70,6 +75,8 @@ class Emulator:
         self.config = config
         self.ready = False  # latched: SageMaker routes traffic once the container pings 200
         self.client: httpx.AsyncClient | None = None
+        self._adapters = dict(config.adapter_components)
+        self._registered: set[str] = set()  # adapter components the container has loaded
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -137,7 +144,7 @@ class Emulator:
 
     def check_component(self, name: str, component: str | None) -> None:
         """Endpoints with components need one named; endpoints without take none."""
-        known = self.config.inference_components
+        known = (*self.config.inference_components, *self._adapters)
         if component is None and known:
             raise validation_error(
                 f"Endpoint {name} hosts inference components: name one with "
@@ -152,6 +159,21 @@ class Emulator:
                 f"Model for endpoint {name} is not ready: the container does not ping 200 yet."
             )
             raise ServiceError(429, "ModelNotReadyException", message)
+        await self._register_adapters(name)
+
+    async def _register_adapters(self, name: str) -> None:
+        """What SageMaker does once an adapter component is created on a ready base: register
+        the adapter with the container (aws/model-hosting-container-standards' POST /adapters),
+        named as the component. Real SageMaker first downloads its ArtifactUrl; here `src` is a
+        local folder already."""
+        assert self.client is not None
+        for adapter, src in self._adapters.items():
+            if adapter in self._registered:
+                continue
+            reply = await self.client.post("/adapters", json={"name": adapter, "src": src})
+            if reply.status_code != 200:
+                raise self.model_error(name, reply.status_code, reply.text)
+            self._registered.add(adapter)
 
     async def _is_ready(self) -> bool:
         if not self.ready:
@@ -177,6 +199,9 @@ class Emulator:
         """
         assert self.client is not None
         timeout = httpx.Timeout(timeout_s, connect=5.0) if timeout_s else httpx.USE_CLIENT_DEFAULT
+        component = headers.get(COMPONENT_HEADER)
+        if component in self._adapters:  # the base component's container, told which adapter
+            headers = {**headers, ADAPTER_HEADER: component}
         outgoing = self.client.build_request(
             "POST", path, content=body, headers=dict(headers), timeout=timeout
         )

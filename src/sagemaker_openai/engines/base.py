@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
@@ -30,6 +31,7 @@ class EngineOptions:
     max_model_len: int | None = None  # context window cap, tokens; None: the model's own
     enforce_eager: bool = False  # vLLM: skip compilation (faster start, slower decode)
     gpu_memory_utilization: float = 0.9  # vLLM on GPUs: share of GPU memory it may take
+    max_loras: int = 0  # LoRA adapters registered at once; 0: adapters off
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class SamplingParams:
     # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
     response_format: dict[str, Any] | None = None
     guided: Guided | None = None  # constrained decoding; None: free text
+    adapter: str | None = None  # a registered LoRA adapter's name; None: the base model
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,41 @@ class ModelCard:
     special_texts: frozenset[str] = frozenset()  # special tokens' text: in content, it is text
 
 
+# The most LoRA rank an adapter may have (vLLM preallocates for it; the transformers engine
+# holds to the same bound so an adapter that one engine serves, the other serves too).
+MAX_LORA_RANK = 64
+
+
+class AdapterRejected(ValueError):
+    """An adapter folder the engine cannot serve; the message says why (a 400 naming src)."""
+
+
+class AdapterMissing(LookupError):
+    """A sequence names an adapter unregistered since its request was checked (a 404)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class Adapters(Protocol):
+    """LoRA adapters served beside the base model; SamplingParams.adapter picks one per sequence.
+    Callers check names, folder layout and the limit first (adapters.py)."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The adapters registered now."""
+        ...
+
+    async def add(self, name: str, path: Path) -> None:
+        """Load a PEFT LoRA folder under `name`; AdapterRejected if it does not fit the model."""
+        ...
+
+    async def remove(self, name: str) -> None:
+        """Forget `name`: new requests cannot use it; running sequences finish with it."""
+        ...
+
+
 class Engine(Protocol):
     """A loaded model. `generate` is called concurrently from the event loop."""
 
@@ -110,6 +148,11 @@ class Engine(Protocol):
     @property
     def alive(self) -> bool:
         """False once the engine can no longer generate (its worker or process has died)."""
+        ...
+
+    @property
+    def adapters(self) -> Adapters | None:
+        """LoRA adapters, or None where the engine was started without them (max_loras 0)."""
         ...
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:

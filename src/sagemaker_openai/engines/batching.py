@@ -19,6 +19,7 @@ import torch
 
 from . import kvcache
 from .kvcache import new_cache
+from .lora import RowAdapters, no_adapters
 from .sampling import sample
 from .sequence import Sequence
 
@@ -34,9 +35,10 @@ JOIN_WAIT = 4  # steps a prefilled newcomer may wait for others to join the batc
 class Scheduler:
     """Owns the model on one worker thread; sequences come in through `submit`."""
 
-    def __init__(self, model: Any, device: str):
+    def __init__(self, model: Any, device: str, adapters: RowAdapters = no_adapters):
         self._model = model
         self._device = device
+        self._adapters = adapters
         self._chunk = PREFILL_CHUNK.get(device, PREFILL_CHUNK["cuda"])
         self._inbox: queue.Queue[Sequence] = queue.Queue()
         self._waiting: deque[Sequence] = deque()  # admitted, prompt not fully prefilled
@@ -98,7 +100,8 @@ class Scheduler:
             if joining:
                 self._ready = []
         if self._batch.live:
-            logits = self._batch.decode(self._model)
+            with self._adapters([s.params.adapter for s in self._batch.seqs]):
+                logits = self._batch.decode(self._model)
             tokens, logprobs = sample(logits, self._batch.seqs)
             for seq, token, lp in zip(self._batch.seqs, tokens, logprobs, strict=True):
                 if not (seq.finished or seq.cancelled):
@@ -130,13 +133,14 @@ class Scheduler:
         start = seq.prefilled
         ids = torch.tensor([seq.prompt[start : start + n]], device=self._device)
         positions = torch.arange(start, start + n, device=self._device).unsqueeze(0)
-        out = self._model(
-            input_ids=ids,
-            position_ids=positions,
-            past_key_values=seq.cache,
-            use_cache=True,
-            logits_to_keep=1,
-        )
+        with self._adapters([seq.params.adapter]):
+            out = self._model(
+                input_ids=ids,
+                position_ids=positions,
+                past_key_values=seq.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
         seq.prefilled += n
         logits: torch.Tensor = out.logits[:, -1]
         return logits

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .lora import RowAdapters, no_adapters
 from .sampling import sample
 from .sequence import Sequence
 
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class SerialScheduler:
-    def __init__(self, model: Any, device: str):
+    def __init__(self, model: Any, device: str, adapters: RowAdapters = no_adapters):
         self._model = model
         self._device = device
+        self._adapters = adapters
         self._inbox: queue.Queue[Sequence] = queue.Queue()
         self.running = 0
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
@@ -61,11 +63,12 @@ class SerialScheduler:
     def _advance(self, seq: Sequence) -> bool:
         """One forward pass and one token for `seq`; True when it has ended."""
         ids = seq.prompt if seq.cache is None else [seq.last]
-        out = self._model(
-            input_ids=torch.tensor([ids], device=self._device),
-            past_key_values=seq.cache,
-            use_cache=True,
-        )
+        with self._adapters([seq.params.adapter]):
+            out = self._model(
+                input_ids=torch.tensor([ids], device=self._device),
+                past_key_values=seq.cache,
+                use_cache=True,
+            )
         seq.cache = out.past_key_values
         [token], [logprobs] = sample(out.logits[:, -1], [seq])
         return seq.take(token, logprobs)

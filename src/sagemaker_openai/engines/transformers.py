@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .base import EngineOptions, Guided, ModelCard, SamplingParams, Step
 from .hardware import pick_device, pick_dtype
+from .lora import LoraAdapters, no_adapters
 from .sequence import LogitsProcessor, Sequence
 from .serial import SerialScheduler
 from .token_bytes import token_bytes_table
@@ -59,7 +61,8 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         vocab_size=int(model.config.vocab_size),
         token_capacity=capacity,
     )
-    return TransformersEngine(model, tokenizer, card, device)
+    adapters = LoraAdapters(model, device) if options.max_loras else None
+    return TransformersEngine(model, tokenizer, card, device, adapters)
 
 
 def _cache_bytes_per_token(model: Any) -> int:
@@ -103,8 +106,16 @@ def _check_options(options: EngineOptions) -> None:
 class TransformersEngine:
     """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
 
-    def __init__(self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu"):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        card: ModelCard,
+        device: str = "cpu",
+        adapters: LoraAdapters | None = None,
+    ):
         self.card = card
+        self.adapters = adapters
         self.device = device
         self.dtype = str(model.dtype).removeprefix("torch.")
         self._tokenizer = tokenizer
@@ -115,7 +126,7 @@ class TransformersEngine:
         )
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
-        self._scheduler = _scheduler(model, device)
+        self._scheduler = _scheduler(model, device, adapters)
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         return encode(self._tokenizer, text, special)
@@ -144,17 +155,19 @@ class TransformersEngine:
             processor=self._processor(params),
             loop=asyncio.get_running_loop(),
         )
-        self._scheduler.submit(seq)
-        try:
-            while True:
-                item = await seq.outbox.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-                if item.finish_reason:
-                    return
-        finally:
-            seq.cancelled = True  # the scheduler drops its row, and its cache, before next step
+        held = self.adapters.holding(params.adapter) if self.adapters else contextlib.nullcontext()
+        with held:
+            self._scheduler.submit(seq)
+            try:
+                while True:
+                    item = await seq.outbox.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+                    if item.finish_reason:
+                        return
+            finally:
+                seq.cancelled = True  # the scheduler drops its row and cache before next step
 
     def check_guided(self, guided: Guided) -> None:
         self._guided_decoding().compile(guided)
@@ -187,16 +200,17 @@ class _Scheduler(Protocol):
     def submit(self, seq: Sequence) -> None: ...
 
 
-def _scheduler(model: Any, device: str) -> _Scheduler:
+def _scheduler(model: Any, device: str, adapters: LoraAdapters | None) -> _Scheduler:
     """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
+    rows = adapters.forward if adapters else no_adapters
     try:
         from .batching import Scheduler
         from .kvcache import ATTENTION
     except ImportError:  # no per-layer cache objects (transformers.cache_utils.DynamicLayer)
         log.warning("transformers %s: sequences take turns (batching needs 4.56)", _version())
-        return SerialScheduler(model, device)
+        return SerialScheduler(model, device, rows)
     model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
-    return Scheduler(model, device)
+    return Scheduler(model, device, rows)
 
 
 def _version() -> str:

@@ -10,7 +10,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, SamplingParams, Step, TokenLogprob
+from .base import (
+    KV_CACHE_GIB_DEFAULT,
+    MAX_LORA_RANK,
+    AdapterMissing,
+    AdapterRejected,
+    EngineOptions,
+    Guided,
+    SamplingParams,
+    Step,
+    TokenLogprob,
+)
 from .hardware import pick_dtype
 from .token_bytes import token_bytes_table
 from .tokenizer import encode, eos_ids, model_card
@@ -54,6 +64,10 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
         extra["tensor_parallel_size"] = options.num_gpus
     if not on_cpu:
         extra["gpu_memory_utilization"] = options.gpu_memory_utilization
+    if options.max_loras:
+        # as many adapters in one batch as may be registered, all kept loaded
+        extra.update(enable_lora=True, max_lora_rank=MAX_LORA_RANK)
+        extra.update(max_loras=options.max_loras, max_cpu_loras=options.max_loras)
     if on_cpu:
         dtype = pick_dtype(options.dtype, "cpu")
     else:  # NVML's answer: CUDA stays uninitialised in this process for vLLM's workers
@@ -79,7 +93,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
             raise
         log.exception("vLLM failed to start compiled; starting it eager instead")
         llm = start(True)
-    return VllmEngine(llm, served_name, dtype)
+    return VllmEngine(llm, served_name, dtype, VllmAdapters(llm) if options.max_loras else None)
 
 
 def supports(model_dir: Path) -> bool:
@@ -94,8 +108,11 @@ def supports(model_dir: Path) -> bool:
 class VllmEngine:
     """Streams deltas from vLLM; closing a stream aborts its request in the engine core."""
 
-    def __init__(self, llm: Any, served_name: str, dtype: str = "auto"):
+    def __init__(
+        self, llm: Any, served_name: str, dtype: str = "auto", adapters: VllmAdapters | None = None
+    ):
         self._llm = llm
+        self.adapters = adapters
         self.dtype = dtype  # the weights' dtype (torch name), as chosen at load
         self._closed = False
         # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
@@ -143,7 +160,10 @@ class VllmEngine:
         from vllm.inputs.engine import tokens_input
 
         request_id = uuid.uuid4().hex
-        outputs = self._llm.generate(tokens_input(prompt), _vllm_params(params), request_id)
+        lora = self.adapters.request(params.adapter) if self.adapters else None
+        outputs = self._llm.generate(
+            tokens_input(prompt), _vllm_params(params), request_id, lora_request=lora
+        )
         tokens = 0
         try:
             async for output in outputs:
@@ -190,6 +210,44 @@ class VllmEngine:
     def _entry(self, token_id: int, logprob: float) -> tuple[str, float, list[int]]:
         raw = self._token_bytes(token_id)
         return raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), list(raw)
+
+
+class VllmAdapters:
+    """vLLM's LoRA: one LoRARequest per registered name, passed with each of its requests."""
+
+    def __init__(self, llm: Any):
+        self._llm = llm
+        self._requests: dict[str, Any] = {}  # name -> vllm.lora.request.LoRARequest
+        self._next_id = 1  # vLLM tells adapters apart by this id, never reused
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._requests)
+
+    async def add(self, name: str, path: Path) -> None:
+        from vllm.lora.request import LoRARequest
+
+        request = LoRARequest(lora_name=name, lora_int_id=self._next_id, lora_path=str(path))
+        self._next_id += 1
+        try:  # loads it in the engine core now, as vLLM's own /v1/load_lora_adapter does
+            await self._llm.add_lora(request)
+        except Exception as exc:  # the folder passed our checks (adapters.py): its content failed
+            reason = str(exc)  # vLLM's can list every module of the model: bounded
+            reason = reason if len(reason) <= 400 else reason[:400] + "..."
+            raise AdapterRejected(f"vLLM could not load it: {reason}") from exc
+        self._requests[name] = request
+
+    async def remove(self, name: str) -> None:
+        # As vLLM's own unload: the name goes, running requests finish with it, and its weights
+        # leave vLLM's cache when a newer adapter needs the room (max_cpu_loras).
+        self._requests.pop(name, None)
+
+    def request(self, name: str | None) -> Any:
+        if name is None:
+            return None
+        if name not in self._requests:  # removed since the request was checked
+            raise AdapterMissing(name)
+        return self._requests[name]
 
 
 def _cache_tokens(llm: Any) -> int:
