@@ -59,7 +59,9 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         vocab_size=int(model.config.vocab_size),
         token_capacity=capacity,
     )
-    return TransformersEngine(model, tokenizer, card, device)
+    # a quarter of the KV budget keeps finished prompts for reuse (engines/prefixes.py)
+    prefix_bytes = int(options.kv_cache_gib * GIB) // 4
+    return TransformersEngine(model, tokenizer, card, device, prefix_bytes)
 
 
 def _cache_bytes_per_token(model: Any) -> int:
@@ -103,7 +105,14 @@ def _check_options(options: EngineOptions) -> None:
 class TransformersEngine:
     """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
 
-    def __init__(self, model: Any, tokenizer: Any, card: ModelCard, device: str = "cpu"):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        card: ModelCard,
+        device: str = "cpu",
+        prefix_bytes: int = 0,
+    ):
         self.card = card
         self.device = device
         self.dtype = str(model.dtype).removeprefix("torch.")
@@ -115,7 +124,7 @@ class TransformersEngine:
         )
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
-        self._scheduler = _scheduler(model, device)
+        self._scheduler = _scheduler(model, device, prefix_bytes)
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         return encode(self._tokenizer, text, special)
@@ -187,7 +196,7 @@ class _Scheduler(Protocol):
     def submit(self, seq: Sequence) -> None: ...
 
 
-def _scheduler(model: Any, device: str) -> _Scheduler:
+def _scheduler(model: Any, device: str, prefix_bytes: int) -> _Scheduler:
     """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
     try:
         from .batching import Scheduler
@@ -195,8 +204,8 @@ def _scheduler(model: Any, device: str) -> _Scheduler:
     except ImportError:  # no per-layer cache objects (transformers.cache_utils.DynamicLayer)
         log.warning("transformers %s: sequences take turns (batching needs 4.56)", _version())
         return SerialScheduler(model, device)
-    model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
-    return Scheduler(model, device)
+    model.set_attn_implementation(ATTENTION)  # engines/mixed.py: one packed pass per step
+    return Scheduler(model, device, prefix_bytes)
 
 
 def _version() -> str:
