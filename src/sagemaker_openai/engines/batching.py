@@ -2,9 +2,11 @@
 
 The running sequences share one KV cache, left-padded: row i holds its own tokens at the right
 end, padding (masked out) on the left, so every row's next token lands in the same new column.
-A newcomer is prefilled alone into its own cache (in chunks, a few hundred tokens per step, so
-running streams keep their pace), then padded and stacked onto the batch; a sequence that ends
-or is cancelled is dropped by row. Neither recomputes anyone else's keys and values.
+A newcomer's prompt is prefilled into its own cache in chunks (a few hundred tokens per step,
+packed into the same forward pass as the rows' next tokens: engines/mixed.py), after the
+longest prefix a finished prompt left in the prefix cache (engines/prefixes.py). It then takes
+the row of a sequence that ended, or joins at a rebuild; a sequence that ends or is cancelled
+gives up its row. Nobody else's keys and values are recomputed.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import Any
 
 import torch
 
-from . import kvcache
-from .kvcache import new_cache
+from . import kvcache, mixed
 from .lora import RowAdapters, no_adapters
+from .prefixes import PrefixCache
 from .sampling import sample
 from .sequence import Sequence
 
@@ -35,9 +37,12 @@ JOIN_WAIT = 4  # steps a prefilled newcomer may wait for others to join the batc
 class Scheduler:
     """Owns the model on one worker thread; sequences come in through `submit`."""
 
-    def __init__(self, model: Any, device: str, adapters: RowAdapters = no_adapters):
+    def __init__(
+        self, model: Any, device: str, prefix_bytes: int = 0, adapters: RowAdapters = no_adapters
+    ):
         self._model = model
         self._device = device
+        self._prefixes = PrefixCache(prefix_bytes)
         self._adapters = adapters
         self._chunk = PREFILL_CHUNK.get(device, PREFILL_CHUNK["cuda"])
         self._inbox: queue.Queue[Sequence] = queue.Queue()
@@ -80,70 +85,70 @@ class Scheduler:
         return self._inbox.qsize() + sum(not (s.finished or s.cancelled) for s in queued)
 
     def _step(self) -> None:
-        """Drop ended rows and add prefilled ones (one rebuild of the cache), then decode.
+        """Seat prefilled sequences, drop ended rows when it is worth a rebuild, then one forward
+        pass (engines/mixed.py) for every row's next token and the next prompt chunks.
 
-        A rebuild copies the whole cache, so it waits until it is worth it: a quarter of the
-        rows ended (they decode, unused, until then), or newcomers amount to an eighth of the
-        rows or have waited JOIN_WAIT steps (their first token is already out).
+        A newcomer no longer than the batch's width takes the row of one that ended (a copy of
+        its own cache only). A rebuild copies the whole cache, so it waits until it is worth
+        it: a quarter of the rows ended with nobody to take them (they decode, unused, until
+        then), or newcomers that found no row amount to an eighth of the rows or have waited
+        JOIN_WAIT steps (their first token is already out).
         """
         self._waiting = deque(s for s in self._waiting if not s.cancelled)
-        self._ready += self._prefill()
-        self._ready = [s for s in self._ready if not s.cancelled]
+        self._ready = [s for s in self._batch.seat(self._ready) if not s.cancelled]
         live = len(self._batch.live)
         ended = len(self._batch.seqs) - live
         self._ready_steps = self._ready_steps + 1 if self._ready else 0
         joining = bool(self._ready) and (
             len(self._ready) * 8 >= live or self._ready_steps > JOIN_WAIT
         )
-        if joining or ended * 4 >= max(1, len(self._batch.seqs)):
+        idle_rows = ended * 4 >= max(1, len(self._batch.seqs)) and not self._waiting
+        if joining or idle_rows:
             self._batch.rebuild(self._ready if joining else [])
             if joining:
                 self._ready = []
-        if self._batch.live:
-            with self._adapters([s.params.adapter for s in self._batch.seqs]):
-                logits = self._batch.decode(self._model)
-            tokens, logprobs = sample(logits, self._batch.seqs)
+        pieces = self._pieces()
+        if not (pieces or self._batch.live):
+            return
+        # one adapter name per packed token (engines/lora.py): each row's, each chunk's tokens'
+        running = self._batch.seqs if self._batch.live else []
+        names = [s.params.adapter for s in running]
+        names += [p.seq.params.adapter for p in pieces for _ in range(p.n)]
+        with self._adapters(names):
+            logits = mixed.forward(self._model, self._batch, pieces)
+        rows = len(logits) - len(pieces)
+        if rows:
+            tokens, logprobs = sample(logits[:rows], self._batch.seqs)
             for seq, token, lp in zip(self._batch.seqs, tokens, logprobs, strict=True):
                 if not (seq.finished or seq.cancelled):
                     seq.finished = seq.take(token, lp)
-
-    def _prefill(self) -> list[Sequence]:
-        """Prefill waiting prompts up to the step's token budget; those complete, sampled once."""
-        budget = self._chunk
-        ready: list[Sequence] = []
-        rows = len(self._batch.live) + len(self._ready)
-        while self._waiting and budget > 0 and rows + len(ready) < MAX_ROWS:
-            seq = self._waiting[0]
-            n = min(len(seq.prompt) - seq.prefilled, budget)
-            logits = self._prefill_chunk(seq, n)
-            budget -= n
-            if seq.prefilled < len(seq.prompt):
-                break  # the budget ran out inside this prompt: on with it next step
+        for piece, row in zip(pieces, logits[rows:], strict=True):
+            if not piece.completes:
+                continue  # the budget ran out inside this prompt: on with it next step
             self._waiting.popleft()
-            [token], [logprobs] = sample(logits, [seq])
-            seq.finished = seq.take(token, logprobs)
+            seq = piece.seq
+            if seq.params.adapter is None:
+                self._prefixes.store(seq.prompt, seq.cache)
+            [token], [lp] = sample(row.unsqueeze(0), [seq])
+            seq.finished = seq.take(token, lp)
             if not seq.finished:
-                ready.append(seq)
-        return ready
+                self._ready.append(seq)
 
-    def _prefill_chunk(self, seq: Sequence, n: int) -> torch.Tensor:
-        """The next `n` prompt tokens into the sequence's own cache; last position's logits."""
-        if seq.cache is None:
-            seq.cache = new_cache()
-        start = seq.prefilled
-        ids = torch.tensor([seq.prompt[start : start + n]], device=self._device)
-        positions = torch.arange(start, start + n, device=self._device).unsqueeze(0)
-        with self._adapters([seq.params.adapter]):
-            out = self._model(
-                input_ids=ids,
-                position_ids=positions,
-                past_key_values=seq.cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        seq.prefilled += n
-        logits: torch.Tensor = out.logits[:, -1]
-        return logits
+    def _pieces(self) -> list[mixed.Piece]:
+        """Prompt chunks of waiting sequences, in order, up to the step's token budget."""
+        budget = self._chunk
+        pieces: list[mixed.Piece] = []
+        rows = len(self._batch.live) + len(self._ready)
+        for seq in self._waiting:
+            if budget <= 0 or rows + len(pieces) >= MAX_ROWS:
+                break
+            if seq.cache is None and seq.params.adapter is None:
+                # its first piece: start after the longest cached prefix (of the base model's:
+                # an adapter's LoRA changes keys and values)
+                seq.cache, seq.prefilled = self._prefixes.lookup(seq.prompt)
+            pieces.append(mixed.Piece(seq, min(len(seq.prompt) - seq.prefilled, budget)))
+            budget -= pieces[-1].n
+        return pieces
 
 
 class Batch:
@@ -160,6 +165,26 @@ class Batch:
     def live(self) -> list[Sequence]:
         """Rows neither finished nor cancelled (the others go at the next rebuild)."""
         return [s for s in self.seqs if not (s.finished or s.cancelled)]
+
+    def seat(self, newcomers: list[Sequence]) -> list[Sequence]:
+        """Put newcomers into ended rows where they fit; return those left without a row.
+
+        The row's old keys and values left of the newcomer stay: they are masked as padding
+        (finite numbers, so no NaN can leak through the masked product).
+        """
+        free = [i for i, s in enumerate(self.seqs) if s.finished or s.cancelled]
+        left: list[Sequence] = []
+        for seq in newcomers:
+            n = seq.prefilled
+            if not free or n > self._width or seq.cancelled:
+                left.append(seq)
+                continue
+            row = free.pop()
+            for mine, theirs in zip(self._cache.layers, seq.cache.layers, strict=True):
+                mine.keys[row, :, self._width - n :] = theirs.keys[0]
+                mine.values[row, :, self._width - n :] = theirs.values[0]
+            self.seqs[row], self._lengths[row], seq.cache = seq, n, None
+        return left
 
     def rebuild(self, newcomers: list[Sequence]) -> None:
         """Drop ended rows, add prefilled ones: each kept token is copied once, into place."""
@@ -207,29 +232,23 @@ class Batch:
         for _, seq in new:
             seq.cache = None
 
-    def decode(self, model: Any) -> torch.Tensor:
-        """One forward pass: each row's last token in, next-token logits out ([rows, vocab])."""
-        # rows that ended decode a placeholder until the next rebuild drops them
-        last = [s.last if s.tokens else 0 for s in self.seqs]
-        ids = torch.tensor(last, device=self._device).unsqueeze(1)
-        lengths = torch.tensor(self._lengths, device=self._device)
-        width = self._width + 1  # the column the incoming tokens take
-        # right-aligned rows: row r uses its last lengths[r] + 1 columns
-        columns = torch.arange(width, device=self._device)
-        mask = (columns >= width - 1 - lengths.unsqueeze(1)).long()
-        kvcache.row_groups = kvcache.plan_row_groups([n + 1 for n in self._lengths], width)
-        try:
-            out = model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=lengths.unsqueeze(1),
-                past_key_values=self._cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-        finally:
-            kvcache.row_groups = []
+    @property
+    def width(self) -> int:
+        """Cache columns in use: the longest row's length."""
+        return self._width
+
+    @property
+    def layers(self) -> list[Any]:
+        return list(self._cache.layers) if self._cache is not None else []
+
+    def rows(self) -> list[tuple[int, int]]:
+        """Each row's last token and its position (rows that ended decode a placeholder until
+        the next rebuild drops them)."""
+        return [
+            (s.last if s.tokens else 0, n) for s, n in zip(self.seqs, self._lengths, strict=True)
+        ]
+
+    def advance(self) -> None:
+        """Every row took one more column."""
         self._lengths = [n + 1 for n in self._lengths]
-        self._width = width
-        logits: torch.Tensor = out.logits[:, -1]
-        return logits
+        self._width += 1

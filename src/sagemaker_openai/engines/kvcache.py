@@ -11,18 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AttentionInterface, DynamicCache
+from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-ATTENTION = "smoai_grouped"  # registered with transformers below
+ATTENTION = "smoai_grouped"  # registered with transformers by engines/mixed.py
 GROW = 128  # spare columns allocated when a layer's buffer is full
-
-# Row groups of the decode step in flight, set by the batch (one worker thread runs the model):
-# (first row, end row, first column) with rows sorted longest first, so a group of short rows
-# reads only its own last columns instead of the whole left-padded width.
-row_groups: list[tuple[int, int, int]] = []
 
 
 # transformers' CacheLayerMixin.__init_subclass__ (which mypy sees called here) is unannotated.
@@ -66,46 +59,38 @@ def new_cache() -> DynamicCache:
     return cache
 
 
-def grouped_attention(
-    module: Any,
+def decode_attention(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
-) -> tuple[torch.Tensor, None]:
-    """Decode attention with query heads grouped onto their K/V head: no K/V copy.
+    mask: torch.Tensor,
+    groups: list[tuple[int, int, int]],
+    scaling: float | None,
+) -> torch.Tensor:
+    """Attention of one new token per row, query heads grouped onto their K/V head (no K/V copy).
 
-    query [rows, heads, 1, dim]; key/value [rows, kv_heads, columns, dim] (strided views);
-    attention_mask bool [rows, 1, 1, columns] (True: attend) or None. Prefill goes to SDPA.
+    query [rows, heads, 1, dim]; key/value [rows, kv_heads, columns, dim] (strided views); mask
+    bool [rows, 1, 1, columns] (True: attend); groups from plan_row_groups. Output [rows, 1,
+    heads, dim].
     """
-    rows, heads, q_len, dim = query.shape
-    if q_len > 1 or dropout:
-        return sdpa_attention_forward(
-            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
-        )
-    groups = row_groups if attention_mask is not None and len(row_groups) > 1 else []
-    if not groups or attention_mask is None:
-        return _decode_attention(query, key, value, attention_mask, scaling), None
+    if len(groups) < 2:
+        return _decode_attention(query, key, value, mask, scaling)
     parts = [
         _decode_attention(
-            query[a:b], key[a:b, :, c:], value[a:b, :, c:], attention_mask[a:b, ..., c:], scaling
+            query[a:b], key[a:b, :, c:], value[a:b, :, c:], mask[a:b, ..., c:], scaling
         )
         for a, b, c in groups
     ]
-    return torch.cat(parts), None
+    return torch.cat(parts)
 
 
 def _decode_attention(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    mask: torch.Tensor,
     scaling: float | None,
 ) -> torch.Tensor:
-    """Attention of one new token per row; output [rows, 1, heads, dim]."""
     rows, heads, _, dim = query.shape
     kv_heads = key.shape[1]
     if key.device.type == "cpu" and key.dtype != torch.float32:
@@ -116,26 +101,25 @@ def _decode_attention(
     grouped = query.reshape(rows, kv_heads, heads // kv_heads, dim)
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float()  # [rows, kv, group, columns]
     scores *= scaling if scaling is not None else dim**-0.5
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores.masked_fill_(~attention_mask, float("-inf"))
-        else:
-            scores += attention_mask
+    scores.masked_fill_(~mask, float("-inf"))
     probs = torch.softmax(scores, dim=-1).to(value.dtype)
     out = torch.matmul(probs, value)  # [rows, kv, group, dim]
     return out.reshape(rows, heads, 1, dim).transpose(1, 2).contiguous()
 
 
 def plan_row_groups(lengths: list[int], width: int) -> list[tuple[int, int, int]]:
-    """Groups of rows (sorted longest first) whose lengths are within 2x of the group's first."""
+    """Runs of consecutive rows whose lengths are within 2x of each other.
+
+    Rows are sorted longest first at each rebuild; a newcomer seated in an ended row's place
+    may break that order, which only makes runs shorter.
+    """
     groups: list[tuple[int, int, int]] = []
-    start = 0
+    start, low, high = 0, lengths[0], lengths[0]
     for i in range(1, len(lengths) + 1):
-        if i == len(lengths) or lengths[i] * 2 < lengths[start]:
-            groups.append((start, i, width - lengths[start]))
-            start = i
+        if i < len(lengths) and max(high, lengths[i]) <= 2 * min(low, lengths[i]):
+            low, high = min(low, lengths[i]), max(high, lengths[i])
+            continue
+        groups.append((start, i, width - high))
+        if i < len(lengths):
+            start, low, high = i, lengths[i], lengths[i]
     return groups
-
-
-AttentionInterface.register(ATTENTION, grouped_attention)
-AttentionMaskInterface.register(ATTENTION, sdpa_mask)

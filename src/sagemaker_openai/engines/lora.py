@@ -156,10 +156,21 @@ class LoraAdapters:
         from peft.tuners.lora import LoraLayer
 
         def name_rows(module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+            # A packed step (engines/mixed.py) is one batch row of many tokens, one name each:
+            # PEFT splits the batch dimension by name, so the tokens become the batch here (a
+            # linear layer is the same per token) and go back after (unpack).
+            x = args[0]
+            module.smoai_packed = x.dim() == 3 and x.shape[0] == 1 < len(self._rows)
+            if module.smoai_packed:
+                args = (x.transpose(0, 1), *args[1:])
             return args, {**kwargs, "adapter_names": self._rows}
+
+        def unpack(module: Any, args: Any, output: Any) -> Any:
+            return output.transpose(0, 1) if module.smoai_packed else output
 
         layers: list[Any] = [m for m in self._model.modules() if isinstance(m, LoraLayer)]
         for module in layers:
             if id(module) not in self._hooked:
                 module.register_forward_pre_hook(name_rows, with_kwargs=True)
+                module.register_forward_hook(unpack)
                 self._hooked.add(id(module))

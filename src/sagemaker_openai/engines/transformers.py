@@ -62,7 +62,9 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         token_capacity=capacity,
     )
     adapters = LoraAdapters(model, device) if options.max_loras else None
-    return TransformersEngine(model, tokenizer, card, device, adapters)
+    # a quarter of the KV budget keeps finished prompts for reuse (engines/prefixes.py)
+    prefix_bytes = int(options.kv_cache_gib * GIB) // 4
+    return TransformersEngine(model, tokenizer, card, device, adapters, prefix_bytes)
 
 
 def _cache_bytes_per_token(model: Any) -> int:
@@ -113,6 +115,7 @@ class TransformersEngine:
         card: ModelCard,
         device: str = "cpu",
         adapters: LoraAdapters | None = None,
+        prefix_bytes: int = 0,
     ):
         self.card = card
         self.adapters = adapters
@@ -126,7 +129,7 @@ class TransformersEngine:
         )
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
-        self._scheduler = _scheduler(model, device, adapters)
+        self._scheduler = _scheduler(model, device, adapters, prefix_bytes)
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         return encode(self._tokenizer, text, special)
@@ -200,7 +203,9 @@ class _Scheduler(Protocol):
     def submit(self, seq: Sequence) -> None: ...
 
 
-def _scheduler(model: Any, device: str, adapters: LoraAdapters | None) -> _Scheduler:
+def _scheduler(
+    model: Any, device: str, adapters: LoraAdapters | None, prefix_bytes: int
+) -> _Scheduler:
     """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
     rows = adapters.forward if adapters else no_adapters
     try:
@@ -209,8 +214,8 @@ def _scheduler(model: Any, device: str, adapters: LoraAdapters | None) -> _Sched
     except ImportError:  # no per-layer cache objects (transformers.cache_utils.DynamicLayer)
         log.warning("transformers %s: sequences take turns (batching needs 4.56)", _version())
         return SerialScheduler(model, device, rows)
-    model.set_attn_implementation(ATTENTION)  # engines/kvcache.py: decode without K/V copies
-    return Scheduler(model, device, rows)
+    model.set_attn_implementation(ATTENTION)  # engines/mixed.py: one packed pass per step
+    return Scheduler(model, device, prefix_bytes, rows)
 
 
 def _version() -> str:
