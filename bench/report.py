@@ -75,9 +75,13 @@ def _targets(record: dict[str, Any]) -> str:
 
 
 def latest_records(results_dir: Path) -> dict[str, dict[str, Any]]:
-    """The newest record of each kind (CPU, GPU) in results_dir."""
+    """The newest record of each kind (CPU, GPU) in results_dir.
+
+    Only the harness's own records count (`<date>-<device>.json`): the standalone measurements
+    (sessions-ttft.json, prefill-gap.json) write their JSON beside them.
+    """
     latest: dict[str, dict[str, Any]] = {}
-    for path in sorted(results_dir.glob("*.json")):
+    for path in sorted(results_dir.glob("[0-9]*.json")):
         record = json.loads(path.read_text())
         kind = _kind(record)
         if kind not in latest or record["date"] >= latest[kind]["date"]:
