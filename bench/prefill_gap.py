@@ -69,7 +69,8 @@ async def _measure(engine: Any, chunk: int) -> dict[str, Any]:
 
 def main() -> None:
     engine = engine_module.load(MODEL, served_name="demo", options=EngineOptions())
-    engine._scheduler._prefixes = PrefixCache(0)  # the prompt is new every time
+    scheduler: Any = engine._scheduler  # batching.Scheduler
+    scheduler._prefixes = PrefixCache(0)  # the prompt is new every time
     runs = [asyncio.run(_measure(engine, c)) for c in (batching.PREFILL_CHUNK["cpu"], 10**6)]
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpu": cpu_info(), "runs": runs}
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
