@@ -205,12 +205,4 @@ class ScaleCopies:
         )
         ic.put_policy(policy)
         if self.min_copies == 0:
-            step, alarm = scale_from_zero(self.component)
-            request = alarm(ic.put_policy(step))
-            ic.put_alarm(request)
-            name = request["AlarmName"]
-
-            def drop_alarm() -> None:
-                ic.delete_alarms([name])
-
-            run.undo.append((f"alarm {name}", drop_alarm))
+            run.scale_up_from_zero(*scale_from_zero(self.component))

@@ -115,12 +115,4 @@ class ScaleOnBacklog:
         # Undone with the scalable target: deregistering it deletes its policies too.
         aas.put_policy(backlog_policy(self.endpoint, self.backlog_per_instance, self.variant))
         if self.min_count == 0:
-            step, alarm = backlog_from_zero(self.endpoint, self.variant)
-            request = alarm(aas.put_policy(step))
-            aas.put_alarm(request)
-            name = request["AlarmName"]
-
-            def drop_alarm() -> None:
-                aas.delete_alarms([name])
-
-            run.undo.append((f"alarm {name}", drop_alarm))
+            run.scale_up_from_zero(*backlog_from_zero(self.endpoint, self.variant))

@@ -68,6 +68,22 @@ class Run:
         """`text` with the package digest in place of DIGEST."""
         return text.replace(DIGEST, self.built.digest) if self.built else text
 
+    def scale_up_from_zero(
+        self, step: dict[str, Any], alarm: Callable[[str], dict[str, Any]]
+    ) -> None:
+        """Put the step scaling policy that leaves zero, then the CloudWatch alarm that fires it
+        (built from the policy's ARN); the alarm is undone on failure (the policy goes with its
+        scalable target when that is deregistered)."""
+        aas = self.client.components  # the raw Application Auto Scaling and CloudWatch calls
+        request = alarm(aas.put_policy(step))
+        aas.put_alarm(request)
+        name = request["AlarmName"]
+
+        def drop_alarm() -> None:
+            aas.delete_alarms([name])
+
+        self.undo.append((f"alarm {name}", drop_alarm))
+
 
 class Step(Protocol):
     def describe(self) -> str: ...
