@@ -12,8 +12,6 @@ gives up its row. Nobody else's keys and values are recomputed.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import deque
 from typing import Any
 
@@ -24,6 +22,7 @@ from .lora import RowAdapters, no_adapters
 from .prefixes import PrefixCache
 from .sampling import sample
 from .sequence import Sequence
+from .worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +33,20 @@ MAX_ROWS = 256  # sequences decoding at once; more wait (with their prompts not 
 JOIN_WAIT = 4  # steps a prefilled newcomer may wait for others to join the batch with
 
 
-class Scheduler:
+class Scheduler(Worker):
     """Owns the model on one worker thread; sequences come in through `submit`."""
 
     def __init__(
         self, model: Any, device: str, prefix_bytes: int = 0, adapters: RowAdapters = no_adapters
     ):
-        self._model = model
-        self._device = device
+        super().__init__(model, device, adapters)
         self._prefixes = PrefixCache(prefix_bytes)
-        self._adapters = adapters
         self._chunk = PREFILL_CHUNK.get(device, PREFILL_CHUNK["cuda"])
-        self._inbox: queue.Queue[Sequence] = queue.Queue()
         self._waiting: deque[Sequence] = deque()  # admitted, prompt not fully prefilled
         self._batch = Batch(device)
         self._ready: list[Sequence] = []  # prefilled, first token sent, not yet in the batch
         self._ready_steps = 0  # steps the oldest of them has waited
-        self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
-        self._worker.start()
-
-    def submit(self, seq: Sequence) -> None:
-        self._inbox.put(seq)
-
-    @property
-    def alive(self) -> bool:
-        """False once the worker loop itself has died (one sequence's failure does not)."""
-        return self._worker.is_alive()
+        self.start()
 
     def _run(self) -> None:
         while True:

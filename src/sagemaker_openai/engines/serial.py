@@ -8,8 +8,6 @@ each running sequence advances one token per round with its own cache.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from typing import Any
 
 import torch
@@ -17,27 +15,16 @@ import torch
 from .lora import RowAdapters, no_adapters
 from .sampling import sample
 from .sequence import Sequence
+from .worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class SerialScheduler:
+class SerialScheduler(Worker):
     def __init__(self, model: Any, device: str, adapters: RowAdapters = no_adapters):
-        self._model = model
-        self._device = device
-        self._adapters = adapters
-        self._inbox: queue.Queue[Sequence] = queue.Queue()
+        super().__init__(model, device, adapters)
         self.running = 0
-        self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
-        self._worker.start()
-
-    def submit(self, seq: Sequence) -> None:
-        self._inbox.put(seq)
-
-    @property
-    def alive(self) -> bool:
-        """False once the worker loop itself has died (one sequence's failure does not)."""
-        return self._worker.is_alive()
+        self.start()
 
     def _run(self) -> None:
         active: list[Sequence] = []
