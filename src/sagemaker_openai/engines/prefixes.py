@@ -22,6 +22,7 @@ class Entry:
     def __init__(self, tokens: list[int], layers: list[tuple[torch.Tensor, torch.Tensor]]):
         self.tokens = tokens
         self.layers = layers
+        self.hashes = _chain(tokens)  # the keys it is found by
         self.bytes = sum(
             k.untyped_storage().nbytes() + v.untyped_storage().nbytes() for k, v in layers
         )
@@ -62,14 +63,14 @@ class PrefixCache:
         )
         if entry.bytes > self._budget:
             return
-        for h in _chain(prompt):
+        for h in entry.hashes:
             self._blocks[h] = entry  # a newer prompt with the same start serves it from now on
         self._entries[id(entry)] = entry
         self._used += entry.bytes
         while self._used > self._budget:
             _, old = self._entries.popitem(last=False)
             self._used -= old.bytes
-            for h in _chain(old.tokens):
+            for h in old.hashes:
                 if self._blocks.get(h) is old:
                     del self._blocks[h]
 
