@@ -1,6 +1,9 @@
 """deploy --routing (a variant's RoutingConfig) and --async --autoscale 0:N (an async endpoint
 scaled to zero on its queue, and back): exact requests through botocore's Stubber against the
-installed service models, S3 through moto; the dry-run plan; delete; one-line mistakes."""
+installed service models (botocore 1.44.8, whose RoutingStrategy enum has PREFIX_AWARE), S3
+through moto; the dry-run plan; delete; one-line mistakes. The async scale-to-zero requests are
+those of AWS's "Autoscale an asynchronous endpoint" (awsdocs/amazon-sagemaker-developer-guide,
+async-inference-autoscale.md)."""
 
 from __future__ import annotations
 
