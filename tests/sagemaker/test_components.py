@@ -40,13 +40,19 @@ def call(service: str, operation: str, kwargs: dict, expected: dict, response: d
 
 
 def test_requirements_from_instance_and_model_size() -> None:
-    small = compute_requirements("ml.g5.12xlarge", 8 * GIB)  # fits one 24 GiB A10G at <= 60%
-    assert (small.accelerators, small.cpu_cores, small.memory_mb) == (1, 10, 44236)
+    """ml.g5.12xlarge: 48 vCPUs, 192 GiB, 4 A10G of 22,888 MiB usable each (EC2's
+    DescribeInstanceTypes, sagemaker/instances.json). Host memory: the weights and 4 GiB of
+    runtime, never more than half the copy's share: not the 90% that left no room to place."""
+    small = compute_requirements("ml.g5.12xlarge", 8 * GIB)  # fits one A10G at <= 60%
+    assert (small.accelerators, small.cpu_cores, small.memory_mb) == (1, 10, (8 + 4) * 1024)
     big = compute_requirements("ml.g5.12xlarge", 30 * GIB)  # needs 3 -> 4 (tensor parallel)
-    assert (big.accelerators, big.cpu_cores, big.memory_mb) == (4, 43, 176947)
+    assert (big.accelerators, big.cpu_cores, big.memory_mb) == (4, 43, (30 + 4) * 1024)
+    assert big.memory_mb < 0.5 * 192 * 1024
+    huge = compute_requirements("ml.g5.xlarge", 10 * GIB)  # 16 GiB host: capped at half
+    assert huge.memory_mb == 8 * 1024
     cpu = compute_requirements("ml.m5.xlarge", GIB // 4)
     assert (cpu.accelerators, cpu.cpu_cores, cpu.memory_mb) == (0, 2, 2560)
-    assert small.describe() == "1 accelerator(s), 10 CPU cores, 44236 MiB memory per copy"
+    assert small.describe() == "1 accelerator(s), 10 CPU cores, 12288 MiB memory per copy"
 
 
 @pytest.mark.parametrize(
@@ -60,7 +66,14 @@ def test_what_cannot_be_placed_is_said(instance: str, size: int, reason: str) ->
 
 def test_endpoint_config_without_a_model_scaling_to_zero() -> None:
     kwargs = component_endpoint_config(
-        "chat-cfg", ROLE, "ml.g5.12xlarge", 1, 2, True, Routing("PREFIX_AWARE", 4096, 4)
+        "chat-cfg",
+        ROLE,
+        "ml.g5.12xlarge",
+        1,
+        2,
+        True,
+        Routing("PREFIX_AWARE", 4096, 4),
+        ami="al2023-ami-sagemaker-inference-gpu-4-1",
     )
     expected = {
         "EndpointConfigName": "chat-cfg",
@@ -80,6 +93,8 @@ def test_endpoint_config_without_a_model_scaling_to_zero() -> None:
                     # required with PREFIX_AWARE (botocore 1.44.8's ProductionVariantRoutingConfig)
                     "PrefixAwareRoutingConfig": {"PrefixLength": 4096, "ConcurrencyThreshold": 4},
                 },
+                # a value of botocore's ProductionVariantInferenceAmiVersion: Stubber checks it
+                "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1",
             }
         ],
     }
@@ -94,7 +109,9 @@ def test_routing_strategies_are_botocores() -> None:
 
 def test_inference_component_and_its_adapter() -> None:
     reqs = compute_requirements("ml.g5.12xlarge", 8 * GIB)
-    kwargs = inference_component("chat-ic", "chat", "chat-model", reqs, copies=1)
+    kwargs = inference_component(
+        "chat-ic", "chat", "chat-model", reqs, copies=1, startup=(900, 1200)
+    )
     expected = {
         "InferenceComponentName": "chat-ic",
         "EndpointName": "chat",
@@ -103,8 +120,13 @@ def test_inference_component_and_its_adapter() -> None:
             "ModelName": "chat-model",
             "ComputeResourceRequirements": {
                 "NumberOfCpuCoresRequired": 10,
-                "MinMemoryRequiredInMb": 44236,
+                "MinMemoryRequiredInMb": 12288,
                 "NumberOfAcceleratorDevicesRequired": 1,
+            },
+            # InferenceComponentStartupParameters: deploy's computed timeouts reach SageMaker
+            "StartupParameters": {
+                "ModelDataDownloadTimeoutInSeconds": 900,
+                "ContainerStartupHealthCheckTimeoutInSeconds": 1200,
             },
         },
         "RuntimeConfig": {"CopyCount": 1},

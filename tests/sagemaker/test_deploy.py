@@ -109,6 +109,7 @@ def test_deploy_creates_the_plan_and_delete_removes_it(aws, small_model_dir: Pat
     assert model["PrimaryContainer"]["ModelDataUrl"] == f"s3://models-bucket/{key}"
     assert model["PrimaryContainer"]["Environment"] == {
         "SMOAI_SERVED_MODEL_NAME": small_model_dir.name,
+        "SM_NUM_GPUS": "1",  # g4dn.xlarge: one T4
         "FOO": "bar",
     }
     tags = {t["Key"]: t["Value"] for t in sm.list_tags(ResourceArn=model["ModelArn"])["Tags"]}
@@ -249,7 +250,14 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
                 "Image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/djl-inference:"
                 "0.36.0-lmi28.0.0-cu130",
                 "ModelDataUrl": data,
-                "Environment": {"FOO": "bar"},
+                # lmi on one GPU: DJL's loading timeouts raised to the start-up timeout
+                "Environment": {
+                    "SAGEMAKER_STARTUP_TIMEOUT": "1800",
+                    "MODEL_LOADING_TIMEOUT": "1800",
+                    "OPTION_TENSOR_PARALLEL_DEGREE": "1",
+                    "SM_NUM_GPUS": "1",
+                    "FOO": "bar",
+                },
             },
         },
     )
@@ -269,6 +277,7 @@ def test_second_deploy_updates_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> 
                     # s3:// model data: its size is not read, so the middle of the range
                     "ContainerStartupHealthCheckTimeoutInSeconds": 1800,
                     "ModelDataDownloadTimeoutInSeconds": 1800,
+                    "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1",
                 }
             ],
         },

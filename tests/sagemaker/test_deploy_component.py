@@ -34,11 +34,19 @@ TAGS = [
 ]
 DIM = "sagemaker:inference-component:DesiredCopyCount"
 POLICY_ARN = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:resource/p"
+# ml.g5.xlarge (4 vCPUs, 16 GiB, one A10G): 90% of the cores; host memory for the (tiny)
+# weights and 4 GiB of runtime, not 90% of the instance (sagemaker/components.py)
 REQS = {
     "NumberOfCpuCoresRequired": 3,
-    "MinMemoryRequiredInMb": 14745,
+    "MinMemoryRequiredInMb": 4100,  # 4 GiB + the 3.5 MB model, in MiB rounded up
     "NumberOfAcceleratorDevicesRequired": 1,
 }
+# the start-up timeouts deploy computes for the 3 MB model, sent with the component
+STARTUP = {
+    "ModelDataDownloadTimeoutInSeconds": 601,
+    "ContainerStartupHealthCheckTimeoutInSeconds": 661,
+}
+SPEC = {"ModelName": NAME, "ComputeResourceRequirements": REQS, "StartupParameters": STARTUP}
 
 
 class Quiet:
@@ -200,6 +208,8 @@ def _new_component_calls(aws: Aws, min_instances: int = 0) -> None:
                         "MaxInstanceCount": 2,
                     },
                     "RoutingConfig": {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"},
+                    # the target image is CUDA 13 (docker/Dockerfile.gpu): driver 580's AMI
+                    "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1",
                 }
             ],
         },
@@ -221,7 +231,7 @@ def _component_and_scaling_calls(aws: Aws, create: bool) -> None:
                 "InferenceComponentName": IC,
                 "EndpointName": "chat-ep",
                 "VariantName": "AllTraffic",
-                "Specification": {"ModelName": NAME, "ComputeResourceRequirements": REQS},
+                "Specification": SPEC,
                 "RuntimeConfig": {"CopyCount": 1},
                 "Tags": TAGS,
             },
@@ -233,7 +243,7 @@ def _component_and_scaling_calls(aws: Aws, create: bool) -> None:
             {
                 "InferenceComponentName": IC,
                 # No RuntimeConfig: the running (autoscaled) copy count is kept.
-                "Specification": {"ModelName": NAME, "ComputeResourceRequirements": REQS},
+                "Specification": SPEC,
             },
         )
     aws.component(IC, NAME, status="Creating" if create else "Updating")
@@ -314,14 +324,17 @@ def test_dry_run_plan_names_the_component_and_its_share(small_model_dir: Path) -
     lines = format_plan(plan).splitlines()[4:]
     assert lines == [
         f"  3. CreateModel {NAME}: image {IMAGE}, data s3://models-bucket/sagemaker-openai/"
-        f"chat-ep/{{sha256}}/model.tar.gz, role {ROLE}, env SMOAI_SERVED_MODEL_NAME=small-model",
+        f"chat-ep/{{sha256}}/model.tar.gz, role {ROLE}, env SMOAI_SERVED_MODEL_NAME=small-model, "
+        "SM_NUM_GPUS=1",
         f"  4. CreateEndpointConfig {NAME}: no model in the variant (inference components), "
-        "1 x ml.g5.xlarge, managed instance scaling 0..2, routing LEAST_OUTSTANDING_REQUESTS",
+        "1 x ml.g5.xlarge, managed instance scaling 0..2, routing LEAST_OUTSTANDING_REQUESTS, "
+        "host AMI al2023-ami-sagemaker-inference-gpu-4-1",
         f"  5. CreateEndpoint chat-ep with config {NAME} (if it exists: no endpoint steps, the "
         "component goes onto it: not checked in a dry run)",
         f"  6. wait until chat-ep is InService on {NAME}",
         f"  7. CreateInferenceComponent {IC} on chat-ep: model {NAME}, 1 copy(ies), "
-        "1 accelerator(s), 3 CPU cores, 14745 MiB memory per copy",
+        "1 accelerator(s), 3 CPU cores, 4100 MiB memory per copy, download timeout 601 s, "
+        "start-up health check timeout 661 s",
         f"  8. wait until inference component {IC} is InService",
         f"  9. RegisterScalableTarget inference-component/{IC}: copies 0..2; PutScalingPolicy "
         f"{IC}-concurrency: target 4 concurrent requests per copy; scale to zero: "
@@ -379,7 +392,7 @@ def test_existing_component_is_updated_on_its_endpoint(aws: Aws, small_model_dir
     ]
     assert (
         f"4. UpdateInferenceComponent {IC}: model {NAME}, keeping its copy count (1), "
-        "1 accelerator(s), 3 CPU cores, 14745 MiB memory per copy" in out.getvalue()
+        "1 accelerator(s), 3 CPU cores, 4100 MiB memory per copy" in out.getvalue()
     )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="models-bucket")["Contents"]]
     assert old_key not in keys and len(keys) == 1  # the new package stays

@@ -102,14 +102,28 @@ def test_local_mistakes_name_the_flag(change: dict, param: str) -> None:
 
 def test_instance_type_decides_image_engine_and_llm_settings(small_model_dir: Path) -> None:
     gpu = format_plan(build_plan(_opts(model=str(small_model_dir)), None, NOW))
-    assert "(GPU), engine vllm, image " in gpu and "djl-inference:0.36.0-lmi28.0.0-cu130" in gpu
+    assert "(GPU, tensor parallel over 1 GPU(s)), engine vllm, image " in gpu
+    assert "djl-inference:0.36.0-lmi28.0.0-cu130" in gpu
+    assert "host AMI al2023-ami-sagemaker-inference-gpu-4-1 (for CUDA 13" in gpu
     assert "volume: the instance's NVMe storage" in gpu  # g5: VolumeSizeInGB is not accepted
     assert "start-up health check timeout 661 s" in gpu  # 600 + a GPU minute + 1 s for 3 MB
-    cpu = format_plan(
-        build_plan(_opts(model=str(small_model_dir), instance_type="ml.m5.xlarge"), None, NOW)
-    )
-    assert "(CPU), engine transformers, image " in cpu and "djl-inference:0.36.0-cpu-full" in cpu
+    hf_cpu = _opts(model=str(small_model_dir), instance_type="ml.m5.xlarge", target="hf-dlc")
+    cpu = format_plan(build_plan(hf_cpu, None, NOW))
+    assert "(CPU, no GPU), engine transformers, image " in cpu
+    assert "huggingface-pytorch-inference:2.6.0-transformers5.5.3-cpu-py312" in cpu
+    assert "host AMI none set (SageMaker's default (a CPU instance))" in cpu
     assert "volume 30 GB" in cpu  # EBS-only m5: a volume sized for the model (at least 30 GB)
+
+
+def test_lmi_on_a_cpu_instance_is_refused_in_one_line(small_model_dir: Path) -> None:
+    """DJL's cpu-full image has no transformers (djl-serving v0.36.0 serving/docker/Dockerfile,
+    stage cpu-full: torch 2.7.1, scikit-learn, xgboost, pydantic), so model.py cannot load."""
+    with pytest.raises(InvalidInput) as e:
+        build_plan(_opts(model=str(small_model_dir), instance_type="ml.m5.xlarge"), None, NOW)
+    assert e.value.param == "--target" and "ships no transformers" in str(e.value)
+    assert "\n" not in str(e.value)
+    own = _opts(instance_type="ml.m5.xlarge", image_uri="1.dkr.ecr.us-east-1.amazonaws.com/x:1")
+    assert build_plan(own, None, NOW).steps  # an image of the user's own is theirs to judge
 
 
 def test_llm_settings_grow_with_the_model() -> None:

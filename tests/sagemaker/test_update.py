@@ -61,6 +61,16 @@ class FakeClock:
         self.now += seconds
 
 
+# What deploy tells the lmi container on a one-GPU instance (sagemaker/container.py): the
+# start-up timeout (1800 s: model data of unknown size) as DJL's loading timeouts, one GPU.
+LMI_ENV = {
+    "SAGEMAKER_STARTUP_TIMEOUT": "1800",
+    "MODEL_LOADING_TIMEOUT": "1800",
+    "OPTION_TENSOR_PARALLEL_DEGREE": "1",
+    "SM_NUM_GPUS": "1",
+}
+
+
 def _opts(**kw) -> DeployOptions:
     base = dict(
         model=DATA,
@@ -170,7 +180,7 @@ class Aws:
                 "ModelName": NAME,
                 "ExecutionRoleArn": ROLE,
                 "Tags": TAGS,
-                "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": DATA, "Environment": {}},
+                "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": DATA, "Environment": LMI_ENV},
             },
         )
         self.sm.add_response(
@@ -188,6 +198,7 @@ class Aws:
                         "InitialVariantWeight": 1.0,
                         "ContainerStartupHealthCheckTimeoutInSeconds": 1800,
                         "ModelDataDownloadTimeoutInSeconds": 1800,
+                        "InferenceAmiVersion": "al2023-ami-sagemaker-inference-gpu-4-1",
                     }
                 ],
             },

@@ -36,7 +36,9 @@ def _add_package(commands: Commands) -> None:
     from ..sagemaker.images import TARGETS
 
     p = commands.add_parser("package", help="build a model.tar.gz for SageMaker")
-    p.add_argument("--model", required=True, help="model folder, or 'demo'")
+    p.add_argument(
+        "--model", required=True, help="model folder, 'demo', or hf://ORG/NAME[@REVISION]"
+    )
     p.add_argument(
         "--target",
         default=DEFAULT_TARGET,
@@ -82,7 +84,9 @@ def _add_deploy(commands: Commands) -> None:
     p = commands.add_parser("deploy", help="create or update a SageMaker endpoint")
     p.add_argument(
         "--model",
-        help="model folder, 'demo', or s3://.../model.tar.gz (required but with --adapter)",
+        help="model folder, 'demo', hf://ORG/NAME[@REVISION] or s3://BUCKET/PREFIX/ (fetched "
+        "by the container, nothing uploaded), or s3://.../model.tar.gz (required but with "
+        "--adapter)",
     )
     p.add_argument("--endpoint-name", required=True)
     p.add_argument("--instance-type", help="e.g. ml.g5.xlarge (required but with --adapter)")

@@ -44,6 +44,13 @@ def add_platform_flags(p: argparse.ArgumentParser) -> None:
         help="LEAST_OUTSTANDING_REQUESTS, RANDOM, PREFIX_AWARE or KV_AWARE [SageMaker's "
         "default; LEAST_OUTSTANDING_REQUESTS with --inference-component; kept on update]",
     )
+    p.add_argument(
+        "--inference-ami",
+        metavar="VERSION",
+        help="the GPU host AMI (InferenceAmiVersion, one of botocore's), or 'default' for "
+        "SageMaker's [the one whose driver fits the image's CUDA: "
+        "al2023-ami-sagemaker-inference-gpu-4-1 for cu13x images]",
+    )
     p.add_argument("--prefix-length", type=int, help="PREFIX_AWARE: request bytes routed on [4096]")
     p.add_argument(
         "--prefix-concurrency",
@@ -67,5 +74,6 @@ def platform_options(args: argparse.Namespace) -> dict[str, Any]:
         "routing",
         "prefix_length",
         "prefix_concurrency",
+        "inference_ami",
     )
     return {n: getattr(args, n) for n in names}

@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
     from mypy_boto3_application_autoscaling.type_defs import (
         TargetTrackingScalingPolicyConfigurationTypeDef,
     )
-    from mypy_boto3_sagemaker.literals import ProductionVariantInstanceTypeType
+    from mypy_boto3_sagemaker.literals import (
+        ProductionVariantInferenceAmiVersionType,
+        ProductionVariantInstanceTypeType,
+    )
     from mypy_boto3_sagemaker.type_defs import (
         ContainerDefinitionTypeDef,
         ProductionVariantRoutingConfigTypeDef,
@@ -102,16 +105,14 @@ class SageMakerClient:
         self,
         name: str,
         image: str,
-        model_data: ModelData,
+        model_data: ModelData | None,  # None: the container fetches the model itself
         role: str,
         env: dict[str, str],
         tags: dict[str, str],
     ) -> None:
-        container: ContainerDefinitionTypeDef = {
-            "Image": image,
-            **model_data.container_fields(),
-            "Environment": env,
-        }
+        container: ContainerDefinitionTypeDef = {"Image": image, "Environment": env}
+        if model_data is not None:
+            container.update(model_data.container_fields())
         with aws_errors("CreateModel"):
             self._sm.create_model(
                 ModelName=name,
@@ -171,6 +172,10 @@ class SageMakerClient:
         }
         if settings.volume_size_gb is not None:
             production_variant["VolumeSizeInGB"] = settings.volume_size_gb
+        if settings.ami is not None:  # a value of botocore's enum (host_ami.py)
+            production_variant["InferenceAmiVersion"] = cast(
+                "ProductionVariantInferenceAmiVersionType", settings.ami
+            )
         if routing is not None:
             production_variant["RoutingConfig"] = cast(
                 "ProductionVariantRoutingConfigTypeDef", routing.to_api()

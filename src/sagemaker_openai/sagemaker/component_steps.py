@@ -28,6 +28,7 @@ class CreateComponentEndpointConfig:
     scale_to_zero: bool  # managed instance scaling down to 0 instances
     tags: tuple[tuple[str, str], ...]
     routing: Routing = LEAST_OUTSTANDING
+    ami: str | None = None  # InferenceAmiVersion; None: SageMaker's default
 
     def request(self) -> dict[str, Any]:
         return component_endpoint_config(
@@ -38,14 +39,16 @@ class CreateComponentEndpointConfig:
             self.max_instances,
             self.scale_to_zero,
             self.routing,
+            ami=self.ami,
         )
 
     def describe(self) -> str:
         low = 0 if self.scale_to_zero else self.instance_count
+        ami = f", host AMI {self.ami}" if self.ami else ""
         return (
             f"CreateEndpointConfig {self.name}: no model in the variant (inference components), "
             f"{self.instance_count} x {self.instance_type}, managed instance scaling "
-            f"{low}..{self.max_instances}, {self.routing.describe()}"
+            f"{low}..{self.max_instances}, {self.routing.describe()}{ami}"
         )
 
     def execute(self, run: Run) -> None:
@@ -64,16 +67,17 @@ class CreateInferenceComponent:
     reqs: ComputeRequirements
     copies: int
     tags: tuple[tuple[str, str], ...]
+    startup: tuple[int, int] | None = None  # (download, health check) timeouts, seconds
 
     def request(self) -> dict[str, Any]:
         return inference_component(
-            self.name, self.endpoint, self.model_name, self.reqs, self.copies
+            self.name, self.endpoint, self.model_name, self.reqs, self.copies, startup=self.startup
         )
 
     def describe(self) -> str:
         return (
             f"CreateInferenceComponent {self.name} on {self.endpoint}: model {self.model_name}, "
-            f"{self.copies} copy(ies), {self.reqs.describe()}"
+            f"{self.copies} copy(ies), {self.reqs.describe()}{_startup(self.startup)}"
         )
 
     def execute(self, run: Run) -> None:
@@ -92,18 +96,27 @@ class UpdateInferenceComponent:
     model_name: str
     reqs: ComputeRequirements
     running_copies: int  # copies serving now, kept
+    startup: tuple[int, int] | None = None  # (download, health check) timeouts, seconds
 
     def describe(self) -> str:
         return (
             f"UpdateInferenceComponent {self.name}: model {self.model_name}, keeping its "
-            f"copy count ({self.running_copies}), {self.reqs.describe()}"
+            f"copy count ({self.running_copies}), {self.reqs.describe()}{_startup(self.startup)}"
         )
 
     def execute(self, run: Run) -> None:
         # A failed update rolls the component back to its previous model: nothing to undo.
-        request = inference_component(self.name, self.endpoint, self.model_name, self.reqs)
+        request = inference_component(
+            self.name, self.endpoint, self.model_name, self.reqs, startup=self.startup
+        )
         del request["RuntimeConfig"]
         run.client.components.update(request)
+
+
+def _startup(startup: tuple[int, int] | None) -> str:
+    if startup is None:
+        return ""
+    return f", download timeout {startup[0]} s, start-up health check timeout {startup[1]} s"
 
 
 @dataclass(frozen=True)

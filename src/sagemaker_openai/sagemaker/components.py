@@ -13,29 +13,22 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from .images import is_neuron_instance
+from .instances import instance_facts
 from .resources import LEAST_OUTSTANDING, Routing
 
 GIB = 2**30
-# Instance type -> (vCPUs, memory GiB, accelerators, GiB per accelerator): the common ones.
-INSTANCES: dict[str, tuple[int, int, int, int]] = {
-    "ml.g5.xlarge": (4, 16, 1, 24),
-    "ml.g5.2xlarge": (8, 32, 1, 24),
-    "ml.g5.12xlarge": (48, 192, 4, 24),
-    "ml.g5.48xlarge": (192, 768, 8, 24),
-    "ml.g6.xlarge": (4, 16, 1, 24),
-    "ml.g6.2xlarge": (8, 32, 1, 24),
-    "ml.g6.12xlarge": (48, 192, 4, 24),
-    "ml.g6e.xlarge": (4, 32, 1, 48),
-    "ml.g6e.2xlarge": (8, 64, 1, 48),
-    "ml.g6e.12xlarge": (48, 384, 4, 48),
-    "ml.p4d.24xlarge": (96, 1152, 8, 40),
-    "ml.p5.48xlarge": (192, 2048, 8, 80),
-    "ml.m5.xlarge": (4, 16, 0, 0),
-    "ml.m5.2xlarge": (8, 32, 0, 0),
-    "ml.c5.2xlarge": (8, 16, 0, 0),
-}
 WEIGHTS_SHARE = 0.6  # weights may fill this share of an accelerator; the rest is KV cache
-HOST_SHARE = 0.9  # SageMaker keeps part of each instance's CPU and memory for itself
+CORES_SHARE = 0.9  # of a copy's proportional share of vCPUs (SageMaker keeps some for itself)
+# MinMemoryRequiredInMb is what a copy must find free to be placed, not a cap. A GPU copy
+# holds its weights on the GPUs; on the host it needs room to stage them and its runtime:
+# the weights plus HOST_RUNTIME_GIB, at most half its proportional share of host memory.
+# SageMaker places components within less than EC2's memory (the SageMaker Python SDK
+# defaults a copy to 1024 MB for this reason, sagemaker-serve model_builder.py), so asking
+# for 90% of an instance made a copy unplaceable.
+HOST_RUNTIME_GIB = 4
+HOST_MEMORY_SHARE = 0.5
+CPU_MEMORY_SHARE = 0.9  # a CPU copy holds its weights in host memory: refused beyond this
 COPY_METRIC = "SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution"
 COPY_DIMENSION = "sagemaker:inference-component:DesiredCopyCount"
 COPY_CONCURRENCY = 4.0  # concurrent requests per copy that copy autoscaling targets
@@ -71,25 +64,33 @@ class ComputeRequirements:
 def compute_requirements(instance_type: str, model_bytes: int) -> ComputeRequirements:
     """Accelerators enough for the weights to fill at most 60% of them (a power of two, for
     tensor parallelism), and the matching share of the instance's cores and memory."""
-    if instance_type not in INSTANCES:
-        known = ", ".join(sorted(INSTANCES))
-        raise ComponentError(f"no sizing for {instance_type}; known: {known}")
-    vcpus, memory_gib, devices, device_gib = INSTANCES[instance_type]
+    facts = instance_facts(instance_type)
+    if is_neuron_instance(instance_type):
+        raise ComponentError(f"{instance_type} has Neuron accelerators; sizing is for GPUs")
+    if facts is None:
+        raise ComponentError(
+            f"no sizing for {instance_type}: EC2's record (sagemaker/instances.json) lacks it"
+        )
+    vcpus, memory_gib = facts.vcpus, facts.memory_mib / 1024
     model_gib = model_bytes / GIB
-    if devices == 0:
+    if facts.gpus == 0:
         memory_mb = math.ceil((2 * model_gib + 2) * 1024)  # weights, activations, runtime
-        if memory_mb > memory_gib * 1024 * HOST_SHARE:
+        if memory_mb > memory_gib * 1024 * CPU_MEMORY_SHARE:
             raise ComponentError(f"a {model_gib:.1f} GiB model does not fit {instance_type}")
         return ComputeRequirements(0, max(1, vcpus // 2), memory_mb)
+    device_gib = facts.gpu_memory_mib / facts.gpus / 1024
     need = max(1, math.ceil(model_gib / (device_gib * WEIGHTS_SHARE)))
     used = 1 << (need - 1).bit_length()  # 1, 2, 4, 8
-    if used > devices:
+    if used > facts.gpus:
         raise ComponentError(
-            f"a {model_gib:.1f} GiB model needs {used} accelerators; {instance_type} has {devices}"
+            f"a {model_gib:.1f} GiB model needs {used} accelerators; "
+            f"{instance_type} has {facts.gpus}"
         )
-    share = used / devices * HOST_SHARE
+    share = used / facts.gpus
+    host_mb = math.ceil((model_gib + HOST_RUNTIME_GIB) * 1024)
+    cap_mb = math.floor(memory_gib * 1024 * share * HOST_MEMORY_SHARE)
     return ComputeRequirements(
-        used, max(1, math.floor(vcpus * share)), math.floor(memory_gib * 1024 * share)
+        used, max(1, math.floor(vcpus * share * CORES_SHARE)), min(host_mb, cap_mb)
     )
 
 
@@ -102,25 +103,27 @@ def component_endpoint_config(
     scale_to_zero: bool = False,
     routing: Routing = LEAST_OUTSTANDING,
     variant: str = "AllTraffic",
+    ami: str | None = None,  # InferenceAmiVersion (host_ami.py); None: SageMaker's default
 ) -> dict[str, Any]:
     """CreateEndpointConfig for components: no model in the variant, managed instance scaling
     (down to 0 instances where asked), a routing strategy (PREFIX_AWARE for chat prefixes)."""
+    production_variant: dict[str, Any] = {
+        "VariantName": variant,
+        "InstanceType": instance_type,
+        "InitialInstanceCount": instances,
+        "ManagedInstanceScaling": {
+            "Status": "ENABLED",
+            "MinInstanceCount": 0 if scale_to_zero else instances,
+            "MaxInstanceCount": max_instances,
+        },
+        "RoutingConfig": routing.to_api(),
+    }
+    if ami is not None:
+        production_variant["InferenceAmiVersion"] = ami
     return {
         "EndpointConfigName": config_name,
         "ExecutionRoleArn": role_arn,
-        "ProductionVariants": [
-            {
-                "VariantName": variant,
-                "InstanceType": instance_type,
-                "InitialInstanceCount": instances,
-                "ManagedInstanceScaling": {
-                    "Status": "ENABLED",
-                    "MinInstanceCount": 0 if scale_to_zero else instances,
-                    "MaxInstanceCount": max_instances,
-                },
-                "RoutingConfig": routing.to_api(),
-            }
-        ],
+        "ProductionVariants": [production_variant],
     }
 
 
@@ -131,13 +134,20 @@ def inference_component(
     reqs: ComputeRequirements,
     copies: int = 1,
     variant: str = "AllTraffic",
+    startup: tuple[int, int] | None = None,  # (download, health check) timeouts, seconds
 ) -> dict[str, Any]:
     """CreateInferenceComponent for a model on an endpoint."""
+    spec: dict[str, Any] = {"ModelName": model_name, "ComputeResourceRequirements": reqs.to_api()}
+    if startup is not None:
+        spec["StartupParameters"] = {
+            "ModelDataDownloadTimeoutInSeconds": startup[0],
+            "ContainerStartupHealthCheckTimeoutInSeconds": startup[1],
+        }
     return {
         "InferenceComponentName": name,
         "EndpointName": endpoint,
         "VariantName": variant,
-        "Specification": {"ModelName": model_name, "ComputeResourceRequirements": reqs.to_api()},
+        "Specification": spec,
         "RuntimeConfig": {"CopyCount": copies},
     }
 

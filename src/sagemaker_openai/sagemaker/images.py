@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import InvalidInput
+from .instances import instance_facts
 
 # region -> ECR registry account of the Deep Learning Containers.
 REGISTRIES: dict[str, str] = {
@@ -103,16 +104,11 @@ def device(instance_type: str) -> str:
     return "GPU" if is_gpu_instance(instance_type) else "CPU"
 
 
-def has_instance_storage(instance_type: str) -> bool:
-    """Families with NVMe instance storage, where SageMaker takes no VolumeSizeInGB.
-
-    From EC2's instance store table: a `d` after the generation (m5d, c6id, g4dn, p4d, p3dn),
-    and g5, g6, g6e, gr6, p5 and later, trn1/trn2, which have it without the letter.
-    """
-    family = instance_family(instance_type)
-    letters = family.lstrip("abcdefghijklmnopqrstuvwxyz").lstrip("0123456789").split("-")[0]
-    nvme_without_d = ("g5", "g6", "g6e", "gr6", "p5", "p5e", "p5en", "p6", "trn1", "trn2")
-    return "d" in letters or family.split("-")[0] in nvme_without_d or family.startswith("trn")
+def has_instance_storage(instance_type: str) -> bool | None:
+    """Whether the type has NVMe instance storage, where SageMaker takes no VolumeSizeInGB
+    (EC2's InstanceStorageSupported, instances.py); None where the type is not in the record."""
+    facts = instance_facts(instance_type)
+    return None if facts is None else facts.instance_storage
 
 
 @lru_cache(maxsize=1)

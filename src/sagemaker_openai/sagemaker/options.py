@@ -6,10 +6,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model_folder import ModelFolderError, parse_hub_model
 from ..settings import DEFAULT_CACHE_DIR
 from .components import COPY_CONCURRENCY
 from .errors import InvalidInput
-from .images import TARGETS, check_instance_type, default_image_uri, is_gpu_instance
+from .host_ami import check_ami
+from .images import TARGETS, check_instance_type, default_image_uri, device, is_gpu_instance
 from .package import check_package_folder, resolve_model_dir
 from .resources import ROUTING_STRATEGIES, Routing, ScalingPolicy
 
@@ -38,7 +40,9 @@ PREFIX_LENGTH = 4096
 class DeployOptions:
     """What the user asked for, as given on the command line."""
 
-    model: str  # a model folder, "demo", or an s3:// URL of a model.tar.gz
+    # a model folder, "demo", hf://ORG/NAME[@REVISION], or an s3:// URL of a model.tar.gz or of
+    # a prefix (ending in /) holding the model's files
+    model: str
     endpoint_name: str
     instance_type: str
     role: str
@@ -74,6 +78,7 @@ class DeployOptions:
     routing: str | None = None  # one of ROUTING_STRATEGIES
     prefix_length: int | None = None  # PREFIX_AWARE only; None: PREFIX_LENGTH
     prefix_concurrency: int | None = None  # PREFIX_AWARE only; None: the scaling target
+    inference_ami: str | None = None  # InferenceAmiVersion; None: from the image's CUDA
 
 
 def check_options(opts: DeployOptions) -> None:
@@ -104,10 +109,39 @@ def check_options(opts: DeployOptions) -> None:
     routing_config(opts)
     container_env(opts.env)
     scaling_policy(opts)
+    if opts.inference_ami is not None:
+        check_ami(opts.inference_ami)
     if opts.image_uri is None:
+        _check_default_image(opts)
         default_image_uri(opts.target, opts.region, opts.instance_type)
-    if not opts.model.startswith("s3://"):
+    _check_model(opts)
+
+
+def _check_model(opts: DeployOptions) -> None:
+    try:
+        hub = parse_hub_model(opts.model)
+    except ModelFolderError as e:
+        raise InvalidInput("--model", str(e)) from None
+    prefix = opts.model.startswith("s3://") and opts.model.endswith("/")
+    if prefix and opts.target == "hf-dlc":
+        raise InvalidInput(
+            "--model",
+            "hf-dlc reads its handler from the model data (code/ beside the weights), so it "
+            "cannot mount an S3 prefix of weights alone; use --target lmi or image, or hf://",
+        )
+    if hub is None and not opts.model.startswith("s3://"):
         check_package_folder(resolve_model_dir(opts.model, opts.cache_dir))
+
+
+def _check_default_image(opts: DeployOptions) -> None:
+    if opts.target == "lmi" and device(opts.instance_type) == "CPU":
+        # djl-serving v0.36.0 serving/docker/Dockerfile, stage cpu-full: Python 3.11, torch
+        # 2.7.1, scikit-learn, xgboost, pydantic; no transformers or tokenizers to run a model.
+        raise InvalidInput(
+            "--target",
+            f"lmi on a CPU instance ({opts.instance_type}): DJL's cpu-full image ships no "
+            "transformers; use --target hf-dlc or image, or pass --image-uri",
+        )
 
 
 def _check_ranges(opts: DeployOptions) -> None:
@@ -240,7 +274,7 @@ def _check_component(opts: DeployOptions) -> None:
             f"{opts.inference_component!r} must be 1-63 letters, "
             "digits or hyphens, starting and ending with a letter or digit",
         )
-    if opts.model.startswith("s3://"):
+    if opts.model.startswith(("s3://", "hf://")):
         raise InvalidInput(
             "--inference-component", "sizes each copy from the model folder; give one to --model"
         )

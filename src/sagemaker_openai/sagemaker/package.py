@@ -101,14 +101,21 @@ def _has_chat_template(path: Path) -> bool:
 
 
 def package_contents(
-    model_dir: Path, target: str, served_name: str, workdir: Path, wheelhouse: Path | None = None
+    model_dir: Path | None,
+    target: str,
+    served_name: str,
+    workdir: Path,
+    wheelhouse: Path | None = None,
 ) -> Contents:
     """The files for `target`; generated ones are written into `workdir`. With a `wheelhouse`
-    (hf-dlc, lmi), the dependencies' wheels go in too and the container installs offline."""
+    (hf-dlc, lmi), the dependencies' wheels go in too and the container installs offline.
+    model_dir None: the handler alone, for a container that fetches the model itself."""
     if target not in TARGETS:
         raise InvalidInput("--target", f"must be one of {', '.join(TARGETS)}, not {target!r}")
-    check_package_folder(model_dir)
-    own = {m.arcname: m for m in _model_files(model_dir)}
+    own: dict[str, Member] = {}
+    if model_dir is not None:
+        check_package_folder(model_dir)
+        own = {m.arcname: m for m in _model_files(model_dir)}
     generated = _extra_files(target, workdir, served_name, wheelhouse)
     replaced = tuple(sorted(set(own) & set(generated)))
     merged = own | {name: Member(name, path) for name, path in generated.items()}

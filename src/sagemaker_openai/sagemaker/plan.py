@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from ..model_folder import ModelFolderError, parse_hub_model
 from .component_client import Component
 from .component_steps import (
     CreateComponentEndpointConfig,
@@ -16,19 +17,22 @@ from .component_steps import (
     UpdateInferenceComponent,
     WaitComponent,
 )
-from .components import ComponentError, compute_requirements
+from .components import ComponentError, ComputeRequirements, compute_requirements
+from .container import Fetched, container_env, describe_gpus
 from .errors import DeployError, InvalidInput
-from .images import default_image_uri, device, engine
+from .host_ami import choose_ami
+from .images import default_image_uri, device, engine, is_gpu_instance
+from .instances import gpu_count
 from .options import (
     DeployOptions,
     autoscale,
     backlog_target,
     check_options,
-    container_env,
     copy_range,
     routing_config,
     scaling_policy,
 )
+from .options import container_env as user_env
 from .package import resolve_model_dir
 from .resources import (
     LEAST_OUTSTANDING,
@@ -46,7 +50,7 @@ from .scaling import (
     ScaleOnBacklog,
     ScalingState,
 )
-from .sizing import model_bytes, variant_settings
+from .sizing import VariantSettings, model_bytes, variant_settings
 from .steps import (
     DIGEST,
     AsyncConfig,
@@ -96,12 +100,25 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
     model_tags: tuple[tuple[str, str], ...] = tags
     compressed = opts.s3_data == "tarball"
     size: int | None = None
-    if opts.model.startswith("s3://"):
+    fetched = fetched_model(opts)
+    data: ModelData | None
+    model_dir = None
+    if fetched is not None:
+        served_name = fetched.name
+        # The image mounts a prefix itself; its serve fetches a Hub model. lmi and hf-dlc get
+        # their handler in a small tarball (no weights) and fetch the model.
+        data = (
+            ModelData(fetched.s3_prefix, compressed=False)
+            if fetched.s3_prefix and opts.target == "image"
+            else None
+        )
+    elif opts.model.startswith("s3://"):
         data = ModelData(opts.model)
         served_name = opts.endpoint_name
     else:
         model_dir = resolve_model_dir(opts.model, opts.cache_dir)
         served_name, size = model_dir.name, model_bytes(model_dir)
+    if model_dir is not None or (fetched is not None and opts.target != "image"):
         account = remote.account if remote else "<account>"
         bucket = opts.bucket or f"sagemaker-{opts.region}-{account}"
         prefix = f"{TAG_PREFIX}/{opts.endpoint_name}/{DIGEST}/"
@@ -115,20 +132,30 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         uri = f"s3://{bucket}/{prefix}" + ("model.tar.gz" if compressed else "")
         data = ModelData(uri, compressed)
         model_tags = (*tags, (UPLOADED_TAG, "true"))
-    env = _target_env(opts.target, served_name) + container_env(opts.env)
-    if opts.async_output:  # an async result is one S3 object: streams are answered whole
-        env += (("SMOAI_ASYNC_ENDPOINT", "true"),)
-    settings = variant_settings(
-        size,
-        opts.instance_type,
-        compressed,
-        opts.volume_size_gb,
-        opts.startup_timeout_s,
-        opts.download_timeout_s,
+    gpu = is_gpu_instance(opts.instance_type)
+    ami, ami_why = choose_ami(opts.inference_ami, image, opts.target, gpu)
+    settings = replace(
+        variant_settings(
+            size,
+            opts.instance_type,
+            compressed,
+            opts.volume_size_gb,
+            opts.startup_timeout_s,
+            opts.download_timeout_s,
+        ),
+        ami=ami,
     )
-    steps.append(CreateModel(name, image, data, opts.role, env, model_tags))
+    reqs = _component_requirements(opts, size)
+    gpus = reqs.accelerators if reqs else gpu_count(opts.instance_type)
+    env = container_env(opts.target, served_name, gpus, settings.startup_timeout_s, fetched)
+    if opts.async_output:  # an async result is one S3 object: streams are answered whole
+        env["SMOAI_ASYNC_ENDPOINT"] = "true"
+    env.update(user_env(opts.env))  # the user's --env wins
+    steps.append(CreateModel(name, image, data, opts.role, tuple(env.items()), model_tags))
     if opts.inference_component:
-        steps += _component_steps(opts, remote, name, tags, size or 0, data.uri)
+        assert reqs is not None
+        keep = data.uri if data else ""
+        steps += _component_steps(opts, remote, name, tags, reqs, settings, keep)
     else:
         steps.append(
             CreateEndpointConfig(
@@ -143,13 +170,38 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
                 _kept_routing(opts, remote),
             )
         )
-        steps += _endpoint_steps(opts, remote, name, tags, data.uri)
+        steps += _endpoint_steps(opts, remote, name, tags, data.uri if data else "")
     summary = (
-        f"target {opts.target} on {opts.instance_type} ({device(opts.instance_type)}), "
-        f"engine {engine(opts.target, opts.instance_type)}, image {image}"
+        f"target {opts.target} on {opts.instance_type} ({device(opts.instance_type)}, "
+        f"{describe_gpus(opts.target, gpus, opts.instance_type)}), "
+        f"engine {engine(opts.target, opts.instance_type)}, image {image}, "
+        f"host AMI {ami or 'none set'} ({ami_why})"
         + ("" if size is None else f", model {size / 2**30:.2f} GiB")
+        + (f"; {fetched.describe(opts.target)}" if fetched else "")
     )
     return Plan(opts.endpoint_name, opts.region, summary, tuple(steps), dry_run=remote is None)
+
+
+def fetched_model(opts: DeployOptions) -> Fetched | None:
+    """The model the container fetches at start: hf://ORG/NAME or an s3:// prefix (ending /)."""
+    try:
+        hub = parse_hub_model(opts.model)
+    except ModelFolderError as e:
+        raise InvalidInput("--model", str(e)) from None
+    if hub is not None:
+        return Fetched(hub=hub)
+    if opts.model.startswith("s3://") and opts.model.endswith("/"):
+        return Fetched(s3_prefix=opts.model)
+    return None
+
+
+def _component_requirements(opts: DeployOptions, size: int | None) -> ComputeRequirements | None:
+    if not opts.inference_component:
+        return None
+    try:
+        return compute_requirements(opts.instance_type, size or 0)
+    except ComponentError as e:
+        raise InvalidInput("--instance-type", str(e)) from e
 
 
 def _endpoint_steps(
@@ -208,16 +260,14 @@ def _component_steps(
     remote: RemoteState | None,
     name: str,  # of the new model, and of the endpoint config where one is made
     tags: tuple[tuple[str, str], ...],
-    size: int,
+    reqs: ComputeRequirements,
+    settings: VariantSettings,
     keep_data: str,  # the new model's data: never deleted with the previous model
 ) -> list[Step]:
     """A model-less endpoint (unless it exists), the component created or updated, its copies."""
     component = opts.inference_component
     assert component is not None
-    try:
-        reqs = compute_requirements(opts.instance_type, size)
-    except ComponentError as e:
-        raise InvalidInput("--instance-type", str(e)) from e
+    startup = (settings.download_timeout_s, settings.startup_timeout_s)
     low_high = copy_range(opts)
     copies = max(1, low_high[0]) if low_high else 1  # a new component starts serving
     routing = routing_config(opts)
@@ -234,6 +284,7 @@ def _component_steps(
                 scale_to_zero=low_high is not None and low_high[0] == 0,
                 tags=tags,
                 routing=routing or LEAST_OUTSTANDING,
+                ami=settings.ami,
             ),
             CreateEndpoint(
                 opts.endpoint_name,
@@ -260,11 +311,15 @@ def _component_steps(
     existing = remote.component if remote else None
     if existing is not None:
         steps.append(
-            UpdateInferenceComponent(component, opts.endpoint_name, name, reqs, existing.copies)
+            UpdateInferenceComponent(
+                component, opts.endpoint_name, name, reqs, existing.copies, startup
+            )
         )
     else:
         steps.append(
-            CreateInferenceComponent(component, opts.endpoint_name, name, reqs, copies, tags)
+            CreateInferenceComponent(
+                component, opts.endpoint_name, name, reqs, copies, tags, startup
+            )
         )
     if opts.wait:
         steps.append(WaitComponent(component, name, commits=existing is not None))
@@ -299,12 +354,3 @@ def _async_config(opts: DeployOptions) -> AsyncConfig | None:
     return AsyncConfig(
         opts.async_output, opts.async_failure, opts.async_success_topic, opts.async_error_topic
     )
-
-
-def _target_env(target: str, served_name: str) -> tuple[tuple[str, str], ...]:
-    if target == "image":
-        return (("SMOAI_SERVED_MODEL_NAME", served_name),)
-    if target == "hf-dlc":
-        # MMS starts one worker per CPU or GPU by default, each loading the whole model.
-        return (("SAGEMAKER_MODEL_SERVER_WORKERS", "1"),)
-    return ()

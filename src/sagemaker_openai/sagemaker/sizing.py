@@ -30,16 +30,20 @@ class VariantSettings:
     volume_size_gb: int | None
     startup_timeout_s: int  # ContainerStartupHealthCheckTimeoutInSeconds
     download_timeout_s: int  # ModelDataDownloadTimeoutInSeconds
+    storage_known: bool = True  # False: the instance type is not in EC2's record (instances.py)
+    ami: str | None = None  # InferenceAmiVersion (host_ami.py); None: SageMaker's default
 
     def describe(self) -> str:
-        volume = (
-            f"volume {self.volume_size_gb} GB"
-            if self.volume_size_gb
-            else "volume: the instance's NVMe storage"
-        )
+        if self.volume_size_gb:
+            volume = f"volume {self.volume_size_gb} GB"
+        elif self.storage_known:
+            volume = "volume: the instance's NVMe storage"
+        else:
+            volume = "volume: SageMaker's default (storage unknown; --volume-size sets one)"
+        ami = f", host AMI {self.ami}" if self.ami else ""
         return (
             f"{volume}, download timeout {self.download_timeout_s} s, "
-            f"start-up health check timeout {self.startup_timeout_s} s"
+            f"start-up health check timeout {self.startup_timeout_s} s{ami}"
         )
 
 
@@ -63,7 +67,10 @@ def variant_settings(
     """Defaults from the model size (None: unknown), each replaced by a value given."""
     gib = None if size_bytes is None else size_bytes / GIB
     volume = None
-    if not has_instance_storage(instance_type):
+    nvme = has_instance_storage(instance_type)
+    if nvme is None:
+        volume = volume_size_gb  # unknown: a volume only where asked, never a guess
+    elif not nvme:
         copies = 2 if compressed else 1  # the tarball and what it unpacks to
         derived = MIN_VOLUME_GB if gib is None else math.ceil(copies * gib) + SCRATCH_GB
         volume = volume_size_gb or _clamp(derived, MIN_VOLUME_GB, MAX_VOLUME_GB)
@@ -73,6 +80,7 @@ def variant_settings(
         volume_size_gb=volume,
         startup_timeout_s=startup_timeout_s or _timeout(gib, STARTUP_S_PER_GIB, extra),
         download_timeout_s=download_timeout_s or _timeout(gib, DOWNLOAD_S_PER_GIB, 0),
+        storage_known=nvme is not None,
     )
 
 

@@ -92,7 +92,7 @@ class Step(Protocol):
 
 @dataclass(frozen=True)
 class Package:
-    model_dir: Path
+    model_dir: Path | None  # None: the handler alone, the container fetches the model
     target: str
     served_name: str
     workdir: Path  # generated files and the tarball; removed when the run ends
@@ -102,10 +102,12 @@ class Package:
     def describe(self) -> str:
         form = "model.tar.gz" if self.compressed else "files (uncompressed)"
         deps = ", dependency wheels included" if self.wheelhouse_cache else ""
-        return f"package {self.model_dir} for target {self.target} as {form}{deps}"
+        what = self.model_dir or "the handler alone (no weights)"
+        return f"package {what} for target {self.target} as {form}{deps}"
 
     def execute(self, run: Run) -> None:
-        run.progress.status(f"packaging {self.model_dir.name} for {self.target}")
+        what = self.model_dir.name if self.model_dir else "the handler"
+        run.progress.status(f"packaging {what} for {self.target}")
         house = ensure_wheelhouse(self.wheelhouse_cache) if self.wheelhouse_cache else None
         contents = package_contents(
             self.model_dir, self.target, self.served_name, self.workdir, house
@@ -162,21 +164,21 @@ class Upload:
 class CreateModel:
     name: str
     image: str
-    model_data: ModelData  # its uri may hold DIGEST
+    model_data: ModelData | None  # its uri may hold DIGEST; None: the container fetches
     role: str
     env: tuple[tuple[str, str], ...]
     tags: tuple[tuple[str, str], ...]
 
     def describe(self) -> str:
         env = ", ".join(f"{k}={v}" for k, v in self.env) or "none"
+        data = self.model_data.uri if self.model_data else "none"
         return (
-            f"CreateModel {self.name}: image {self.image}, data {self.model_data.uri}, "
-            f"role {self.role}, env {env}"
+            f"CreateModel {self.name}: image {self.image}, data {data}, role {self.role}, env {env}"
         )
 
     def execute(self, run: Run) -> None:
         c = run.client
-        data = replace(self.model_data, uri=run.fill(self.model_data.uri))
+        data = self.model_data and replace(self.model_data, uri=run.fill(self.model_data.uri))
         c.create_model(self.name, self.image, data, self.role, dict(self.env), dict(self.tags))
         run.undo.append((f"model {self.name}", lambda: c.delete_model(self.name)))
 
