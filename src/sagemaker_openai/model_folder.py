@@ -4,7 +4,7 @@ model on the Hugging Face Hub (hf://ORG/NAME[@REVISION]), fetched into the Hub c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +73,21 @@ def resolve_model(model: str, cache_dir: Path) -> ModelSource:
     path = Path(model).expanduser()
     check_model_dir(path)
     return ModelSource(path.name, lambda: path)
+
+
+def djl_model_dir(properties: Mapping[str, str], cache_dir: Path) -> Path:
+    """The folder the lmi handler serves: DJL's option.model_id where deploy set one (a local
+    folder once DJL has synced an S3 prefix, else a Hub id with option.revision), otherwise the
+    model_dir DJL passes (/opt/ml/model). djl-serving v0.36.0 wlm/.../ModelInfo.java syncs s3://
+    ids itself and leaves Hub ids to the Python process."""
+    model_id = properties.get("model_id")
+    if not model_id:
+        return Path(properties.get("model_dir", "/opt/ml/model"))
+    if Path(model_id).is_dir():
+        return Path(model_id)
+    revision = properties.get("revision")
+    hub = HubModel(model_id, revision or None)
+    return resolve_model(str(hub), cache_dir).locate()
 
 
 def check_hub_access(hub: HubModel) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 from http import HTTPStatus
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from djl_python import Input, Output
@@ -29,6 +28,7 @@ from sagemaker_openai.chat import ChatService
 from sagemaker_openai.engines import load_engine
 from sagemaker_openai.engines.base import EngineOptions
 from sagemaker_openai.invocation import invoke
+from sagemaker_openai.model_folder import djl_model_dir
 from sagemaker_openai.settings import load_settings
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _chat(inputs: Input) -> ChatService:
     global _service
     if _service is None:
         settings = load_settings()
-        model_dir = Path(inputs.get_properties().get("model_dir", "/opt/ml/model"))
+        model_dir = djl_model_dir(inputs.get_properties(), settings.cache_dir)
         options = EngineOptions(
             num_gpus=settings.num_gpus,
             kv_cache_gib=settings.kv_cache_gib,
