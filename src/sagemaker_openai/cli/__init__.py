@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from . import deploy, endpoint, serve
 from .usage import Command
 
+AWS_MODULES = ("boto3", "botocore")  # the [aws] extra: not installed into the model images
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -21,9 +23,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help()
         return 2
-    if args.aws_errors:
-        return _aws_errors_in_one_line(command, args)
-    return int(command(args) or 0)
+    try:
+        if args.aws_errors:
+            return _aws_errors_in_one_line(command, args)
+        return int(command(args) or 0)
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] not in AWS_MODULES:
+            raise
+        print(
+            "error: this command calls AWS and needs boto3: pip install 'sagemaker-openai[aws]'",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def sagemaker_serve() -> int:
