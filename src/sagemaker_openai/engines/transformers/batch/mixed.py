@@ -17,9 +17,9 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from ..sequence import Sequence
 from . import kvcache
 from .kvcache import ATTENTION, GrowingLayer
-from .sequence import Sequence
 
 # What the model's own mask builder gets: a 4D mask is taken as-is, and the attention below
 # builds the masks it needs itself.
