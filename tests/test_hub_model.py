@@ -8,6 +8,7 @@ demo model's files, and HF_HUB_OFFLINE=1 makes huggingface_hub read only that.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,15 +30,22 @@ COMMIT = "a" * 40
 
 
 def lay_out_hub_cache(hf_home: Path, repo: str, files: Path, ref: str = "main") -> Path:
-    """A Hub cache holding `files` as `repo` at COMMIT, `ref` pointing at it."""
+    """A Hub cache holding `files` as `repo` at COMMIT, `ref` pointing at it: each file a blob
+    (a hard link to the demo model's, where the file system allows), linked from the snapshot."""
     cached = hf_home / "hub" / f"models--{repo.replace('/', '--')}"
     snapshot = cached / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)
+    (cached / "blobs").mkdir()
     (cached / "refs").mkdir()
     (cached / "refs" / ref).write_text(COMMIT)
-    for f in files.iterdir():
+    for i, f in enumerate(sorted(files.iterdir())):
         if f.is_file():
-            (snapshot / f.name).symlink_to(f)
+            blob = cached / "blobs" / f"{i:040x}"
+            try:
+                blob.hardlink_to(f)
+            except OSError:  # another file system
+                shutil.copyfile(f, blob)
+            (snapshot / f.name).symlink_to(Path("..", "..", "blobs", blob.name))
     return snapshot
 
 
@@ -93,6 +101,19 @@ def test_the_lmi_handler_serves_djls_model_id(hub_home, tmp_path: Path) -> None:
     assert djl_model_dir({"model_id": REPO, "model_dir": "/opt/ml/model"}, tmp_path) == snapshot
     assert djl_model_dir({"model_id": str(tmp_path)}, tmp_path) == tmp_path
     assert djl_model_dir({"model_dir": "/opt/ml/model"}, tmp_path) == Path("/opt/ml/model")
+
+
+def test_package_packs_a_hub_model_from_the_cache(hub_home, tmp_path: Path) -> None:
+    import tarfile
+
+    from sagemaker_openai.cli import main
+
+    out = tmp_path / "model.tar.gz"
+    argv = ["package", "--model", f"hf://{REPO}", "--target", "image", "-o", str(out)]
+    assert main(argv) == 0
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= names
 
 
 def test_serve_answers_a_hub_model_from_the_cache(hub_home, tmp_path: Path) -> None:

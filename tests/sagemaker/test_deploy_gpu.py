@@ -179,3 +179,22 @@ def test_hf_dlc_names_the_hub_model_to_its_toolkit() -> None:
     (create,) = [s for s in plan.steps if type(s).__name__ == "CreateModel"]
     env = dict(create.env)
     assert (env["HF_MODEL_ID"], env["HF_MODEL_REVISION"]) == (HUB.removeprefix("hf://"), "v1")
+
+
+def test_a_component_tells_its_copy_its_own_accelerators(small_model_dir: Path) -> None:
+    """ml.g5.12xlarge has 4 GPUs; a copy of a small model gets 1
+    (NumberOfAcceleratorDevicesRequired), and that is what its container is told."""
+    opts = _opts(
+        str(small_model_dir),
+        target="image",
+        image_uri="1.dkr.ecr.us-east-1.amazonaws.com/mine:1",
+        instance_type="ml.g5.12xlarge",
+        inference_component="chat-ic",
+    )
+    plan = deploy(opts, None, io.StringIO(), Quiet(), now=NOW)
+    (create,) = [s for s in plan.steps if type(s).__name__ == "CreateModel"]
+    (component,) = [s for s in plan.steps if type(s).__name__ == "CreateInferenceComponent"]
+    assert component.reqs.accelerators == 1
+    assert dict(create.env)["SM_NUM_GPUS"] == "1"
+    with pytest.raises(InvalidInput, match="sizes each copy from the model folder"):
+        deploy(_opts(HUB, inference_component="chat-ic"), None, io.StringIO(), Quiet())

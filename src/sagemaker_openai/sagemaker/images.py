@@ -6,8 +6,10 @@ src/sagemaker/image_uri_config/djl-lmi.json and huggingface.json; the same accou
 image families). The tags were read on 2026-11-24 from aws/deep-learning-containers'
 docs/src/data/djl-inference/0.36-lmi28.0.0-gpu.yml, 0.36-cpu.yml and
 docs/src/data/huggingface-pytorch-inference/2.6-{gpu,cpu}-sagemaker.yml, the data behind
-https://aws.github.io/deep-learning-containers/reference/available_images/. To use another image,
-pass --image-uri. docs/deploy.md lists the library versions each default image ships.
+https://aws.github.io/deep-learning-containers/reference/available_images/; checked again on
+2026-12-02 (that data's snapshot of 2026-08-21 lists nothing newer). LMI 29
+(0.38.0-lmi29.0.0-cu130, published 2026-09-21) is opt-in: docs/deploy.md says why. To use another
+image, pass --image-uri. docs/deploy.md lists the library versions each default image ships.
 """
 
 from __future__ import annotations
