@@ -49,7 +49,8 @@ ENV = {
 @dataclass(frozen=True)
 class Settings:
     model: str = field(
-        default="/opt/ml/model", metadata={"help": "model folder, or 'demo' for the demo model"}
+        default="/opt/ml/model",
+        metadata={"help": "model folder, 'demo' for the demo model, or hf://ORG/NAME[@REVISION]"},
     )
     engine: str = field(
         default="auto", metadata={"help": "transformers, vllm or auto (vllm when installed)"}
