@@ -17,6 +17,7 @@ from .streaming import MEDIA_TYPES, StreamFormat
 from .toolcalls.formats import FORMATS
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
+DEFAULT_MODEL_DIR = Path("/opt/ml/model")  # where SageMaker puts model data in a container
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
 # Fewer than 15 of ours (STYLE.md): a setting no SageMaker container needs is a flag only (host:
@@ -49,7 +50,7 @@ ENV = {
 @dataclass(frozen=True)
 class Settings:
     model: str = field(
-        default="/opt/ml/model",
+        default=str(DEFAULT_MODEL_DIR),
         metadata={"help": "model folder, 'demo' for the demo model, or hf://ORG/NAME[@REVISION]"},
     )
     engine: str = field(

@@ -166,8 +166,25 @@ def test_an_s3_prefix_is_mounted_or_synced_uncompressed(aws) -> None:
     plan = deploy(_opts(prefix, endpoint_name="chat-lmi"), None, io.StringIO(), Quiet(), now=NOW)
     (create,) = [s for s in plan.steps if type(s).__name__ == "CreateModel"]
     assert dict(create.env)["OPTION_MODEL_ID"] == prefix  # DJL syncs it with s5cmd
-    with pytest.raises(InvalidInput, match="hf-dlc reads its handler"):
-        deploy(_opts(prefix, target="hf-dlc"), None, io.StringIO(), Quiet(), now=NOW)
+
+
+def test_hf_dlc_mounts_an_s3_prefix_beside_its_handler(aws) -> None:
+    """The toolkit reads code/ from /opt/ml/model: the handler's tarball is the model data and
+    the prefix an AdditionalModelDataSource (botocore's ContainerDefinition)."""
+    prefix = "s3://models-bucket/llama/"
+    deploy(_opts(prefix, target="hf-dlc"), SageMakerClient(aws), io.StringIO(), Quiet(), now=NOW)
+    model, _ = _deployed(aws)
+    assert model["AdditionalModelDataSources"] == [
+        {
+            "ChannelName": "model",
+            "S3DataSource": {"S3Uri": prefix, "S3DataType": "S3Prefix", "CompressionType": "None"},
+        }
+    ]
+    assert model["Environment"]["SMOAI_MODEL"] == "/opt/ml/additional-model-data-sources/model"
+    assert model["ModelDataUrl"].endswith("/model.tar.gz")
+    uploaded = _uploaded(aws)
+    assert any(n.endswith("code/inference.py") for n in uploaded), uploaded
+    assert not any(n.endswith(".safetensors") for n in uploaded)
 
 
 def test_hf_dlc_names_the_hub_model_to_its_toolkit() -> None:

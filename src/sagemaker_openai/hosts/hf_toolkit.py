@@ -19,7 +19,7 @@ from typing import Any
 from ..chat import ChatService
 from ..invocation import Reply, invoke
 from ..service import build_service
-from ..settings import load_settings
+from ..settings import DEFAULT_MODEL_DIR, load_settings
 
 NO_STREAM = (
     "This endpoint runs the Hugging Face inference toolkit, which cannot stream: send "
@@ -32,7 +32,10 @@ _loop = asyncio.new_event_loop()
 
 def model_fn(model_dir: str, served_name: str) -> ChatService:
     settings = load_settings(defaults={"engine": "transformers"})
-    return build_service(settings, Path(model_dir), served_name=served_name)
+    # SMOAI_MODEL names a folder where deploy mounted an S3 prefix's weights beside the code
+    chosen = Path(settings.model)
+    folder = chosen if chosen != DEFAULT_MODEL_DIR and chosen.is_dir() else Path(model_dir)
+    return build_service(settings, folder, served_name=served_name)
 
 
 def input_fn(input_data: str | bytes | bytearray, content_type: str) -> bytes:

@@ -11,7 +11,14 @@ from botocore.exceptions import ClientError
 
 from .calls import aws_errors, aws_tags
 from .errors import InvalidInput
-from .resources import Endpoint, ModelData, Routing, ScalingPolicy, Variant
+from .resources import (
+    Endpoint,
+    ModelData,
+    Routing,
+    ScalingPolicy,
+    Variant,
+    extra_model_source,
+)
 from .sizing import VariantSettings
 
 if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them runs
@@ -24,6 +31,7 @@ if TYPE_CHECKING:  # the boto3-stubs packages of the dev extra; nothing of them 
         ProductionVariantInstanceTypeType,
     )
     from mypy_boto3_sagemaker.type_defs import (
+        AdditionalModelDataSourceTypeDef,
         ContainerDefinitionTypeDef,
         ProductionVariantRoutingConfigTypeDef,
         ProductionVariantTypeDef,
@@ -109,10 +117,15 @@ class SageMakerClient:
         role: str,
         env: dict[str, str],
         tags: dict[str, str],
+        extra_prefix: str | None = None,  # an S3 prefix mounted at EXTRA_MOUNT
     ) -> None:
         container: ContainerDefinitionTypeDef = {"Image": image, "Environment": env}
         if model_data is not None:
             container.update(model_data.container_fields())
+        if extra_prefix is not None:
+            container["AdditionalModelDataSources"] = [
+                cast("AdditionalModelDataSourceTypeDef", extra_model_source(extra_prefix))
+            ]
         with aws_errors("CreateModel"):
             self._sm.create_model(
                 ModelName=name,

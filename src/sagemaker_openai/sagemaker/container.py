@@ -13,7 +13,9 @@ start-up timeouts its server enforces, and where a model it fetches itself comes
   included (sagemaker-inference 1.10.1 environment.py, used by the toolkit 2.6.0). Both are
   raised to deploy's start-up health check timeout.
 - A fetched model: DJL's option.model_id (an S3 prefix DJL syncs itself, or a Hub id the
-  handler fetches), the toolkit's HF_MODEL_ID and HF_MODEL_REVISION, our serve's SMOAI_MODEL.
+  handler fetches), the toolkit's HF_MODEL_ID and HF_MODEL_REVISION, our serve's SMOAI_MODEL;
+  an S3 prefix for hf-dlc is an AdditionalModelDataSource named by SMOAI_MODEL, the handler's
+  code staying in /opt/ml/model/code where the toolkit reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model_folder import HubModel
+from .resources import EXTRA_MOUNT
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Fetched:
         source = str(self.hub) if self.hub else f"{self.s3_prefix} (uncompressed)"
         how = {
             "lmi": "DJL's option.model_id",
-            "hf-dlc": "the toolkit's HF_MODEL_ID",
+            "hf-dlc": "the toolkit's HF_MODEL_ID" if self.hub else f"mounted at {EXTRA_MOUNT}",
             "image": "SMOAI_MODEL" if self.hub else "mounted at /opt/ml/model",
         }[target]
         return f"model {source}, fetched by the container at start ({how}); no weights uploaded"
@@ -64,6 +67,8 @@ def container_env(
             env["HF_MODEL_ID"] = fetched.hub.repo_id
             if fetched.hub.revision:
                 env["HF_MODEL_REVISION"] = fetched.hub.revision
+        elif fetched and fetched.s3_prefix:
+            env["SMOAI_MODEL"] = EXTRA_MOUNT  # the handler's model_fn serves it
     else:
         env["SAGEMAKER_STARTUP_TIMEOUT"] = str(startup_timeout_s)
         env["MODEL_LOADING_TIMEOUT"] = str(startup_timeout_s)

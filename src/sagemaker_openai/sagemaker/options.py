@@ -122,13 +122,6 @@ def _check_model(opts: DeployOptions) -> None:
         hub = parse_hub_model(opts.model)
     except ModelFolderError as e:
         raise InvalidInput("--model", str(e)) from None
-    prefix = opts.model.startswith("s3://") and opts.model.endswith("/")
-    if prefix and opts.target == "hf-dlc":
-        raise InvalidInput(
-            "--model",
-            "hf-dlc reads its handler from the model data (code/ beside the weights), so it "
-            "cannot mount an S3 prefix of weights alone; use --target lmi or image, or hf://",
-        )
     if hub is None and not opts.model.startswith("s3://"):
         check_package_folder(resolve_model_dir(opts.model, opts.cache_dir))
 

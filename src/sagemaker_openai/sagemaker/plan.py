@@ -151,7 +151,9 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
     if opts.async_output:  # an async result is one S3 object: streams are answered whole
         env["SMOAI_ASYNC_ENDPOINT"] = "true"
     env.update(user_env(opts.env))  # the user's --env wins
-    steps.append(CreateModel(name, image, data, opts.role, tuple(env.items()), model_tags))
+    # hf-dlc reads its handler from /opt/ml/model/code: the prefix's weights mount beside it
+    extra = fetched.s3_prefix if fetched and opts.target == "hf-dlc" else None
+    steps.append(CreateModel(name, image, data, opts.role, tuple(env.items()), model_tags, extra))
     if opts.inference_component:
         assert reqs is not None
         keep = data.uri if data else ""

@@ -62,6 +62,18 @@ class ModelData:
         return {"ModelDataSource": {"S3DataSource": source}}
 
 
+# Where SageMaker puts an AdditionalModelDataSource with this channel name: the hf-dlc handler
+# stays in /opt/ml/model/code while the weights of an S3 prefix come here.
+EXTRA_CHANNEL = "model"
+EXTRA_MOUNT = f"/opt/ml/additional-model-data-sources/{EXTRA_CHANNEL}"
+
+
+def extra_model_source(prefix: str) -> dict[str, Any]:
+    """An AdditionalModelDataSource: the files under an S3 prefix, uncompressed."""
+    source = {"S3Uri": prefix, "S3DataType": "S3Prefix", "CompressionType": "None"}
+    return {"ChannelName": EXTRA_CHANNEL, "S3DataSource": source}
+
+
 @dataclass(frozen=True)
 class Routing:
     """A production variant's RoutingConfig; PREFIX_AWARE requires its two settings."""

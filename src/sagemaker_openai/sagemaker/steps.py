@@ -17,7 +17,7 @@ from .client import SageMakerClient
 from .components import async_inference_config
 from .errors import DeployError
 from .package import Contents, package_contents, write_tarball
-from .resources import UPLOADED_TAG, ModelData, Routing
+from .resources import EXTRA_MOUNT, UPLOADED_TAG, ModelData, Routing
 from .sizing import VariantSettings
 from .wheelhouse import ensure_wheelhouse
 
@@ -168,10 +168,13 @@ class CreateModel:
     role: str
     env: tuple[tuple[str, str], ...]
     tags: tuple[tuple[str, str], ...]
+    extra_prefix: str | None = None  # an S3 prefix of weights, mounted beside the handler
 
     def describe(self) -> str:
         env = ", ".join(f"{k}={v}" for k, v in self.env) or "none"
         data = self.model_data.uri if self.model_data else "none"
+        if self.extra_prefix:
+            data += f" and {self.extra_prefix} (uncompressed, at {EXTRA_MOUNT})"
         return (
             f"CreateModel {self.name}: image {self.image}, data {data}, role {self.role}, env {env}"
         )
@@ -179,7 +182,15 @@ class CreateModel:
     def execute(self, run: Run) -> None:
         c = run.client
         data = self.model_data and replace(self.model_data, uri=run.fill(self.model_data.uri))
-        c.create_model(self.name, self.image, data, self.role, dict(self.env), dict(self.tags))
+        c.create_model(
+            self.name,
+            self.image,
+            data,
+            self.role,
+            dict(self.env),
+            dict(self.tags),
+            self.extra_prefix,
+        )
         run.undo.append((f"model {self.name}", lambda: c.delete_model(self.name)))
 
 
