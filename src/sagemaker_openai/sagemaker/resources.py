@@ -62,8 +62,9 @@ class ModelData:
         return {"ModelDataSource": {"S3DataSource": source}}
 
 
-# Where SageMaker puts an AdditionalModelDataSource with this channel name: the hf-dlc handler
-# stays in /opt/ml/model/code while the weights of an S3 prefix come here.
+# Where SageMaker puts an AdditionalModelDataSource of this channel (pulumi_aws documents
+# /opt/ml/additional-model-data-sources/<channel_name>/; AWS's API reference does not): the
+# hf-dlc handler stays in /opt/ml/model/code while an S3 prefix's weights come here.
 EXTRA_CHANNEL = "model"
 EXTRA_MOUNT = f"/opt/ml/additional-model-data-sources/{EXTRA_CHANNEL}"
 
