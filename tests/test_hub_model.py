@@ -151,3 +151,20 @@ def test_serve_of_a_hub_model_not_in_the_cache_is_one_line(hub_home) -> None:
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "hf://Nobody/Nothing is not in the Hugging Face cache" in lines[0]
+
+
+def test_an_unreachable_hub_is_one_line(tmp_path: Path) -> None:
+    """No network (a closed port as the Hub): `package` says so in one line, exit 1."""
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    argv = ["package", "--model", "hf://Nobody/Nothing", "-o", str(tmp_path / "m.tar.gz")]
+    done = subprocess.run(
+        [sys.executable, "-m", "sagemaker_openai.cli", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hf://Nobody/Nothing could not be fetched" in lines[0], lines

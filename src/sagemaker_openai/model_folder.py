@@ -157,9 +157,15 @@ def _hub_errors(hub: HubModel) -> Iterator[None]:
             f"{hub} is not in the Hugging Face cache (HF_HOME) and cannot be downloaded "
             "(HF_HUB_OFFLINE=1, or no network)"
         ) from None
-    except HfHubHTTPError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelFolderError(f"{hub} could not be fetched: {first}") from None
+    except (HfHubHTTPError, OSError) as e:
+        raise ModelFolderError(f"{hub} could not be fetched: {_first_line(e)}") from None
+    except Exception as e:  # the HTTP client's own (httpx's ConnectError is not an OSError)
+        raise ModelFolderError(f"{hub} could not be fetched: {_first_line(e)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def check_model_dir(path: Path) -> None:
