@@ -152,3 +152,15 @@ def test_no_cycles() -> None:
 
     for name in GRAPH:
         visit(name, [])
+
+
+def test_transformers_internals_are_imported_in_one_module() -> None:
+    """Only engines/transformers/internals.py reaches into transformers' submodules (its cache
+    objects, attention and mask registries): one file to read when transformers moves."""
+    engine = SRC / "engines" / "transformers"
+    reaching = [
+        str(path.relative_to(SRC))
+        for path in engine.rglob("*.py")
+        if path.name != "internals.py" and "from transformers." in path.read_text()
+    ]
+    assert reaching == []

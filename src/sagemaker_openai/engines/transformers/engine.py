@@ -208,8 +208,8 @@ def _scheduler(
     """Continuous batching: one packed forward pass per step (engines/mixed.py)."""
     # imported here: they need transformers 4.56's per-layer caches (_check_transformers)
     from .batch.batching import Scheduler
-    from .batch.kvcache import ATTENTION
+    from .batch.mixed import use_packed_attention
 
     rows = adapters.forward if adapters else no_adapters
-    model.set_attn_implementation(ATTENTION)
+    use_packed_attention(model)
     return Scheduler(model, device, prefix_bytes, rows)

@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from ..internals import register_attention, sdpa_attention_forward
 from ..sequence import Sequence
 from . import kvcache
 from .kvcache import ATTENTION, GrowingLayer
@@ -163,5 +161,7 @@ def forward(model: Any, batch: Any, pieces: list[Piece]) -> torch.Tensor:
     return logits
 
 
-AttentionInterface.register(ATTENTION, attention)
-AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+def use_packed_attention(model: Any) -> None:
+    """Have `model` attend through `attention` (registered under ATTENTION on first use)."""
+    register_attention(ATTENTION, attention)
+    model.set_attn_implementation(ATTENTION)
