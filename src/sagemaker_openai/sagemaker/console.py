@@ -12,8 +12,9 @@ CLEAR_TO_END = "\033[K"  # ANSI: erase the rest of the line
 class TerminalProgress:
     """A one-line progress bar and status line on a terminal stream (stderr)."""
 
-    def __init__(self, out: TextIO = sys.stderr) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        # sys.stderr as it is now, not as it was at import (a default argument is bound once)
+        self.out = out or sys.stderr
 
     def upload(self, total_bytes: int) -> Callable[[int], None]:
         sent = 0
