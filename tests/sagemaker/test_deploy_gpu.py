@@ -146,6 +146,8 @@ def test_image_target_fetches_a_hub_model_itself(aws) -> None:
     deploy(opts, SageMakerClient(aws), io.StringIO(), Quiet(), now=NOW)
     model, variant = _deployed(aws)
     assert model["Environment"]["SMOAI_MODEL"] == HUB  # serve fetches it before loading
+    # the download happens inside the start-up health check: the API's maximum for it
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 3600
     assert model["Environment"]["SMOAI_SERVED_MODEL_NAME"] == "SmolLM2-135M-Instruct"
     assert "ModelDataUrl" not in model and "ModelDataSource" not in model
     assert variant["InferenceAmiVersion"] == CU13_AMI  # docker/Dockerfile.gpu: CUDA 13

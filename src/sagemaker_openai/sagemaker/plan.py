@@ -50,7 +50,7 @@ from .scaling import (
     ScaleOnBacklog,
     ScalingState,
 )
-from .sizing import VariantSettings, model_bytes, variant_settings
+from .sizing import MAX_TIMEOUT_S, VariantSettings, model_bytes, variant_settings
 from .steps import (
     DIGEST,
     AsyncConfig,
@@ -140,7 +140,8 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
             opts.instance_type,
             compressed,
             opts.volume_size_gb,
-            opts.startup_timeout_s,
+            # a fetched model downloads inside the container, within the start-up health check
+            opts.startup_timeout_s or (MAX_TIMEOUT_S if fetched else None),
             opts.download_timeout_s,
         ),
         ami=ami,
