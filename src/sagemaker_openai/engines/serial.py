@@ -58,4 +58,4 @@ class SerialScheduler(Worker):
             )
         seq.cache = out.past_key_values
         [token], [logprobs] = sample(out.logits[:, -1], [seq])
-        return seq.take(token, logprobs)
+        return seq.advance(token, logprobs)
