@@ -69,8 +69,15 @@ def test_over_budget_requests_wait_then_get_429_and_never_fit_gets_400(serve_dem
     url = server.url
     count = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
     long = {"messages": count, "max_tokens": 60, "temperature": 0}  # runs all 60 tokens
-    never = httpx.post(f"{url}/invocations", json={**long, "max_tokens": 500}, timeout=60)
-    assert never.status_code == 400 and never.json()["error"]["param"] == "max_tokens"
+    # the context auto-fits to the budget: one sequence of full context always fits ...
+    ping = httpx.get(f"{url}/ping").json()
+    assert 0 < ping["max_model_len"] < 8192  # the demo model's own context, cut to ~116
+    longer = httpx.post(f"{url}/invocations", json={**long, "max_tokens": 500}, timeout=60)
+    assert longer.status_code == 400
+    assert longer.json()["error"]["code"] == "context_length_exceeded"
+    # ... and a request whose sequences could never be admitted together is a 400 naming n
+    never = httpx.post(f"{url}/invocations", json={**long, "n": 8}, timeout=60)
+    assert never.status_code == 400 and never.json()["error"]["param"] == "n"
     answers: list[int] = []
     threads = [
         threading.Thread(
