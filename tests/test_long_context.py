@@ -65,7 +65,7 @@ def _fitted(server: RunningServer) -> int:
     return int(fitted)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # stopped after its test: one server at a time
 def transformers_server(
     long_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
@@ -110,7 +110,7 @@ def test_requests_without_max_tokens_are_admitted_together(long_model: Path) -> 
     assert chat.admission.in_use == 0  # every hold, grown or not, was given back
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def vllm_server(
     long_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:

@@ -58,6 +58,10 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
         context = min(context, options.max_model_len)
+    if options.max_model_len is not None and capacity < options.max_model_len:
+        log.warning(
+            "max_model_len %d is cut to the KV budget's %d tokens", options.max_model_len, capacity
+        )
     context = min(context, capacity)
     log.info(
         "transformers context: %d tokens; KV budget %.2f GiB (%d tokens)",
