@@ -44,8 +44,8 @@ def test_dtype_auto_follows_the_gpu() -> None:
 
 
 def test_weights_load_on_the_gpu_and_the_kv_budget_follows_free_memory(demo_model_dir) -> None:
-    from sagemaker_openai.engines import transformers as te
     from sagemaker_openai.engines.base import EngineOptions
+    from sagemaker_openai.engines.transformers import engine as te
 
     engine = te.load(demo_model_dir, served_name="demo", options=EngineOptions(device="cuda"))
     model = engine._scheduler._model

@@ -16,8 +16,8 @@ FAILING_SEED = 13  # the request whose constraint breaks
 
 
 class BrokenConstraint:
-    """A logits processor (engines/sequence.py's protocol) that raises at its `fail_at`th call of
-    `where` ("mask" or "accept"), as a grammar matcher may on a device mismatch or a bug."""
+    """A logits processor (engines/transformers/sequence.py's protocol) that raises at its
+    `fail_at`th call of `where` ("mask" or "accept"), as a grammar matcher may on a bug."""
 
     def __init__(self, where: str, fail_at: int = 3):
         self.where, self.fail_at, self.calls = where, fail_at, 0

@@ -143,7 +143,7 @@ def test_eager_is_chosen_up_front_where_no_compiler_is_found(
 
 def test_the_kv_budget_follows_free_gpu_memory_unless_set() -> None:
     from sagemaker_openai.engines.base import KV_CACHE_GIB_DEFAULT
-    from sagemaker_openai.engines.transformers import FREE_GPU_SHARE, kv_budget_bytes
+    from sagemaker_openai.engines.transformers.engine import FREE_GPU_SHARE, kv_budget_bytes
 
     free = 20 * GIB  # what torch.cuda.mem_get_info()[0] says after the weights loaded
     assert kv_budget_bytes(KV_CACHE_GIB_DEFAULT, free) == int(free * FREE_GPU_SHARE)
@@ -156,7 +156,7 @@ def test_the_kv_budget_follows_free_gpu_memory_unless_set() -> None:
 def test_weights_load_onto_the_device_without_a_move(
     demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sagemaker_openai.engines.transformers import load_weights
+    from sagemaker_openai.engines.transformers.engine import load_weights
 
     def no_move(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("weights were moved after loading (.to), not loaded in place")

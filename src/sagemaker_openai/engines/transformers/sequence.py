@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .base import SamplingParams, Step, TokenLogprob
+from ..base import SamplingParams, Step, TokenLogprob
 
 
 class LogitsProcessor(Protocol):
