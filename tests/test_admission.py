@@ -60,6 +60,25 @@ def test_a_waiter_that_leaves_gives_its_place_back() -> None:
     asyncio.run(scenario())
 
 
+def test_a_growing_hold_holds_newcomers_back_until_it_ends() -> None:
+    """A running request outgrowing its reservation takes more without waiting, even past the
+    budget; a newcomer then waits until room is given back (vLLM's scheduler, likewise, never
+    stops a running sequence for a newcomer)."""
+
+    async def scenario() -> None:
+        admission = Admission(capacity=100)
+        async with admission.admit(60) as hold:
+            hold.grow(50)  # 110 of 100: over, never waiting
+            assert admission.in_use == 110
+            newcomer = asyncio.create_task(admission.admit(30).__aenter__())
+            await asyncio.sleep(0)
+            assert admission.waiting == 1 and not newcomer.done()
+        await asyncio.sleep(0)
+        assert newcomer.done() and admission.in_use == 30
+
+    asyncio.run(scenario())
+
+
 def test_over_budget_requests_wait_then_get_429_and_never_fit_gets_400(serve_demo) -> None:
     # 0.01 GiB is about 116 tokens of the demo model's fp32 cache: one short request at a time
     # (fp32 named: the default dtype follows the CPU, and bf16 would fit twice as many)
@@ -69,8 +88,15 @@ def test_over_budget_requests_wait_then_get_429_and_never_fit_gets_400(serve_dem
     url = server.url
     count = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
     long = {"messages": count, "max_tokens": 60, "temperature": 0}  # runs all 60 tokens
-    never = httpx.post(f"{url}/invocations", json={**long, "max_tokens": 500}, timeout=60)
-    assert never.status_code == 400 and never.json()["error"]["param"] == "max_tokens"
+    # the context auto-fits to the budget: one sequence of full context always fits ...
+    ping = httpx.get(f"{url}/ping").json()
+    assert 0 < ping["max_model_len"] < 8192  # the demo model's own context, cut to ~116
+    longer = httpx.post(f"{url}/invocations", json={**long, "max_tokens": 500}, timeout=60)
+    assert longer.status_code == 400
+    assert longer.json()["error"]["code"] == "context_length_exceeded"
+    # ... and a request whose sequences could never be admitted together is a 400 naming n
+    never = httpx.post(f"{url}/invocations", json={**long, "n": 8}, timeout=60)
+    assert never.status_code == 400 and never.json()["error"]["param"] == "n"
     answers: list[int] = []
     threads = [
         threading.Thread(

@@ -91,3 +91,18 @@ def _project_requirements(extras: str) -> list[str]:
     for extra in extras.split(","):
         reqs += project["optional-dependencies"][extra]
     return reqs
+
+
+def test_the_gpu_image_never_reaches_flashinfers_jit_without_nvcc() -> None:
+    """vLLM 0.32's FlashInfer sampler JIT-compiles with nvcc at start-up (vllm-project/vllm#49497;
+    vllm-0.32.0 vllm/envs.py: VLLM_USE_FLASHINFER_SAMPLER defaults to True, read by
+    v1/sample/ops/topk_topp_sampler.py). The image has no nvcc, so the sampler must be off in its
+    environment (vLLM's own docker/Dockerfile installs cuda-nvcc instead)."""
+    text = (DOCKER / "Dockerfile.gpu").read_text()
+    assert "FROM nvidia/cuda:" in text and "-base-" in text  # a base image: no nvcc in it
+    installs = " ".join(re.findall(r"^RUN .*?(?<!\\)$", text, flags=re.M | re.S))
+    assert "nvcc" not in installs, "nvcc installed: this guard may go, with FlashInfer's kernels"
+    env = dict(re.findall(r"\b(VLLM_USE_FLASHINFER_SAMPLER)=(\S+)", text))
+    assert env == {"VLLM_USE_FLASHINFER_SAMPLER": "0"}
+    final = text.rsplit("\nFROM ", 1)[-1]  # the guard must be in the stage that runs
+    assert "ENV VLLM_USE_FLASHINFER_SAMPLER=0" in final

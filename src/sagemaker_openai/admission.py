@@ -1,5 +1,13 @@
 """Admission: requests run while their cache room fits the engine's budget, a bounded number
-wait their turn in order, and the rest are told at once to come back (429 with Retry-After)."""
+wait their turn in order, and the rest are told at once to come back (429 with Retry-After).
+
+A request is admitted for what it holds now, not for what it may come to hold: its prompt and
+up to RESERVE_TOKENS of answer per sequence. A sequence that generates beyond that takes the
+rest from the budget as it goes (`Hold.grow`, never waiting), so newcomers wait while the
+running ones use the room. vLLM's scheduler works the same way (it allocates KV blocks as
+tokens come, never for max_tokens, and preempts when the cache is full); a request without
+max_tokens (the rest of the context) is then neither refused nor run alone.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,9 @@ from collections.abc import AsyncIterator
 from .errors import InvalidRequest, OpenAIError
 
 MAX_WAITING_DEFAULT = 64
+# Answer tokens per sequence held at admission, beyond its prompt (a chat answer's usual length);
+# a request asking for fewer holds only those.
+RESERVE_TOKENS = 512
 RETRY_AFTER_S = 1  # what a refused client is told to wait; SageMaker and SDKs back off from it
 
 
@@ -57,7 +68,7 @@ class Admission:
             )
 
     @contextlib.asynccontextmanager
-    async def admit(self, tokens: int) -> AsyncIterator[None]:
+    async def admit(self, tokens: int) -> AsyncIterator[Hold]:
         """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy."""
         self.check(tokens)
         tokens = min(tokens, self.capacity) if self.capacity else 0
@@ -78,10 +89,14 @@ class Admission:
                 raise
         else:
             self._take(tokens)
+        hold = Hold(self, tokens)
         try:
-            yield
+            yield hold
         finally:
-            self._release(tokens)
+            self._release(hold.tokens)
+
+    def _grow(self, tokens: int) -> None:
+        self.in_use += tokens
 
     def _fits(self, tokens: int) -> bool:
         return not self.capacity or self.in_use + tokens <= self.capacity
@@ -101,3 +116,17 @@ class Admission:
             tokens, turn = self._queue.popleft()
             self._take(tokens)
             turn.set_result(None)
+
+
+class Hold:
+    """One admitted request's share of the budget, grown as its sequences outgrow it."""
+
+    def __init__(self, admission: Admission, tokens: int):
+        self._admission = admission
+        self.tokens = tokens
+
+    def grow(self, tokens: int) -> None:
+        """Take `tokens` more; never waits (the budget may go over: newcomers wait instead)."""
+        if self._admission.capacity and tokens > 0:
+            self._admission._grow(tokens)
+            self.tokens += tokens

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from . import __version__
-from .admission import Admission
+from .admission import RESERVE_TOKENS, Admission, Hold
 from .answer import Answer, AnswerFormat
 from .constraint import decoding_constraint, structured_format
 from .conversation import template_inputs
@@ -116,9 +116,9 @@ class ChatService:
             adapter=adapter,
         )
         n = request.n or 1
-        # One request that could never fit is a 400 now, not a wait for room that never comes.
+        # One request that could never be admitted is a 400 now, not a wait that never ends.
         named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
-        self.admission.check(n * (len(prompt) + max_tokens), named)
+        self.admission.check(n * _reservation(len(prompt), max_tokens), named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -155,9 +155,9 @@ class ChatService:
 
     async def complete(self, plan: Plan) -> ChatCompletion:
         """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
-        async with self.admission.admit(_tokens_needed(plan)):
+        async with self.admission.admit(_tokens_needed(plan)) as hold:
             results = await asyncio.gather(
-                *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
+                *(_collect(_metered(self.engine, plan.prompt, p, hold)) for p in plan.choices)
             )
         choices: list[ChatCompletionChoice] = []
         completion_tokens = 0
@@ -187,8 +187,8 @@ class ChatService:
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
         """`chat.completion.chunk` objects in order. The first comes once the request is
         admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
-        async with self.admission.admit(_tokens_needed(plan)):
-            steps = _merge(self.engine, plan)
+        async with self.admission.admit(_tokens_needed(plan)) as hold:
+            steps = _merge(self.engine, plan, hold)
             try:
                 first = await anext(steps)
                 for index in range(len(plan.choices)):
@@ -236,22 +236,46 @@ class ChatService:
         return cast(ChatCompletionChunk, chunk)
 
 
+def _reservation(prompt_tokens: int, max_tokens: int) -> int:
+    """Cache room one sequence is admitted with: its prompt and the start of its answer."""
+    return prompt_tokens + min(max_tokens, RESERVE_TOKENS)
+
+
 def _tokens_needed(plan: Plan) -> int:
-    """Cache room the request can come to hold: every choice at its full length."""
-    return sum(len(plan.prompt) + p.max_tokens for p in plan.choices)
+    """Cache room the request is admitted with (admission.py): every choice's reservation."""
+    return sum(_reservation(len(plan.prompt), p.max_tokens) for p in plan.choices)
 
 
-async def _merge(engine: Engine, plan: Plan) -> AsyncGenerator[tuple[int, Step], None]:
+async def _metered(
+    engine: Engine, prompt: list[int], params: SamplingParams, hold: Hold
+) -> AsyncGenerator[Step, None]:
+    """One sequence's steps; what it holds beyond its reservation is taken as it grows."""
+    held = _reservation(len(prompt), params.max_tokens)
+    steps = engine.generate(prompt, params)
+    try:
+        async for step in steps:
+            used = len(prompt) + step.completion_tokens
+            if used > held:
+                hold.grow(used - held)
+                held = used
+            yield step
+    finally:
+        close = getattr(steps, "aclose", None)  # an engine's async generator: frees its sequence
+        if close is not None:
+            await close()
+
+
+async def _merge(engine: Engine, plan: Plan, hold: Hold) -> AsyncGenerator[tuple[int, Step], None]:
     """Steps of all choices as they come, tagged with the choice index."""
     if len(plan.choices) == 1:
-        async for step in engine.generate(plan.prompt, plan.choices[0]):
+        async for step in _metered(engine, plan.prompt, plan.choices[0], hold):
             yield 0, step
         return
     queue: asyncio.Queue[tuple[int, Step] | BaseException] = asyncio.Queue()
 
     async def pump(index: int, params: SamplingParams) -> None:
         try:
-            async for step in engine.generate(plan.prompt, params):
+            async for step in _metered(engine, plan.prompt, params, hold):
                 queue.put_nowait((index, step))
         except Exception as exc:  # handed to the consumer, which raises it
             queue.put_nowait(exc)

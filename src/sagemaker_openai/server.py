@@ -44,7 +44,10 @@ def create_app(
             return _error(exc)
         # Counts only (cheap reads): what runs in the engine, what holds or awaits admission.
         counts = {"running": chat.engine.running, "admitted": chat.admission.running}
-        return JSONResponse({"status": "healthy", **counts, "waiting": chat.admission.waiting})
+        body = {"status": "healthy", **counts, "waiting": chat.admission.waiting}
+        # the context as the engine fitted it to memory (vLLM's auto-fit; transformers' budget)
+        body["max_model_len"] = chat.engine.card.context_length
+        return JSONResponse(body)
 
     async def invocations(request: Request) -> Response:
         attributes = request.headers.get("x-amzn-sagemaker-custom-attributes", "")

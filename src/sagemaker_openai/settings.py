@@ -69,16 +69,25 @@ class Settings:
     )
     log_level: str = field(default="info", metadata={"help": "debug, info, warning"})
     num_gpus: int = field(
-        default=0, metadata={"help": "GPUs: tensor parallelism for the vllm engine"}
+        default=0,
+        metadata={
+            "help": "GPUs: tensor parallelism for the vllm engine; 0: every visible GPU the "
+            "model's heads divide by"
+        },
     )
     kv_cache_gib: float = field(
         default=KV_CACHE_GIB_DEFAULT,
         metadata={
-            "help": "KV cache, GiB: vllm on CPU sizes its cache; transformers admits within it"
+            "help": "KV cache, GiB: vllm on CPU sizes its cache; transformers admits within "
+            "it (on a GPU, unset: 64% of the memory free after loading)"
         },
     )
     max_model_len: int | None = field(
-        default=None, metadata={"help": "context window cap, tokens", "default": "the model's"}
+        default=None,
+        metadata={
+            "help": "context window cap, tokens",
+            "default": "the model's, fitted to the KV cache",
+        },
     )
     enforce_eager: bool = field(
         default=False, metadata={"help": "vllm engine: skip compilation (faster start)"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from functools import lru_cache
@@ -13,6 +14,8 @@ import xgrammar as xgr
 from .base import Guided
 
 OBJECT = '{"type": "object"}'  # json_object: any JSON object
+# whether apply_token_bitmask_inplace takes `backend` (xgrammar 0.2.8 does)
+BACKEND_OPTION = "backend" in inspect.signature(xgr.apply_token_bitmask_inplace).parameters
 
 
 class InvalidGuide(ValueError):
@@ -61,13 +64,28 @@ class Processor:
     def __init__(self, compiled: Any, vocab_size: int):
         self._matcher = xgr.GrammarMatcher(compiled)
         self._vocab_size = vocab_size
-        self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+        self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)  # int32 [1, vocab/32], CPU
+        self._on_device: torch.Tensor | None = None  # its copy beside logits on a GPU
 
     def mask(self, logits_row: torch.Tensor) -> None:
-        """Set every token the grammar forbids to -inf, in place (logits_row: [vocab])."""
+        """Set every token the grammar forbids to -inf, in place (logits_row: [vocab]).
+
+        The matcher fills a CPU bitmask; xgrammar's apply_token_bitmask_inplace raises unless
+        logits and bitmask share a device (xgrammar 0.2.8, matcher.py: "logits and bitmask
+        should be on the same device"), so on a GPU the mask is copied beside the logits and
+        applied there with xgrammar's pure-torch kernel (no Triton build needed for one row).
+        """
         self._matcher.fill_next_token_bitmask(self._bitmask)
+        bitmask, options = self._bitmask, dict[str, Any]()
+        if logits_row.device.type != "cpu":
+            if self._on_device is None or self._on_device.device != logits_row.device:
+                self._on_device = torch.empty_like(self._bitmask, device=logits_row.device)
+            bitmask = self._on_device
+            bitmask.copy_(self._bitmask)
+            if BACKEND_OPTION:  # older xgrammar picks its GPU kernel itself
+                options["backend"] = "torch_native"
         xgr.apply_token_bitmask_inplace(
-            logits_row.unsqueeze(0), self._bitmask, vocab_size=self._vocab_size
+            logits_row.unsqueeze(0), bitmask, vocab_size=self._vocab_size, **options
         )
 
     def accept(self, token_id: int) -> None:

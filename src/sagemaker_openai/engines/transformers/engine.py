@@ -15,7 +15,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ..base import EngineOptions, Guided, ModelCard, SamplingParams, Step
+from ..base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, ModelCard, SamplingParams, Step
 from ..hardware import pick_device, pick_dtype
 from ..token_bytes import token_bytes_table
 from ..tokenizer import encode, eos_ids, model_card
@@ -29,13 +29,20 @@ log = logging.getLogger(__name__)
 
 FEATURES = frozenset({"logprobs", "logit_bias"})  # and response_format where xgrammar is
 GIB = 1 << 30
+# On a GPU without kv_cache_gib: the budget and its prefix-cache quarter take 80% of the memory
+# free once the weights are loaded (0.64 + 0.16); the rest is for activations and the allocator.
+FREE_GPU_SHARE = 0.64
 
 
 def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> TransformersEngine:
     """Load weights and tokenizer from a Hugging Face folder (blocking).
 
     device auto: CUDA when PyTorch sees one, else CPU; dtype auto: what that device computes
-    natively (engines/hardware.py).
+    natively (engines/hardware.py). Weights load straight onto the device (no copy in host
+    memory first); the KV budget is `kv_cache_gib`, or on a GPU where it was not set a share of
+    the memory left free (kv_budget_bytes); the context is the model's, capped by
+    `max_model_len` and by the budget (one sequence of full context always fits, as vLLM's
+    auto-fit), logged.
     """
     _check_options(options)
     _check_transformers()
@@ -46,15 +53,25 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     # 17.3 with 1). vLLM's CPU engine makes the same choice.
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - 1))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(
-        model_dir, **_dtype_argument(getattr(torch, dtype))
-    )
-    model.to(device).eval()  # type: ignore[arg-type]  # a device name is what .to takes
+    model = load_weights(model_dir, getattr(torch, dtype), device)
     log.info("transformers engine on %s, %s", device, dtype)
+    free = torch.cuda.mem_get_info()[0] if device == "cuda" else None
+    budget = kv_budget_bytes(options.kv_cache_gib, free)
+    capacity = budget // _cache_bytes_per_token(model)
     context = int(getattr(model.config, "max_position_embeddings", 2048))
     if options.max_model_len is not None:
         context = min(context, options.max_model_len)
-    capacity = int(options.kv_cache_gib * GIB) // _cache_bytes_per_token(model)
+    if options.max_model_len is not None and capacity < options.max_model_len:
+        log.warning(
+            "max_model_len %d is cut to the KV budget's %d tokens", options.max_model_len, capacity
+        )
+    context = min(context, capacity)
+    log.info(
+        "transformers context: %d tokens; KV budget %.2f GiB (%d tokens)",
+        context,
+        budget / GIB,
+        capacity,
+    )
     card = model_card(
         tokenizer,
         name=served_name,
@@ -66,8 +83,25 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     )
     adapters = LoraAdapters(model, device) if options.max_loras else None
     # a quarter of the KV budget keeps finished prompts for reuse (engines/prefixes.py)
-    prefix_bytes = int(options.kv_cache_gib * GIB) // 4
+    prefix_bytes = budget // 4
     return TransformersEngine(model, tokenizer, card, device, adapters, prefix_bytes)
+
+
+def load_weights(model_dir: Path, dtype: torch.dtype, device: str) -> Any:
+    """The model in eval mode, its weights read straight onto `device`: transformers places
+    each tensor as it loads it (device_map), so an 8B model never sits whole in host memory."""
+    placed = {} if device == "cpu" else {"device_map": device}
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **_dtype_argument(dtype), **placed)
+    model.eval()  # type: ignore[no-untyped-call]  # torch's Module.eval is untyped here
+    return model
+
+
+def kv_budget_bytes(kv_cache_gib: float, free_gpu_bytes: int | None) -> int:
+    """The KV budget: `kv_cache_gib` where set (or on CPU), else FREE_GPU_SHARE of the GPU
+    memory free after loading (torch.cuda.mem_get_info)."""
+    if free_gpu_bytes is None or kv_cache_gib != KV_CACHE_GIB_DEFAULT:
+        return int(kv_cache_gib * GIB)
+    return int(free_gpu_bytes * FREE_GPU_SHARE)
 
 
 def _cache_bytes_per_token(model: Any) -> int:

@@ -19,7 +19,11 @@ def sample(logits: torch.Tensor, seqs: list[Sequence]) -> tuple[list[int], list[
     logp = torch.log_softmax(logits[asking], dim=-1) if asking else None
     adjusted = logits.clone() if asking else logits
     for row, seq in zip(adjusted, seqs, strict=True):
-        _adjust(row, seq)
+        try:
+            _adjust(row, seq)
+        except Exception as exc:  # this sequence's own (its grammar's): it alone ends with it
+            seq.error = exc
+            row.zero_()  # a harmless draw for a row whose token is never used
     tokens = torch.argmax(adjusted, dim=-1)
     for i, seq in enumerate(seqs):
         if seq.params.temperature >= GREEDY_TEMPERATURE:

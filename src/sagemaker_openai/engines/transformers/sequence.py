@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ class LogitsProcessor(Protocol):
         """Nothing more may be generated."""
         ...
 
+
+log = logging.getLogger(__name__)
 
 # (chosen token's logprob, [(token id, logprob)] best first), from the model's raw distribution
 Logprobs = tuple[float, list[tuple[int, float]]]
@@ -65,6 +68,7 @@ class Sequence:
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.counts: torch.Tensor | None = None  # occurrences of each token in the completion
         self.counted = 0  # completion tokens already in `counts`
+        self.error: Exception | None = None  # its own failure (sampling.py): it ends alone
 
     @property
     def last(self) -> int:
@@ -76,6 +80,19 @@ class Sequence:
             self.outbox.put_nowait(item)
         else:
             self._loop.call_soon_threadsafe(self.outbox.put_nowait, item)
+
+    def advance(self, token: int, logprobs: Logprobs | None) -> bool:
+        """`take`, except that a failure of this sequence's own (its constraint, its text) ends
+        it alone with that error; the others in the batch go on. True when it has ended."""
+        if self.error is None:
+            try:
+                return self.take(token, logprobs)
+            except Exception as exc:
+                self.error = exc
+        log.error("a sequence failed alone", exc_info=self.error)
+        self.finished = True
+        self.send(self.error)
+        return True
 
     def take(self, token: int, logprobs: Logprobs | None) -> bool:
         """Add a sampled token, stream what it completes; True when the sequence has ended."""

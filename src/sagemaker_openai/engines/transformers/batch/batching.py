@@ -57,7 +57,8 @@ class Scheduler(Worker):
             try:
                 with torch.inference_mode():
                     self._step()
-            except Exception as exc:  # every sequence in flight gets it; the engine goes on
+            except Exception as exc:  # the batch's pass failed: every sequence in flight gets
+                # it (one sequence's own failure ends only that one: Sequence.advance)
                 log.exception("generation failed")
                 for seq in [*self._batch.live, *self._waiting, *self._ready]:
                     seq.send(exc)
@@ -108,7 +109,7 @@ class Scheduler(Worker):
             tokens, logprobs = sample(logits[:rows], self._batch.seqs)
             for seq, token, lp in zip(self._batch.seqs, tokens, logprobs, strict=True):
                 if not (seq.finished or seq.cancelled):
-                    seq.finished = seq.take(token, lp)
+                    seq.finished = seq.advance(token, lp)
         for piece, row in zip(pieces, logits[rows:], strict=True):
             if not piece.completes:
                 continue  # the budget ran out inside this prompt: on with it next step
@@ -117,7 +118,7 @@ class Scheduler(Worker):
             if seq.params.adapter is None:
                 self._prefixes.store(seq.prompt, seq.cache)
             [token], [lp] = sample(row.unsqueeze(0), [seq])
-            seq.finished = seq.take(token, lp)
+            seq.finished = seq.advance(token, lp)
             if not seq.finished:
                 self._ready.append(seq)
 
