@@ -63,15 +63,30 @@ def create_app(
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse", options={"adapter": _adapter_of(request)})
 
-    async def models(request: Request) -> Response:
+    def model_cards() -> list[dict[str, Any]]:
         engine = runtime.ready().engine
         base = engine.card.name
-        cards = [{"id": base, "object": "model", "created": 0, "owned_by": "owner"}]
+        cards: list[dict[str, Any]] = [
+            {"id": base, "object": "model", "created": 0, "owned_by": "owner"}
+        ]
         # registered adapters, as vLLM lists them: a `model` naming one picks it
         for name in sorted(engine.adapters.names if engine.adapters else ()):
             cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
             cards[-1]["parent"] = base
-        return JSONResponse({"object": "list", "data": cards})
+        return cards
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": model_cards()})
+
+    async def model(request: Request) -> Response:
+        """OpenAI's retrieve: one card, or a 404 `model_not_found` naming `model`."""
+        wanted = request.path_params["model_id"]
+        for card in model_cards():
+            if card["id"] == wanted:
+                return JSONResponse(card)
+        raise NotFound(
+            f"The model {wanted!r} does not exist.", param="model", code="model_not_found"
+        )
 
     adapter_edits = asyncio.Lock()  # one register or unregister at a time: names stay unique
 
@@ -113,6 +128,7 @@ def create_app(
             # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
             Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", model, methods=["GET"]),  # ids may hold "/"
             # aws/model-hosting-container-standards' adapter routes (adapters.py)
             Route("/adapters", register_adapter, methods=["POST"]),
             Route("/adapters/{adapter_name}", unregister_adapter, methods=["DELETE"]),

@@ -159,6 +159,11 @@ class Batch:
         The row's old keys and values left of the newcomer stay: they are masked as padding
         (finite numbers, so no NaN can leak through the masked product).
         """
+        if not self.live:
+            # Nobody to share with: the rebuild starts a batch of the newcomers alone, with no
+            # padding, so an answer alone is computed the same way whatever ran before it
+            # (a seeded answer repeats; padded rows change bf16's rounding).
+            return list(newcomers)
         free = [i for i, s in enumerate(self.seqs) if s.finished or s.cancelled]
         left: list[Sequence] = []
         for seq in newcomers:

@@ -1,4 +1,5 @@
-"""Grammar-constrained decoding for the transformers engine, with xgrammar (vLLM's default)."""
+"""Grammar-constrained decoding with xgrammar (vLLM's default backend): one grammar per
+constraint, built here for both engines, so both follow exactly the same rules."""
 
 from __future__ import annotations
 
@@ -13,18 +14,31 @@ import xgrammar as xgr
 from .base import Guided
 
 OBJECT = '{"type": "object"}'  # json_object: any JSON object
+# Compact JSON: with free whitespace a small model can emit blanks (or indent) until max_tokens.
+SEPARATORS = (",", ":")
 
 
 class InvalidGuide(ValueError):
     """The constraint cannot be compiled (a schema xgrammar refuses)."""
 
 
-def check_json_schema(guided: Guided) -> None:
-    """InvalidGuide unless xgrammar (vLLM's structured-output backend too) converts the schema."""
+@lru_cache(maxsize=64)
+def json_grammar(guided: Guided) -> Any:
+    """The xgrammar Grammar of a constraint (compact JSON), or InvalidGuide. The vllm engine
+    passes its EBNF text to vLLM: vLLM 0.32 reads whitespace settings only from its engine-wide
+    StructuredOutputsConfig (the per-request `disable_any_whitespace` is never read), and its
+    `auto` backend accepts an xgrammar EBNF grammar as it is."""
     try:
-        xgr.Grammar.from_json_schema(guided.json_schema or OBJECT, any_whitespace=False)
-    except (RuntimeError, ValueError) as exc:
+        return xgr.Grammar.from_json_schema(
+            guided.json_schema or OBJECT, any_whitespace=False, separators=SEPARATORS
+        )
+    except (RuntimeError, ValueError, json.JSONDecodeError) as exc:
         raise InvalidGuide(_reason(exc)) from None
+
+
+def check_json_schema(guided: Guided) -> None:
+    """InvalidGuide unless xgrammar converts the schema (both engines decode with it)."""
+    json_grammar(guided)
 
 
 class GuidedDecoding:
@@ -47,11 +61,10 @@ class GuidedDecoding:
         return Processor(self.compile(guided), self._vocab_size)
 
     def _compile_uncached(self, guided: Guided) -> Any:
+        grammar = json_grammar(guided)
         try:
-            # Compact JSON: with free whitespace a small model can emit blanks until max_tokens.
-            schema = guided.json_schema or OBJECT
-            return self._compiler.compile_json_schema(schema, any_whitespace=False)
-        except (RuntimeError, ValueError, json.JSONDecodeError) as exc:
+            return self._compiler.compile_grammar(grammar)
+        except (RuntimeError, ValueError) as exc:
             raise InvalidGuide(_reason(exc)) from None
 
 

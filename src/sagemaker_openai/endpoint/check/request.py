@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .probe import BASE, PROMPT, Check, Probe, Rule, clip, completion_of, content_of
@@ -71,6 +72,20 @@ def _unicode(probe: Probe) -> list[str]:
     return found
 
 
+def _seed(probe: Probe) -> list[str]:
+    """The same seed and parameters, asked twice in turn, give the same sampled text."""
+    request = {**BASE, "max_tokens": 16, "temperature": 1.0, "seed": 1234}
+    texts = []
+    for _ in range(2):
+        completion, found = completion_of(probe.target.send(json.dumps(request).encode(), False))
+        if not completion:
+            return found
+        texts.append(content_of(completion))
+    return (
+        [] if texts[0] == texts[1] else [f"seed 1234 gave {clip(texts[0])}, then {clip(texts[1])}"]
+    )
+
+
 RULES = (
     Rule("request.minimal", accepted({"messages": PROMPT, "max_tokens": 2})),
     Rule("request.any_model_name", accepted({**SHORT, "model": "not-a-served-name-7"})),
@@ -91,4 +106,5 @@ RULES = (
     Rule("request.max_tokens", _max_tokens),
     Rule("request.stop", _stop),
     Rule("request.unicode", _unicode),
+    Rule("request.seed", _seed),
 )
