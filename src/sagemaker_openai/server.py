@@ -63,30 +63,11 @@ def create_app(
     async def chat_completions(request: Request) -> Response:
         return await _chat(runtime, request, "sse", options={"adapter": _adapter_of(request)})
 
-    def model_cards() -> list[dict[str, Any]]:
-        engine = runtime.ready().engine
-        base = engine.card.name
-        cards: list[dict[str, Any]] = [
-            {"id": base, "object": "model", "created": 0, "owned_by": "owner"}
-        ]
-        # registered adapters, as vLLM lists them: a `model` naming one picks it
-        for name in sorted(engine.adapters.names if engine.adapters else ()):
-            cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
-            cards[-1]["parent"] = base
-        return cards
-
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": model_cards()})
+        return JSONResponse({"object": "list", "data": _model_cards(runtime)})
 
     async def model(request: Request) -> Response:
-        """OpenAI's retrieve: one card, or a 404 `model_not_found` naming `model`."""
-        wanted = request.path_params["model_id"]
-        for card in model_cards():
-            if card["id"] == wanted:
-                return JSONResponse(card)
-        raise NotFound(
-            f"The model {wanted!r} does not exist.", param="model", code="model_not_found"
-        )
+        return JSONResponse(_model_card(runtime, request.path_params["model_id"]))
 
     adapter_edits = asyncio.Lock()  # one register or unregister at a time: names stay unique
 
@@ -138,6 +119,27 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+def _model_cards(runtime: Runtime) -> list[dict[str, Any]]:
+    engine = runtime.ready().engine
+    base = engine.card.name
+    cards: list[dict[str, Any]] = [
+        {"id": base, "object": "model", "created": 0, "owned_by": "owner"}
+    ]
+    # registered adapters, as vLLM lists them: a `model` naming one picks it
+    for name in sorted(engine.adapters.names if engine.adapters else ()):
+        cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
+        cards[-1]["parent"] = base
+    return cards
+
+
+def _model_card(runtime: Runtime, wanted: str) -> dict[str, Any]:
+    """OpenAI's retrieve: one card, or a 404 `model_not_found` naming `model`."""
+    for card in _model_cards(runtime):
+        if card["id"] == wanted:
+            return card
+    raise NotFound(f"The model {wanted!r} does not exist.", param="model", code="model_not_found")
 
 
 def _adapter_of(request: Request) -> str | None:

@@ -112,12 +112,13 @@ class Scheduler(Worker):
         for piece, row in zip(pieces, logits[rows:], strict=True):
             if not piece.completes:
                 continue  # the budget ran out inside this prompt: on with it next step
-            self._waiting.popleft()
             seq = piece.seq
             if seq.params.adapter is None:
                 self._prefixes.store(seq.prompt, seq.cache)
             [token], [lp] = sample(row.unsqueeze(0), [seq])
             seq.finished = seq.take(token, lp)
+            # only now: had sampling failed, _run's handler must still find it to tell it so
+            self._waiting.popleft()
             if not seq.finished:
                 self._ready.append(seq)
 

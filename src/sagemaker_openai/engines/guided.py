@@ -37,8 +37,23 @@ def json_grammar(guided: Guided) -> Any:
 
 
 def check_json_schema(guided: Guided) -> None:
-    """InvalidGuide unless xgrammar converts the schema (both engines decode with it)."""
-    json_grammar(guided)
+    """InvalidGuide unless xgrammar converts the schema (both engines decode with it) into a
+    grammar that some text can begin: a schema whose root is only a cycle of `$ref`s admits no
+    first character, and would leave decoding no token to choose."""
+    grammar = json_grammar(guided)
+    matcher = xgr.GrammarMatcher(_byte_compiler().compile_grammar(grammar))
+    first = xgr.allocate_token_bitmask(1, 257)
+    matcher.fill_next_token_bitmask(first)
+    if not bool(first.any()):
+        raise InvalidGuide("no JSON value matches the schema (a $ref that only refers to itself?)")
+
+
+@lru_cache(maxsize=1)
+def _byte_compiler() -> Any:
+    """A compiler for a vocabulary of the 256 bytes (and a stop token): enough to ask a grammar
+    which first bytes it allows, whatever the model's tokenizer."""
+    vocab = [bytes([i]) for i in range(256)] + [b"<stop>"]
+    return xgr.GrammarCompiler(xgr.TokenizerInfo(vocab, stop_token_ids=[256]), max_threads=1)
 
 
 class GuidedDecoding:
@@ -51,6 +66,7 @@ class GuidedDecoding:
         )
         self._compiler = xgr.GrammarCompiler(info, max_threads=1)
         self._vocab_size = info.vocab_size
+        self._stop = stop_token_ids[0]
         self._compile = lru_cache(maxsize=64)(self._compile_uncached)
 
     def compile(self, guided: Guided) -> Any:
@@ -58,7 +74,7 @@ class GuidedDecoding:
         return self._compile(guided)
 
     def processor(self, guided: Guided) -> Processor:
-        return Processor(self.compile(guided), self._vocab_size)
+        return Processor(self.compile(guided), self._vocab_size, self._stop)
 
     def _compile_uncached(self, guided: Guided) -> Any:
         grammar = json_grammar(guided)
@@ -71,25 +87,37 @@ class GuidedDecoding:
 class Processor:
     """One sequence's grammar state: masks logits before sampling, follows the chosen tokens."""
 
-    def __init__(self, compiled: Any, vocab_size: int):
+    def __init__(self, compiled: Any, vocab_size: int, stop_token: int):
         self._matcher = xgr.GrammarMatcher(compiled)
         self._vocab_size = vocab_size
         self._bitmask = xgr.allocate_token_bitmask(1, vocab_size)
+        self._stop = stop_token
+        self._dead_end = False  # the grammar allows no next token (a schema no value matches)
 
     def mask(self, logits_row: torch.Tensor) -> None:
         """Set every token the grammar forbids to -inf, in place (logits_row: [vocab])."""
         self._matcher.fill_next_token_bitmask(self._bitmask)
+        if not bool(self._bitmask.any()):
+            # Nothing may follow: the sequence ends here (finish "stop") instead of sampling
+            # from nothing, which would fail the whole batch's step.
+            self._dead_end = True
+            stop = logits_row[self._stop].clone()
+            logits_row.fill_(float("-inf"))
+            logits_row[self._stop] = stop
+            return
         xgr.apply_token_bitmask_inplace(
             logits_row.unsqueeze(0), self._bitmask, vocab_size=self._vocab_size
         )
 
     def accept(self, token_id: int) -> None:
+        if self._dead_end:
+            return
         if not self._matcher.accept_token(token_id):
             raise RuntimeError(f"token {token_id} is outside the grammar; mask() was skipped")
 
     def done(self) -> bool:
         """The grammar has ended (its stop token accepted): nothing more may be generated."""
-        return bool(self._matcher.is_terminated())
+        return self._dead_end or bool(self._matcher.is_terminated())
 
 
 def _reason(exc: Exception) -> str:
