@@ -47,6 +47,15 @@ ODD_NUMBERS = [
     0, 1, -1, 2, 3, 128, 129, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1,
     10**30, 10**300, 1e-300, 5e-324, 1e308, -0.0, 0.5, 2.0000001, -2.0000001, 100.5,
 ]  # fmt: skip
+ODD_SCHEMAS = [  # valid JSON schemas at the edges of what constrained decoding can follow
+    {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}, {"not": {}}, {"enum": []},
+    {"type": "integer", "minimum": 10**30}, {"type": "string", "maxLength": 2**63},
+    {"type": "integer", "minimum": 5, "maximum": 2}, {"type": "string", "pattern": "(a"},
+    {"type": "object", "required": ["x"], "additionalProperties": False},
+    {"allOf": [{"type": "string"}, {"type": "integer"}]}, {"type": ["string", "number"]},
+    {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"},
+    {"type": "array", "minItems": 2**40}, {"type": "number", "multipleOf": 0.1},
+]  # fmt: skip
 ROLES = ["user", "system", "developer", "assistant", "tool", "function", "", "USER"]
 
 leaves = st.one_of(
@@ -94,11 +103,23 @@ def bodies(draw: st.DrawFn) -> bytes:
         "max_completion_tokens": 2,
     }
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["param", "param", "message", "parts", "top"]))
+        kind = draw(st.sampled_from(["param", "param", "message", "parts", "top", "schema"]))
         if kind == "top":
             body = draw(any_value)
         elif not isinstance(body, dict):
             continue
+        elif kind == "schema":  # through to constrained decoding
+            schema = draw(st.sampled_from(ODD_SCHEMAS) | values)
+            if draw(st.booleans()):
+                body["tools"] = [
+                    {"type": "function", "function": {"name": "f", "parameters": schema}}
+                ]
+                named = {"type": "function", "function": {"name": "f"}}
+                body["tool_choice"] = draw(st.sampled_from(["required", named, "auto", None]))
+            else:
+                body["response_format"] = {
+                    "type": "json_schema", "json_schema": {"name": "x", "schema": schema}
+                }  # fmt: skip
         elif kind == "param":
             body[draw(st.sampled_from(PARAMS))] = draw(any_value)
         elif isinstance(body.get("messages"), list) and body["messages"]:

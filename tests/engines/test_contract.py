@@ -439,8 +439,18 @@ def test_forced_calls_are_bounded_and_a_cut_answer_keeps_its_complete_calls(
 )
 @pytest.mark.parametrize(
     "schema",
-    [{"type": "nonsense"}, {"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}}],
-    ids=["invalid", "dangling-ref"],
+    [
+        {"type": "nonsense"},
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}},
+        # valid JSON schema, but no value matches: decoding would find no token to choose
+        {
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/r"}},
+            "required": ["a"],
+            "$defs": {"r": {"$ref": "#/$defs/r"}},
+        },
+    ],  # fmt: skip
+    ids=["invalid", "dangling-ref", "ref-cycle"],
 )
 def test_a_bad_schema_is_a_400_naming_its_parameter(
     served: Served, field: str, param: str, schema: dict

@@ -16,6 +16,7 @@ from .base import Guided
 OBJECT = '{"type": "object"}'  # json_object: any JSON object
 # Compact JSON: with free whitespace a small model can emit blanks (or indent) until max_tokens.
 SEPARATORS = (",", ":")
+WALK = 2048  # bytes of a schema's grammar walked to find a dead end (check_json_schema)
 
 
 class InvalidGuide(ValueError):
@@ -38,14 +39,28 @@ def json_grammar(guided: Guided) -> Any:
 
 def check_json_schema(guided: Guided) -> None:
     """InvalidGuide unless xgrammar converts the schema (both engines decode with it) into a
-    grammar that some text can begin: a schema whose root is only a cycle of `$ref`s admits no
-    first character, and would leave decoding no token to choose."""
-    grammar = json_grammar(guided)
-    matcher = xgr.GrammarMatcher(_byte_compiler().compile_grammar(grammar))
-    first = xgr.allocate_token_bitmask(1, 257)
-    matcher.fill_next_token_bitmask(first)
-    if not bool(first.any()):
+    grammar without a dead end on the way a byte-by-byte walk takes (the lowest allowed byte
+    each time, for WALK bytes): a `$ref` that only refers to itself leaves decoding, there, no
+    token to choose. (A dead end off that way ends its sequence: Processor.mask.)"""
+    if _dead_end(guided):
         raise InvalidGuide("no JSON value matches the schema (a $ref that only refers to itself?)")
+
+
+@lru_cache(maxsize=64)
+def _dead_end(guided: Guided) -> bool:
+    matcher = xgr.GrammarMatcher(_byte_compiler().compile_grammar(json_grammar(guided)))
+    allowed = xgr.allocate_token_bitmask(1, 257)
+    for _ in range(WALK):
+        if matcher.is_terminated():
+            return False
+        matcher.fill_next_token_bitmask(allowed)
+        words = allowed[0].tolist()
+        word = next((i for i, bits in enumerate(words) if bits), None)
+        if word is None:
+            return True
+        bits = words[word]
+        matcher.accept_token(word * 32 + (bits & -bits).bit_length() - 1)  # its lowest bit
+    return False
 
 
 @lru_cache(maxsize=1)
