@@ -94,6 +94,20 @@ parts = st.lists(
 any_value = st.one_of(values, deep, parts, st.sampled_from(ODD_NUMBERS + ODD_TEXT))
 
 
+def _constrain(draw: st.DrawFn, body: dict[str, Any]) -> None:
+    """A schema for constrained decoding: a tool's parameters, or response_format's."""
+    schema = draw(st.sampled_from(ODD_SCHEMAS) | values)
+    if draw(st.booleans()):
+        body["tools"] = [{"type": "function", "function": {"name": "f", "parameters": schema}}]
+        named = {"type": "function", "function": {"name": "f"}}
+        body["tool_choice"] = draw(st.sampled_from(["required", named, "auto", None]))
+    else:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "x", "schema": schema},
+        }
+
+
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
     """A valid short request, mutated 1 to 3 times, serialized, maybe damaged as bytes."""
@@ -108,18 +122,8 @@ def bodies(draw: st.DrawFn) -> bytes:
             body = draw(any_value)
         elif not isinstance(body, dict):
             continue
-        elif kind == "schema":  # through to constrained decoding
-            schema = draw(st.sampled_from(ODD_SCHEMAS) | values)
-            if draw(st.booleans()):
-                body["tools"] = [
-                    {"type": "function", "function": {"name": "f", "parameters": schema}}
-                ]
-                named = {"type": "function", "function": {"name": "f"}}
-                body["tool_choice"] = draw(st.sampled_from(["required", named, "auto", None]))
-            else:
-                body["response_format"] = {
-                    "type": "json_schema", "json_schema": {"name": "x", "schema": schema}
-                }  # fmt: skip
+        elif kind == "schema":
+            _constrain(draw, body)
         elif kind == "param":
             body[draw(st.sampled_from(PARAMS))] = draw(any_value)
         elif isinstance(body.get("messages"), list) and body["messages"]:
@@ -131,6 +135,11 @@ def bodies(draw: st.DrawFn) -> bytes:
         body["stream_options"] = {"include_usage": True}
     text = json.dumps(body, ensure_ascii=draw(st.booleans()))
     raw = text.encode("utf-8", "surrogatepass")  # a lone surrogate: invalid UTF-8 bytes
+    return _damage(draw, raw)
+
+
+def _damage(draw: st.DrawFn, raw: bytes) -> bytes:
+    """Maybe break the serialized body: cut it, insert a bad byte, repeat keys, nest deep."""
     damage = draw(st.sampled_from(["none"] * 6 + ["truncate", "byte", "duplicate", "deep"]))
     if damage == "truncate":
         raw = raw[: draw(st.integers(0, max(0, len(raw) - 1)))]
