@@ -92,6 +92,7 @@ class GuidedDecoding:
         return Processor(self.compile(guided), self._vocab_size, self._stop)
 
     def _compile_uncached(self, guided: Guided) -> Any:
+        check_json_schema(guided)  # the same refusals as the vllm engine's
         grammar = json_grammar(guided)
         try:
             return self._compiler.compile_grammar(grammar)
