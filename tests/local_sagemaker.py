@@ -119,5 +119,15 @@ def reframing_proxy(upstream: str, mode: str) -> Starlette:
         kind = "text/event-stream" if mode == "sse" else "application/jsonlines"
         return StreamingResponse(reframed(), media_type=kind)
 
-    routes = [Route("/ping", ping), Route("/invocations", invocations, methods=["POST"])]
+    async def models(request: Request) -> Response:  # passed on as they are
+        async with httpx.AsyncClient(base_url=upstream, timeout=120) as client:
+            answer = await client.get(request.url.path)
+        kind = answer.headers.get("content-type", "")
+        return Response(answer.content, status_code=answer.status_code, media_type=kind)
+
+    routes = [
+        Route("/ping", ping),
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/v1/models{rest:path}", models),
+    ]
     return Starlette(routes=routes)

@@ -65,3 +65,19 @@ def test_without_tools_text_is_content_unchanged() -> None:
     answer, deltas = run(AnswerFormat(), "<tool_call> is just text")
     assert answer.message() == {"role": "assistant", "content": "<tool_call> is just text"}
     assert answer.finish_reason("length") == "length"
+
+
+def test_a_forced_answer_cut_short_keeps_its_complete_calls_and_says_length() -> None:
+    from sagemaker_openai.toolcalls.choice import CallArray, NamedArguments
+
+    text = '[{"name":"w","parameters":{"c":"P"}},{"name":"w","parameters":{"c":"Ro'
+    answer, deltas = run(AnswerFormat(calls=CallArray()), text)
+    assert answer.message()["content"] is None
+    assert [c["function"]["arguments"] for c in answer.message()["tool_calls"]] == ['{"c": "P"}']
+    assert answer.finish_reason("length") == "length"  # cut: more calls may have been meant
+    assert not any(d.get("content") for d in deltas)
+    whole, _ = run(AnswerFormat(calls=CallArray()), text[:36] + "]")
+    assert whole.finish_reason("stop") == "tool_calls"
+    half, deltas = run(AnswerFormat(calls=NamedArguments("w")), '{"c":"Pa')
+    assert half.message() == {"role": "assistant", "content": ""}  # no half call, no JSON text
+    assert half.finish_reason("length") == "length" and not any(d.get("content") for d in deltas)

@@ -337,6 +337,12 @@ def test_unknown_route_is_openai_shaped_404(client: httpx.Client) -> None:
 
 def test_v1_models_names_the_served_model(client: httpx.Client) -> None:
     assert client.get("/v1/models").json()["data"][0]["id"] == "SmolLM2-135M-Instruct"
+    card = client.get("/v1/models/SmolLM2-135M-Instruct").json()
+    assert card == client.get("/v1/models").json()["data"][0]
+    missing = client.get("/v1/models/org/other-model")  # an id may hold "/"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "model_not_found"
+    assert missing.json()["error"]["param"] == "model"
 
 
 def test_v1_streams_sse(base_url: str) -> None:

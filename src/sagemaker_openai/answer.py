@@ -46,7 +46,14 @@ class Answer:
         return self._deltas(pieces, final=True)
 
     def finish_reason(self, engine_reason: str) -> str:
-        return "tool_calls" if self.tool_calls else engine_reason
+        """ "tool_calls" once calls were made; but a forced answer cut by max_tokens stays
+        "length", as in vLLM and OpenAI: the calls it completed may not be all it meant."""
+        cut = (
+            engine_reason == "length"
+            and self._fmt.calls is not None
+            and self._fmt.calls.constrained
+        )
+        return "tool_calls" if self.tool_calls and not cut else engine_reason
 
     def message(self) -> dict[str, Any]:
         """The non-streaming `message` (after finish)."""

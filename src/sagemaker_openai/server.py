@@ -64,14 +64,10 @@ def create_app(
         return await _chat(runtime, request, "sse", options=options)
 
     async def models(request: Request) -> Response:
-        engine = runtime.ready().engine
-        base = engine.card.name
-        cards = [{"id": base, "object": "model", "created": 0, "owned_by": "owner"}]
-        # registered adapters, as vLLM lists them: a `model` naming one picks it
-        for name in sorted(engine.adapters.names if engine.adapters else ()):
-            cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
-            cards[-1]["parent"] = base
-        return JSONResponse({"object": "list", "data": cards})
+        return JSONResponse({"object": "list", "data": _model_cards(runtime)})
+
+    async def model(request: Request) -> Response:
+        return JSONResponse(_model_card(runtime, request.path_params["model_id"]))
 
     adapter_edits = asyncio.Lock()  # one register or unregister at a time: names stay unique
 
@@ -113,6 +109,7 @@ def create_app(
             # The path SageMaker's OpenAI-compatible route may forward (docs/sagemaker-features.md)
             Route("/openai/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", model, methods=["GET"]),  # ids may hold "/"
             # aws/model-hosting-container-standards' adapter routes (adapters.py)
             Route("/adapters", register_adapter, methods=["POST"]),
             Route("/adapters/{adapter_name}", unregister_adapter, methods=["DELETE"]),
@@ -122,6 +119,27 @@ def create_app(
     )
     app.state.runtime = runtime
     return app
+
+
+def _model_cards(runtime: Runtime) -> list[dict[str, Any]]:
+    engine = runtime.ready().engine
+    base = engine.card.name
+    cards: list[dict[str, Any]] = [
+        {"id": base, "object": "model", "created": 0, "owned_by": "owner"}
+    ]
+    # registered adapters, as vLLM lists them: a `model` naming one picks it
+    for name in sorted(engine.adapters.names if engine.adapters else ()):
+        cards.append({"id": name, "object": "model", "created": 0, "owned_by": "owner"})
+        cards[-1]["parent"] = base
+    return cards
+
+
+def _model_card(runtime: Runtime, wanted: str) -> dict[str, Any]:
+    """OpenAI's retrieve: one card, or a 404 `model_not_found` naming `model`."""
+    for card in _model_cards(runtime):
+        if card["id"] == wanted:
+            return card
+    raise NotFound(f"The model {wanted!r} does not exist.", param="model", code="model_not_found")
 
 
 def _adapter_of(request: Request) -> str | None:

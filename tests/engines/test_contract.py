@@ -381,6 +381,58 @@ def test_tool_choice_forces_a_valid_call(served: Served, tool_choice: Any) -> No
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
+def test_forced_calls_are_bounded_and_a_cut_answer_keeps_its_complete_calls(
+    served: Served,
+) -> None:
+    """A model that never closes the array (pushed to: ',' biased up, which the grammar allows
+    only between items and inside strings) still ends with whole calls: MAX_FORCED_CALLS of
+    them, one without parallel_tool_calls, and those completed before max_tokens cut it."""
+    import jsonschema
+
+    from sagemaker_openai.toolcalls.choice import MAX_FORCED_CALLS
+
+    [comma] = served.engine.encode(",")
+    body: dict[str, Any] = {
+        "messages": WEATHER_QUESTION,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "required",
+        "temperature": 0,
+        "logit_bias": {str(comma): 100},
+        "max_tokens": 600,
+    }
+
+    def calls_of(choice: dict[str, Any]) -> list[dict[str, Any]]:
+        assert choice["message"]["content"] is None, choice  # never the call text
+        for call in choice["message"]["tool_calls"]:
+            arguments = json.loads(call["function"]["arguments"])
+            jsonschema.validate(arguments, WEATHER_TOOL["function"]["parameters"])
+        return choice["message"]["tool_calls"]
+
+    bounded = served.chat(**body)["choices"][0]
+    assert bounded["finish_reason"] == "tool_calls"
+    assert len(calls_of(bounded)) == MAX_FORCED_CALLS
+    single = served.chat(**body, parallel_tool_calls=False)
+    assert single["choices"][0]["finish_reason"] == "tool_calls"
+    assert len(calls_of(single["choices"][0])) == 1
+
+    # greedy, every call is the same: one call's tokens and a half, so the second is cut inside
+    one = single["usage"]["completion_tokens"]
+    cut_body = {**body, "max_tokens": one + one // 2}
+    cut = served.chat(**cut_body)["choices"][0]
+    assert cut["finish_reason"] == "length"  # as vLLM and OpenAI say when max_tokens ends it
+    assert len(calls_of(cut)) == 1
+    chunks = served.stream(**cut_body)
+    assert not _text(chunks)
+    heads = [d for c in chunks for d in c["choices"][0]["delta"].get("tool_calls", []) if "id" in d]
+    assert [h["index"] for h in heads] == [0]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    tiny = served.chat(**{**body, "tool_choice": named, "max_tokens": 3})["choices"][0]
+    assert tiny["finish_reason"] == "length"
+    assert tiny["message"] == {"role": "assistant", "content": ""}  # no half call, no JSON text
+
+
 @pytest.mark.parametrize(
     ("field", "param"),
     [
@@ -390,8 +442,18 @@ def test_tool_choice_forces_a_valid_call(served: Served, tool_choice: Any) -> No
 )
 @pytest.mark.parametrize(
     "schema",
-    [{"type": "nonsense"}, {"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}}],
-    ids=["invalid", "dangling-ref"],
+    [
+        {"type": "nonsense"},
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/gone"}}},
+        # valid JSON schema, but no value matches: decoding would find no token to choose
+        {
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/r"}},
+            "required": ["a"],
+            "$defs": {"r": {"$ref": "#/$defs/r"}},
+        },
+    ],  # fmt: skip
+    ids=["invalid", "dangling-ref", "ref-cycle"],
 )
 def test_a_bad_schema_is_a_400_naming_its_parameter(
     served: Served, field: str, param: str, schema: dict

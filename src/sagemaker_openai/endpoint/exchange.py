@@ -31,11 +31,19 @@ class Exchange:
 Framing = Literal["jsonl", "sse"]
 
 
+class Unreachable(Exception):
+    """The target cannot be sent this request at all (SageMaker forwards only invocations)."""
+
+
 class Target(Protocol):
     description: str
     framing: Framing  # how this target must frame streams: jsonl, or SSE (the OpenAI route)
 
     def send(self, body: bytes, stream: bool) -> Exchange: ...
+
+    def get(self, path: str) -> Exchange:
+        """GET a path of the server (/v1/models...); Unreachable where it cannot be reached."""
+        ...
 
 
 class ContainerTarget:
@@ -61,18 +69,21 @@ class ContainerTarget:
         return sock
 
     def send(self, body: bytes, stream: bool) -> Exchange:
+        return self._exchange("POST", self.path, body, stream)
+
+    def get(self, path: str) -> Exchange:
+        return self._exchange("GET", path, b"", False)
+
+    def _exchange(self, method: str, path: str, body: bytes, stream: bool) -> Exchange:
         import h11
 
         conn = h11.Connection(our_role=h11.CLIENT)
-        headers = [
-            ("Host", f"{self.host}:{self.port}"),
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(body))),
-            *self.extra_headers,
-        ]
-        request = h11.Request(method="POST", target=self.path, headers=headers)
+        headers = [("Host", f"{self.host}:{self.port}"), *self.extra_headers]
+        if method == "POST":
+            headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        request = h11.Request(method=method, target=path, headers=headers)
         with self._connect() as sock:
-            sock.sendall(conn.send(request) + conn.send(h11.Data(data=body)))
+            sock.sendall(conn.send(request) + (conn.send(h11.Data(data=body)) if body else b""))
             sock.sendall(conn.send(h11.EndOfMessage()))
             status, content_type, parts, current = 0, "", [], b""
             refused: str | None = None  # x-amzn-ErrorType: SageMaker's own refusal (the route)
@@ -114,6 +125,9 @@ class OpenAIRouteTarget(ContainerTarget):
         self.timeout_s = timeout_s
         self.description = f"OpenAI route {base_url}"
 
+    def get(self, path: str) -> Exchange:
+        raise Unreachable("AWS documents only chat/completions on the OpenAI route")
+
 
 class EndpointTarget:
     """An endpoint through SageMaker Runtime (real, or the emulator), via boto3."""
@@ -123,6 +137,11 @@ class EndpointTarget:
     def __init__(self, client: EndpointClient):
         self.client = client
         self.description = f"endpoint {client.endpoint_name}"
+
+    def get(self, path: str) -> Exchange:
+        raise Unreachable(
+            "SageMaker Runtime forwards only invocations; check the container by --url"
+        )
 
     def send(self, body: bytes, stream: bool) -> Exchange:
         try:

@@ -314,9 +314,10 @@ def _vllm_params(params: SamplingParams) -> Any:
 
     structured = None
     if params.guided is not None:
-        # compact JSON, as the transformers engine: free whitespace lets small models ramble
-        schema = json.loads(params.guided.json_schema or '{"type": "object"}')
-        structured = StructuredOutputsParams(json=schema, disable_any_whitespace=True)
+        # the transformers engine's grammar, as xgrammar EBNF (engines/guided.py says why)
+        from .guided import json_grammar
+
+        structured = StructuredOutputsParams(grammar=str(json_grammar(params.guided)))
     return VllmParams(
         n=1,
         max_tokens=params.max_tokens,

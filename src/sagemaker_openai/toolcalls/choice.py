@@ -14,6 +14,9 @@ from ..errors import InvalidRequest
 from .formats import Format, ToolCall, _json_values
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
+# Calls one forced answer may hold when parallel_tool_calls is true (one when false): a model
+# that never closes the array (small ones repeat the same call) ends after this many calls.
+MAX_FORCED_CALLS = 8
 EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
 
@@ -40,9 +43,12 @@ class ToolChoice:
             options.append(
                 {"type": "object", "properties": properties, "required": ["name", "parameters"]}
             )
-        schema: dict[str, Any] = {"type": "array", "minItems": 1, "items": {"anyOf": options}}
-        if not self.parallel:
-            schema["maxItems"] = 1
+        schema: dict[str, Any] = {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_FORCED_CALLS if self.parallel else 1,
+            "items": {"anyOf": options},
+        }
         if defs:
             schema["$defs"] = defs
         return schema
@@ -62,6 +68,7 @@ class NamedArguments(Format):
 
     name = "named"
     leading = "{"
+    constrained = True
 
     def __init__(self, tool: str):
         self.tool = tool
@@ -74,24 +81,45 @@ class NamedArguments(Format):
 
 
 class CallArray(Format):
-    """tool_choice "required": the whole answer is [{"name": ..., "parameters": {...}}, ...]."""
+    """tool_choice "required": the whole answer is [{"name": ..., "parameters": {...}}, ...].
+
+    An answer cut short (max_tokens, a stop string) gives the calls it completed: the grammar
+    made every item before the cut a whole call, and the unfinished last one is dropped."""
 
     name = "required"
     leading = "["
+    constrained = True
 
     def parse(self, region: str) -> list[ToolCall] | None:
-        values = _json_values(region)
-        if not values or len(values) != 1 or not isinstance(values[0], list) or not values[0]:
-            return None
         calls = []
-        for item in values[0]:
+        for item in _array_items(region):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 return None
             arguments = item.get("parameters", {})
             if not isinstance(arguments, dict):
                 return None
             calls.append(ToolCall(item["name"], json.dumps(arguments, ensure_ascii=False)))
-        return calls
+        return calls or None
+
+
+def _array_items(text: str) -> list[Any]:
+    """The complete items of a JSON array, read up to its end or to where the text stops."""
+    decoder, items = json.JSONDecoder(), []
+    text = text.strip()
+    if not text.startswith("["):
+        return []
+    i = 1
+    while i < len(text):
+        while i < len(text) and (text[i].isspace() or text[i] == ","):
+            i += 1
+        if i == len(text) or text[i] == "]":
+            break
+        try:
+            item, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:  # the unfinished last item
+            break
+        items.append(item)
+    return items
 
 
 def read_tool_choice(

@@ -46,6 +46,9 @@ class Format:
     name = ""
     markers: tuple[str, ...] = ()
     leading = ""  # a region may also open with this character as the answer's first
+    # True: the answer was decoded under the calls' grammar (tool_choice "required" or named),
+    # so all of it is call text: what does not parse (cut short) is dropped, never content.
+    constrained = False
 
     def region_end(self, region: str) -> int | None:
         return None

@@ -86,7 +86,8 @@ class ToolCallStream:
     def _close_region(self, region: str, events: list[Event]) -> None:
         calls = self._fmt.parse(region)
         if not calls:
-            self._text(region, events)
+            if not self._fmt.constrained:  # a constrained answer's text is never content
+                self._text(region, events)
             return
         events.extend(calls)
         self.calls += len(calls)

@@ -3,6 +3,7 @@ that another server's framing breaks."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ def _failed(results) -> dict[str, list[str]]:
 
 def test_every_contract_section_has_rules() -> None:
     families = {rule.family for rule in RULES}  # one per section of the contract it checks
-    assert families == {"request", "response", "stream", "tools", "error"}
+    assert {"request", "response", "stream", "tools", "models", "error"} <= families
     assert len({rule.name for rule in RULES}) == len(RULES) >= 30
 
 
@@ -36,6 +37,15 @@ def test_docs_describe_exactly_the_rules_the_check_runs() -> None:
 def test_check_passes_our_container_by_url(demo_server) -> None:
     results = run_check(ContainerTarget(demo_server.url))
     assert _failed(results) == {}
+    assert not any(r.skipped for r in results)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
+def test_check_passes_our_container_on_the_vllm_engine(serve_demo) -> None:
+    """`make serve`'s engine (eager: it starts in half the time, and answers the same)."""
+    results = run_check(ContainerTarget(serve_demo("vllm", "--enforce-eager").url))
+    assert _failed(results) == {}
+    assert not any(r.skipped for r in results)
 
 
 def test_check_passes_our_endpoint_through_the_emulator(demo_server) -> None:

@@ -30,6 +30,13 @@ class Probe:
     def stream(self, **extra: Any) -> Exchange:
         return self.send({**BASE, **extra, "stream": True}, stream=True)
 
+    def get(self, path: str) -> Exchange:
+        """GET a path; exchange.Unreachable (the rule is skipped) where the target cannot."""
+        key = f"GET:{path}"
+        if key not in self._cache:
+            self._cache[key] = self.target.get(path)
+        return self._cache[key]
+
 
 Check = Callable[[Probe], list[str]]  # evidence of failure; empty means the rule holds
 
@@ -95,6 +102,7 @@ def choice_chunks(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def usage_problems(usage: Any) -> list[str]:
+    """total = prompt + completion, real counts, and cached_tokens (when sent) within the prompt."""
     keys = ("prompt_tokens", "completion_tokens", "total_tokens")
     if not isinstance(usage, dict) or not all(isinstance(usage.get(k), int) for k in keys):
         return [f"usage {usage!r}"]
@@ -102,4 +110,14 @@ def usage_problems(usage: Any) -> list[str]:
         return [f"total_tokens is not the sum: {usage}"]
     if usage["prompt_tokens"] < 1 or usage["completion_tokens"] < 1:
         return [f"counts are not real: {usage}"]
+    details = usage.get("prompt_tokens_details")  # optional (OpenAI's, vLLM's)
+    if details is None:
+        return []
+    if not isinstance(details, dict):
+        return [f"prompt_tokens_details is not an object: {usage}"]
+    cached = details.get("cached_tokens")
+    if cached is not None and not (
+        isinstance(cached, int) and 0 <= cached <= usage["prompt_tokens"]
+    ):
+        return [f"cached_tokens {cached!r} is not a count within prompt_tokens: {usage}"]
     return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .probe import BASE, PROMPT, Check, Probe, Rule, clip, completion_of, content_of
@@ -71,6 +72,22 @@ def _unicode(probe: Probe) -> list[str]:
     return found
 
 
+def _seed(probe: Probe) -> list[str]:
+    """The same seeded request, alone, with its prompt computed the same way, gives the same
+    sampled text (the README's promise): sent three times in turn, the first only warms any
+    prefix cache, so the second and third are computed alike on any server."""
+    request = json.dumps({**BASE, "max_tokens": 16, "temperature": 1.0, "seed": 1234}).encode()
+    texts = []
+    for _ in range(3):
+        completion, found = completion_of(probe.target.send(request, False))
+        if not completion:
+            return found
+        texts.append(content_of(completion))
+    if texts[1] != texts[2]:
+        return [f"seed 1234 gave {clip(texts[1])}, then {clip(texts[2])}"]
+    return []
+
+
 RULES = (
     Rule("request.minimal", accepted({"messages": PROMPT, "max_tokens": 2})),
     Rule("request.any_model_name", accepted({**SHORT, "model": "not-a-served-name-7"})),
@@ -91,4 +108,5 @@ RULES = (
     Rule("request.max_tokens", _max_tokens),
     Rule("request.stop", _stop),
     Rule("request.unicode", _unicode),
+    Rule("request.seed", _seed),
 )

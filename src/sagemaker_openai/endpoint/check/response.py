@@ -44,7 +44,28 @@ def _usage(probe: Probe) -> list[str]:
     return usage_problems(completion.get("usage"))
 
 
+def _n_choices(probe: Probe) -> list[str]:
+    """n=2: choices 0 and 1, each a whole message with its finish_reason; usage counts both."""
+    completion, found = completion_of(probe.send({**BASE, "n": 2, "temperature": 1.0, "seed": 7}))
+    if not completion:
+        return found
+    choices = completion.get("choices") or []
+    if [c.get("index") for c in choices] != [0, 1]:
+        return [f"choice indices {[c.get('index') for c in choices]}, not [0, 1]"]
+    for choice in choices:
+        message = choice.get("message") or {}
+        if message.get("role") != "assistant" or not isinstance(message.get("content"), str):
+            found.append(f"choice {choice['index']}: message {clip(json.dumps(message))}")
+        if choice.get("finish_reason") not in ("stop", "length"):
+            found.append(f"choice {choice['index']}: finish_reason {choice.get('finish_reason')!r}")
+    used = (completion.get("usage") or {}).get("completion_tokens")
+    if isinstance(used, int) and used < len(choices):
+        found.append(f"completion_tokens {used} does not count both choices")
+    return found
+
+
 RULES = (
     Rule("response.shape", _shape),
     Rule("response.usage", _usage),
+    Rule("response.n_choices", _n_choices),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,6 +22,12 @@ from .probe import (
 )
 
 CHUNK_KEYS = ("id", "created", "model", "system_fingerprint")
+USAGE_KEYS = {
+    *("prompt_tokens", "completion_tokens", "total_tokens"),
+    *("prompt_tokens_details", "completion_tokens_details"),  # optional, as OpenAI sends them
+}
+COUNTING = [{"role": "user", "content": "Count from 1 to 100, separated by commas."}]
+CLOCK_SKEW_S = 600  # between this machine's clock and the server's
 CHOICE_KEYS = ("index", "delta", "logprobs", "finish_reason")
 UNICODE = [{"role": "user", "content": "Répète: héllo wörld 日本語 🙂🌊 ✓"}]
 CANNOT_STREAM = (
@@ -152,6 +159,45 @@ def _whole_characters(probe: Probe) -> list[str]:
     return found[:5]
 
 
+def _created_constant(probe: Probe) -> list[str]:
+    """One `created` for the whole stream (a unix time in seconds), even one that outlasts a
+    second: a server that stamps each chunk with the time breaks clients that key on it."""
+    started = time.time()
+    chunks, found = chunks_of(probe.stream(messages=COUNTING, max_tokens=64))
+    ended = time.time()
+    if found:
+        return found
+    stamps = [c.get("created") for c in chunks]
+    if len(set(map(repr, stamps))) != 1:
+        return [f"created takes {len(set(map(repr, stamps)))} values: {stamps[:8]}"]
+    created = stamps[0]
+    if (
+        not isinstance(created, int)
+        or not started - CLOCK_SKEW_S <= created <= ended + CLOCK_SKEW_S
+    ):
+        return [f"created {created!r} is not this request's time in unix seconds ({int(started)})"]
+    return []
+
+
+def _n_choices(probe: Probe) -> list[str]:
+    """n=2 streamed: each index opens with the role delta and ends with one final chunk."""
+    chunks, found = chunks_of(probe.stream(n=2, temperature=1.0, seed=7))
+    if found:
+        return found
+    choices = [choice for chunk in choice_chunks(chunks) for choice in chunk["choices"]]
+    indices = sorted({c.get("index") for c in choices}, key=repr)
+    if indices != [0, 1]:
+        return [f"choice indices {indices}, not [0, 1]"]
+    for index in (0, 1):
+        mine = [c for c in choices if c.get("index") == index]
+        if mine[0].get("delta") != {"role": "assistant", "content": ""}:
+            found.append(f"index {index}: first delta {mine[0].get('delta')!r}")
+        finals = [c for c in mine if c.get("finish_reason") is not None]
+        if len(finals) != 1 or finals[0] is not mine[-1]:
+            found.append(f"index {index}: {len(finals)} final chunks, not one at its end")
+    return found
+
+
 def _no_usage(probe: Probe) -> list[str]:
     chunks, found = chunks_of(probe.stream())
     return (
@@ -167,8 +213,9 @@ def _usage_when_asked(probe: Probe) -> list[str]:
     if last.get("choices") != [] or len(choice_chunks(chunks)) != len(chunks) - 1:
         return [f"last chunk is not the one usage chunk: {clip(json.dumps(last))}"]
     problems = usage_problems(last.get("usage"))
-    if set(last.get("usage") or {}) != {"prompt_tokens", "completion_tokens", "total_tokens"}:
-        problems.append(f"usage keys {sorted(last.get('usage') or {})}")
+    extra = set(last.get("usage") or {}) - USAGE_KEYS
+    if extra:
+        problems.append(f"usage keys {sorted(extra)} beyond OpenAI's")
     return problems
 
 
@@ -200,6 +247,7 @@ RULES = (
     Rule("stream.one_object_per_part", _one_object_per_part),
     Rule("stream.jsonl_framing", _jsonl_framing),  # sse framing on the OpenAI route
     Rule("stream.same_ids", over_chunks(_same_ids)),
+    Rule("stream.created_constant", _created_constant),
     Rule("stream.choices_last", over_chunks(_choices_last)),
     Rule("stream.first_chunk", over_chunks(_first_chunk)),
     Rule("stream.choice_keys", over_chunks(_choice_keys)),
@@ -207,5 +255,6 @@ RULES = (
     Rule("stream.whole_characters", _whole_characters),
     Rule("stream.usage_only_when_asked", _no_usage),
     Rule("stream.usage_when_asked", _usage_when_asked),
+    Rule("stream.n_choices", _n_choices),
     Rule("stream.concurrent", _concurrent),
 )

@@ -113,12 +113,13 @@ class Scheduler(Worker):
         for piece, row in zip(pieces, logits[rows:], strict=True):
             if not piece.completes:
                 continue  # the budget ran out inside this prompt: on with it next step
-            self._waiting.popleft()
             seq = piece.seq
             if seq.params.adapter is None:
                 self._prefixes.store(seq.prompt, seq.cache)
             [token], [lp] = sample(row.unsqueeze(0), [seq])
             seq.finished = seq.advance(token, lp)
+            # only now: had sampling failed, _run's handler must still find it to tell it so
+            self._waiting.popleft()
             if not seq.finished:
                 self._ready.append(seq)
 
@@ -160,6 +161,11 @@ class Batch:
         The row's old keys and values left of the newcomer stay: they are masked as padding
         (finite numbers, so no NaN can leak through the masked product).
         """
+        if not self.live:
+            # Nobody to share with: the rebuild starts a batch of the newcomers alone, with no
+            # padding, so an answer alone is computed the same way whatever ran before it
+            # (a seeded answer repeats; padded rows change bf16's rounding).
+            return list(newcomers)
         free = [i for i, s in enumerate(self.seqs) if s.finished or s.cancelled]
         left: list[Sequence] = []
         for seq in newcomers:
