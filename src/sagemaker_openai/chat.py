@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from . import __version__
 from .admission import Admission
-from .answer import Answer, AnswerFormat
+from .answer import REASONING_NAMES, Answer, AnswerFormat
 from .constraint import decoding_constraint, structured_format
 from .conversation import template_inputs
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
@@ -26,7 +26,7 @@ from .protocol import (
     ChatCompletionRequest,
     Usage,
 )
-from .reasoning import thinking_markers
+from .reasoning import PARSER_NAMES, reasoning_markers
 from .streaming import prepend
 from .template import render_chat
 from .toolcalls import (
@@ -36,6 +36,13 @@ from .toolcalls import (
     read_tool_choice,
     template_supports_tools,
 )
+
+# SMOAI_REASONING_FIELD: the names thinking goes out under
+REASONING_FIELDS = {
+    "both": REASONING_NAMES,
+    "reasoning": ("reasoning",),
+    "reasoning_content": ("reasoning_content",),
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,8 @@ class ChatService:
         *,
         literal_content: bool = True,
         tool_call_parser: str = "auto",
-        reasoning_field: bool = False,
+        reasoning_field: str = "both",
+        reasoning_parser: str = "auto",
     ):
         self.engine = engine
         self.admission = admission or Admission(engine.card.token_capacity)
@@ -73,7 +81,12 @@ class ChatService:
         else:
             tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
         self.tool_call_parser = tool_call_parser
-        self.reasoning_field = reasoning_field
+        if reasoning_field not in REASONING_FIELDS:
+            raise ValueError(f"reasoning field must be one of {', '.join(REASONING_FIELDS)}")
+        if reasoning_parser not in PARSER_NAMES:
+            raise ValueError(f"reasoning parser must be one of {', '.join(PARSER_NAMES)}")
+        self.reasoning_names = REASONING_FIELDS[reasoning_field]
+        self.thinking = reasoning_markers(card.chat_template, reasoning_parser)
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 
@@ -84,6 +97,7 @@ class ChatService:
         tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
         _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
+        _check_token_ids(request.stop_token_ids, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
         messages, variables = template_inputs(request, card, tools)
         chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
@@ -105,6 +119,13 @@ class ChatService:
             response_format=structured_format(request.response_format),
             guided=guided,
             adapter=adapter,
+            top_k=request.top_k or 0,
+            min_p=request.min_p or 0.0,
+            repetition_penalty=request.repetition_penalty or 1.0,
+            min_tokens=request.min_tokens or 0,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+            ignore_eos=bool(request.ignore_eos),
+            thinking_budget=self._thinking_budget(request.thinking_token_budget),
         )
         n = request.n or 1
         # One request that could never fit is a 400 now, not a wait for room that never comes.
@@ -121,16 +142,31 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
-            answer=self._answer_format(tools, messages, variables),
+            answer=self._answer_format(tools, messages, variables, request.include_reasoning),
         )
 
+    def _thinking_budget(self, budget: int | None) -> int | None:
+        """vLLM's thinking_token_budget (-1: unlimited), where thinking is split out at all."""
+        if budget is None or budget == -1:
+            return None
+        if self.thinking is None:
+            raise InvalidRequest(
+                "thinking_token_budget needs a reasoning parser; this endpoint's is 'none'.",
+                param="thinking_token_budget",
+            )
+        return budget
+
     def _answer_format(
-        self, tools: ToolChoice | None, messages: list[dict[str, Any]], variables: dict[str, Any]
+        self,
+        tools: ToolChoice | None,
+        messages: list[dict[str, Any]],
+        variables: dict[str, Any],
+        include_reasoning: bool | None = True,
     ) -> AnswerFormat:
         card = self.engine.card
-        thinking = thinking_markers(card.chat_template)
+        thinking = self.thinking
         prompt_text = ""
-        if thinking[0] in card.chat_template:  # the template may open the block itself
+        if thinking and thinking[0] in card.chat_template:  # the template may open the block
             context = {**card.special_tokens, **variables}
             prompt_text = render_chat(card.chat_template, messages, context)
         calls = None
@@ -141,7 +177,7 @@ class ChatService:
             parallel=tools.parallel if tools else True,
             thinking=thinking,
             prompt_text=prompt_text,
-            reasoning_field=self.reasoning_field,
+            reasoning_names=self.reasoning_names if include_reasoning is not False else (),
         )
 
     async def complete(self, plan: Plan) -> ChatCompletion:
@@ -151,9 +187,10 @@ class ChatService:
                 *(_collect(self.engine.generate(plan.prompt, p)) for p in plan.choices)
             )
         choices: list[ChatCompletionChoice] = []
-        completion_tokens = 0
-        for index, (text, tokens, finish, logprobs) in enumerate(results):
+        completion_tokens = cached = 0
+        for index, (text, tokens, finish, logprobs, hit) in enumerate(results):
             completion_tokens += tokens
+            cached = max(cached, hit)
             answer = Answer(plan.answer)
             answer.feed(text)
             answer.finish()
@@ -172,7 +209,7 @@ class ChatService:
             "model": plan.choices[0].adapter or self.engine.card.name,
             "system_fingerprint": self.fingerprint,
             "choices": choices,
-            "usage": _usage(len(plan.prompt), completion_tokens),
+            "usage": _usage(len(plan.prompt), completion_tokens, cached),
         }
 
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
@@ -192,7 +229,7 @@ class ChatService:
     async def _step_chunks(
         self, plan: Plan, steps: AsyncIterator[tuple[int, Step]]
     ) -> AsyncIterator[ChatCompletionChunk]:
-        completion_tokens = 0
+        completion_tokens = cached = 0
         answers = [Answer(plan.answer) for _ in plan.choices]
         async for index, step in steps:
             answer, params = answers[index], plan.choices[index]
@@ -206,10 +243,11 @@ class ChatService:
                 yield self._chunk(plan, [_choice(index, delta, step if k == 0 else None, params)])
             if step.finish_reason:
                 completion_tokens += step.completion_tokens
+                cached = max(cached, step.cached_tokens)
                 reason = answer.finish_reason(step.finish_reason)
                 yield self._chunk(plan, [_choice(index, {"content": ""}, finish_reason=reason)])
         if plan.include_usage:
-            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens))
+            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens, cached))
 
     def _chunk(
         self, plan: Plan, choices: list[ChatCompletionChunkChoice], usage: Usage | None = None
@@ -262,7 +300,9 @@ async def _merge(engine: Engine, plan: Plan) -> AsyncGenerator[tuple[int, Step],
             task.cancel()
 
 
-async def _collect(steps: AsyncIterator[Step]) -> tuple[str, int, str, list[TokenLogprob]]:
+async def _collect(
+    steps: AsyncIterator[Step],
+) -> tuple[str, int, str, list[TokenLogprob], int]:
     parts: list[str] = []
     logprobs: list[TokenLogprob] = []
     last = Step(text="", completion_tokens=0, finish_reason="stop")
@@ -270,7 +310,8 @@ async def _collect(steps: AsyncIterator[Step]) -> tuple[str, int, str, list[Toke
         parts.append(step.text)
         logprobs.extend(step.logprobs)
         last = step
-    return "".join(parts), last.completion_tokens, last.finish_reason or "stop", logprobs
+    finish = last.finish_reason or "stop"
+    return "".join(parts), last.completion_tokens, finish, logprobs, last.cached_tokens
 
 
 def _choice(
@@ -303,12 +344,15 @@ def _logprobs(entries: list[TokenLogprob], params: SamplingParams) -> dict[str, 
     }
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Usage:
+    usage: Usage = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached_tokens:  # OpenAI's field, as vLLM sends it
+        usage["prompt_tokens_details"] = {"cached_tokens": min(cached_tokens, prompt_tokens)}
+    return usage
 
 
 def _check_features(
@@ -339,6 +383,16 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
             raise InvalidRequest(
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
+            )
+
+
+def _check_token_ids(ids: list[int] | None, vocab_size: int) -> None:
+    for token in ids or []:
+        if vocab_size and not token < vocab_size:
+            raise InvalidRequest(
+                f"stop_token_ids holds {token}, not a token id of this model "
+                f"(0 to {vocab_size - 1}).",
+                param="stop_token_ids",
             )
 
 

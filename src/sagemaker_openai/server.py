@@ -36,6 +36,8 @@ def create_app(
     chat_options = {
         "literal_content": not settings.special_tokens_in_content,
         "tool_call_parser": settings.tool_call_parser,
+        "reasoning_field": settings.reasoning_field,
+        "reasoning_parser": settings.reasoning_parser,
     }
     runtime = Runtime(load, on_load_failure, settings.max_waiting, chat_options)
     sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
