@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from ..exchange import Target
-from . import error, request, response, stream, tools
+from . import error, reasoning, request, response, stream, tools
 from .probe import Probe, Rule
 
 RULES: tuple[Rule, ...] = (
@@ -17,6 +17,7 @@ RULES: tuple[Rule, ...] = (
     *stream.RULES,
     *tools.RULES,
     *error.RULES,
+    *reasoning.RULES,
 )
 DOCS = "docs/check.md"
 
