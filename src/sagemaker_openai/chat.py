@@ -106,6 +106,7 @@ class ChatService:
             card, messages, self.engine.encode, literal=self.literal_content, variables=variables
         )
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
+        _check_min_tokens(request.min_tokens, max_tokens)
         params = SamplingParams(
             max_tokens=max_tokens,
             temperature=1.0 if request.temperature is None else request.temperature,
@@ -119,13 +120,13 @@ class ChatService:
             response_format=structured_format(request.response_format),
             guided=guided,
             adapter=adapter,
-            top_k=request.top_k or 0,
+            top_k=_top_k(request.top_k, card.vocab_size),
             min_p=request.min_p or 0.0,
             repetition_penalty=request.repetition_penalty or 1.0,
             min_tokens=request.min_tokens or 0,
             stop_token_ids=tuple(request.stop_token_ids or ()),
             ignore_eos=bool(request.ignore_eos),
-            thinking_budget=self._thinking_budget(request.thinking_token_budget),
+            thinking_budget=self._thinking_budget(request.thinking_token_budget, max_tokens),
         )
         n = request.n or 1
         # One request that could never fit is a 400 now, not a wait for room that never comes.
@@ -145,16 +146,15 @@ class ChatService:
             answer=self._answer_format(tools, messages, variables, request.include_reasoning),
         )
 
-    def _thinking_budget(self, budget: int | None) -> int | None:
+    def _thinking_budget(self, budget: int | None, max_tokens: int) -> int | None:
         """vLLM's thinking_token_budget (-1: unlimited), where thinking is split out at all."""
-        if budget is None or budget == -1:
-            return None
-        if self.thinking is None:
+        if budget is not None and self.thinking is None:
             raise InvalidRequest(
                 "thinking_token_budget needs a reasoning parser; this endpoint's is 'none'.",
                 param="thinking_token_budget",
             )
-        return budget
+        # a budget the completion cannot reach changes nothing: unlimited, as -1
+        return None if budget is None or not 0 <= budget < max_tokens else budget
 
     def _answer_format(
         self,
@@ -384,6 +384,23 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
             )
+
+
+def _top_k(top_k: int | None, vocab_size: int) -> int:
+    """0 (off) for -1, 0 and any k that keeps the whole vocabulary (vLLM keeps k in 32 bits)."""
+    if not top_k or top_k < 0 or (vocab_size and top_k >= vocab_size):
+        return 0
+    return top_k
+
+
+def _check_min_tokens(min_tokens: int | None, max_tokens: int) -> None:
+    """Against the completion budget (protocol checked it against an explicit max_tokens)."""
+    if min_tokens is not None and min_tokens > max_tokens:
+        raise InvalidRequest(
+            f"min_tokens ({min_tokens}) must be at most the tokens the context leaves for the "
+            f"completion ({max_tokens}).",
+            param="min_tokens",
+        )
 
 
 def _check_token_ids(ids: list[int] | None, vocab_size: int) -> None:

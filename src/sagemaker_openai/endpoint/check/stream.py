@@ -167,7 +167,9 @@ def _usage_when_asked(probe: Probe) -> list[str]:
     if last.get("choices") != [] or len(choice_chunks(chunks)) != len(chunks) - 1:
         return [f"last chunk is not the one usage chunk: {clip(json.dumps(last))}"]
     problems = usage_problems(last.get("usage"))
-    if set(last.get("usage") or {}) != {"prompt_tokens", "completion_tokens", "total_tokens"}:
+    # prompt_tokens_details: only where a prefix cache served part of the prompt
+    keys = set(last.get("usage") or {}) - {"prompt_tokens_details"}
+    if keys != {"prompt_tokens", "completion_tokens", "total_tokens"}:
         problems.append(f"usage keys {sorted(last.get('usage') or {})}")
     return problems
 
