@@ -46,6 +46,17 @@ REASONING_FIELDS = {
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """The chat layer's settings, named as in `Settings` (service.py fills them by name)."""
+
+    special_tokens_in_content: bool = False  # True: special-token text in content is tokens
+    tool_call_parser: str = "auto"  # a toolcalls format, or auto: from the chat template
+    async_endpoint: bool = False  # an async endpoint: streams are answered whole
+    reasoning_field: str = "both"  # the names thinking goes out under (REASONING_FIELDS)
+    reasoning_parser: str = "auto"  # thinking markers: reasoning.PARSER_NAMES
+
+
+@dataclass(frozen=True)
 class Plan:
     """One validated request, ready for the engine: one SamplingParams per choice."""
 
@@ -64,16 +75,15 @@ class ChatService:
         self,
         engine: Engine,
         admission: Admission | None = None,
-        *,
-        literal_content: bool = True,
-        tool_call_parser: str = "auto",
-        reasoning_field: str = "both",
-        reasoning_parser: str = "auto",
+        options: ChatOptions | None = None,
     ):
+        options = options or ChatOptions()
         self.engine = engine
         self.admission = admission or Admission(engine.card.token_capacity)
-        self.literal_content = literal_content  # special-token text in content is text
+        self.options = options
+        self.literal_content = not options.special_tokens_in_content
         card = engine.card
+        tool_call_parser = options.tool_call_parser
         if tool_call_parser != "auto":
             get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
         elif template_supports_tools(card.chat_template):
@@ -81,12 +91,12 @@ class ChatService:
         else:
             tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
         self.tool_call_parser = tool_call_parser
-        if reasoning_field not in REASONING_FIELDS:
+        if options.reasoning_field not in REASONING_FIELDS:
             raise ValueError(f"reasoning field must be one of {', '.join(REASONING_FIELDS)}")
-        if reasoning_parser not in PARSER_NAMES:
+        if options.reasoning_parser not in PARSER_NAMES:
             raise ValueError(f"reasoning parser must be one of {', '.join(PARSER_NAMES)}")
-        self.reasoning_names = REASONING_FIELDS[reasoning_field]
-        self.thinking = reasoning_markers(card.chat_template, reasoning_parser)
+        self.reasoning_names = REASONING_FIELDS[options.reasoning_field]
+        self.thinking = reasoning_markers(card.chat_template, options.reasoning_parser)
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 

@@ -22,6 +22,7 @@ from sagemaker_openai.endpoint.check.report import run_check
 from sagemaker_openai.endpoint.exchange import ContainerTarget
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
 from sagemaker_openai.server import create_app
+from sagemaker_openai.service import chat_service
 from sagemaker_openai.settings import load_settings
 
 TEMPLATE = Path(__file__).parents[1] / "fixtures" / "chat_templates" / "smollm2-think.jinja"
@@ -96,7 +97,8 @@ def served(
         return loaded[0]
 
     port = free_port()
-    app = create_app(load_settings({}, {}), load)
+    settings = load_settings({}, {})
+    app = create_app(settings, lambda: chat_service(load(), settings))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
