@@ -28,7 +28,7 @@ from sagemaker_openai.settings import load_settings
 TEMPLATE = Path(__file__).parents[1] / "fixtures" / "chat_templates" / "smollm2-think.jinja"
 ASK = [{"role": "user", "content": "What is 2+2?"}]
 STORY = [{"role": "user", "content": "Tell me a short story about a cat."}]
-READY_TIMEOUT_S = 300
+READY_TIMEOUT_S = 600  # vLLM on a shared 2-core machine: minutes
 
 
 def think_model(demo: Path, into: Path) -> Path:
