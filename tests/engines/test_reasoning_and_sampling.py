@@ -263,6 +263,21 @@ def test_bad_values_are_400s_naming_the_parameter(
     assert response.json()["error"]["param"].startswith(param)
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"repetition_penalty": 5e-324, "temperature": 1.0},  # 0 in float32: logits overflow
+        {"repetition_penalty": 5e-324, "temperature": 0.00001},
+        {"repetition_penalty": 1e308, "temperature": 0.7},
+        {"top_k": 2**63 - 1, "min_p": 1e-300, "temperature": 1.0},
+        {"thinking_token_budget": 0, "min_tokens": 3, "stop_token_ids": [0]},
+    ],
+)
+def test_extreme_valid_values_are_answered(served: Served, extra: dict[str, Any]) -> None:
+    assert served.chat(max_tokens=4, seed=1, **extra)["choices"][0]["finish_reason"]
+    assert httpx.get(f"{served.url}/ping", timeout=5).status_code == 200
+
+
 def test_min_tokens_above_max_tokens_is_refused(served: Served) -> None:
     response = served.post(max_tokens=4, min_tokens=5)
     assert response.status_code == 400 and response.json()["error"]["param"] == "min_tokens"

@@ -309,7 +309,9 @@ def _vllm_params(params: SamplingParams) -> Any:
         skip_special_tokens=True,
         top_k=max(params.top_k, 0),  # vLLM takes -1 quietly, 0 by preference: both mean off
         min_p=params.min_p,
-        repetition_penalty=params.repetition_penalty,
+        # vLLM divides float32 logits by it: 5e-324 is 0 there, and the logits inf; beyond
+        # these bounds the penalised tokens' order is the same
+        repetition_penalty=min(max(params.repetition_penalty, 1e-30), 1e30),
         min_tokens=params.min_tokens,
         stop_token_ids=list(params.stop_token_ids) or None,
         ignore_eos=params.ignore_eos,

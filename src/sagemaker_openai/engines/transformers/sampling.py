@@ -8,6 +8,7 @@ from .sequence import Logprobs, Sequence
 
 # Below this a temperature is greedy, as in vLLM: dividing logits by it overflows float32.
 GREEDY_TEMPERATURE = 1e-5
+_LARGEST = torch.finfo(torch.float32).max
 
 
 def sample(logits: torch.Tensor, seqs: list[Sequence]) -> tuple[list[int], list[Logprobs | None]]:
@@ -50,6 +51,8 @@ def _adjust(row: torch.Tensor, seq: Sequence) -> None:
     if p.repetition_penalty != 1.0:
         seen = _seen(row, seq)
         penalised = torch.where(row > 0, row / p.repetition_penalty, row * p.repetition_penalty)
+        # a penalty near 0 or huge overflows float32: kept finite, the order stays
+        penalised.clamp_(-_LARGEST, _LARGEST)
         row.copy_(torch.where(seen, penalised, row))
     if p.presence_penalty or p.frequency_penalty:
         if seq.counts is None:
@@ -82,7 +85,9 @@ def _draw(row: torch.Tensor, seq: Sequence) -> torch.Tensor:
     """A token drawn with the sequence's own generator, as vLLM samples: temperature, then
     min_p, then top_k, then nucleus (top_p)."""
     p = seq.params
-    probs = torch.softmax(row / p.temperature, dim=-1)
+    # shifted by the largest first: a huge logit (repetition_penalty near 0) over a small
+    # temperature would overflow to inf, and the distribution to NaN
+    probs = torch.softmax((row - row.max()) / p.temperature, dim=-1)
     if p.min_p > 0.0:
         probs[probs < p.min_p * probs.max()] = 0.0
     if 0 < p.top_k < probs.numel():
