@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sagemaker_openai.answer import Answer, AnswerFormat
 from sagemaker_openai.toolcalls import get_format
 
@@ -41,16 +43,40 @@ def test_streamed_deltas_have_openai_shapes() -> None:
     assert not any(d.get("content") for d in deltas)
 
 
-def test_reasoning_field_setting_adds_reasoning() -> None:
-    fmt = AnswerFormat(thinking=("<think>", "</think>"), reasoning_field=True)
-    answer, deltas = run(fmt, "<think>hm</think>Hi")
+def test_thinking_goes_out_under_both_names_by_default() -> None:
+    answer, deltas = run(AnswerFormat(thinking=("<think>", "</think>")), "<think>hm</think>Hi")
     assert answer.message() == {
         "role": "assistant",
         "content": "Hi",
-        "reasoning_content": "hm",
         "reasoning": "hm",
+        "reasoning_content": "hm",
     }
-    assert {"content": "", "reasoning_content": "hm", "reasoning": "hm"} in deltas
+    assert {"content": "", "reasoning": "hm", "reasoning_content": "hm"} in deltas
+
+
+@pytest.mark.parametrize("name", ["reasoning", "reasoning_content"])
+def test_one_reasoning_name_when_set(name: str) -> None:
+    fmt = AnswerFormat(thinking=("<think>", "</think>"), reasoning_names=(name,))
+    answer, deltas = run(fmt, "<think>hm</think>Hi")
+    assert answer.message() == {"role": "assistant", "content": "Hi", name: "hm"}
+    assert {"content": "", name: "hm"} in deltas
+
+
+def test_reasoning_left_out_is_still_kept_from_content() -> None:
+    fmt = AnswerFormat(thinking=("<think>", "</think>"), reasoning_names=())
+    answer, deltas = run(fmt, "<think>hm</think>Hi")
+    assert answer.message() == {"role": "assistant", "content": "Hi"}
+    assert all(set(d) == {"content"} for d in deltas) and "hm" not in str(deltas)
+
+
+def test_multibyte_thinking_splits_only_between_characters() -> None:
+    text = "<think>日本語の考え🤔é</think>答え"
+    answer = Answer(AnswerFormat(thinking=("<think>", "</think>")))
+    deltas = [d for ch in text for d in answer.feed(ch)] + answer.finish()
+    pieces = [d["reasoning"] for d in deltas if "reasoning" in d]
+    assert "".join(pieces) == "日本語の考え🤔é" and len(pieces) > 1
+    # every delta is valid UTF-8 on its own: no lone surrogate, no cut character
+    assert all(p.encode("utf-8").decode("utf-8") == p for p in pieces)
 
 
 def test_parallel_false_keeps_the_first_call() -> None:

@@ -44,6 +44,7 @@ SAMPLES = {
     "gpu_memory_utilization": "0.5",
     "special_tokens_in_content": "true",
     "tool_call_parser": "mistral",
+    "reasoning_field": "reasoning",
     "async_endpoint": "true",
     "stateful_sessions": "true",
     "sessions_expiration": "60",

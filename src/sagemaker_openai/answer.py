@@ -14,6 +14,8 @@ from typing import Any
 from .reasoning import ReasoningStream
 from .toolcalls import Format, ToolCall, ToolCallStream
 
+REASONING_NAMES = ("reasoning", "reasoning_content")
+
 
 @dataclass(frozen=True)
 class AnswerFormat:
@@ -23,7 +25,9 @@ class AnswerFormat:
     parallel: bool = True  # False: calls after the first are dropped (parallel_tool_calls)
     thinking: tuple[str, str] | None = None  # start and end markers; None: no reasoning split
     prompt_text: str = ""  # the rendered prompt: a template may open the thinking block itself
-    reasoning_field: bool = False  # also send `reasoning` beside `reasoning_content`
+    # the names thinking goes out under (vLLM's newer `reasoning`, its older
+    # `reasoning_content`, both by default); (): thinking is read but not sent
+    reasoning_names: tuple[str, ...] = REASONING_NAMES
 
 
 class Answer:
@@ -62,7 +66,7 @@ class Answer:
         if self.tool_calls:
             message["content"] = text or None
             message["tool_calls"] = [c.to_openai() for c in self.tool_calls]
-        if self.reasoning:
+        if self.reasoning and self._fmt.reasoning_names:
             message.update(self._reasoning("".join(self.reasoning)))
         return message
 
@@ -71,7 +75,8 @@ class Answer:
         for kind, text in pieces:
             if kind == "reasoning":
                 self.reasoning.append(text)
-                deltas.append({"content": "", **self._reasoning(text)})
+                if self._fmt.reasoning_names:
+                    deltas.append({"content": "", **self._reasoning(text)})
             elif self._calls is None:
                 if text:
                     self.content.append(text)
@@ -98,7 +103,4 @@ class Answer:
         return deltas
 
     def _reasoning(self, text: str) -> dict[str, str]:
-        fields = {"reasoning_content": text}
-        if self._fmt.reasoning_field:
-            fields["reasoning"] = text
-        return fields
+        return dict.fromkeys(self._fmt.reasoning_names, text)

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from . import __version__
 from .admission import RESERVE_TOKENS, Admission, Hold
-from .answer import Answer, AnswerFormat
+from .answer import REASONING_NAMES, Answer, AnswerFormat
 from .constraint import decoding_constraint, structured_format
 from .conversation import template_inputs
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
@@ -26,7 +26,7 @@ from .protocol import (
     ChatCompletionRequest,
     Usage,
 )
-from .reasoning import thinking_markers
+from .reasoning import PARSER_NAMES, reasoning_markers
 from .streaming import prepend
 from .template import render_chat
 from .toolcalls import (
@@ -37,6 +37,13 @@ from .toolcalls import (
     template_supports_tools,
 )
 
+# SMOAI_REASONING_FIELD: the names thinking goes out under
+REASONING_FIELDS = {
+    "both": REASONING_NAMES,
+    "reasoning": ("reasoning",),
+    "reasoning_content": ("reasoning_content",),
+}
+
 
 @dataclass(frozen=True)
 class ChatOptions:
@@ -45,6 +52,8 @@ class ChatOptions:
     special_tokens_in_content: bool = False  # True: special-token text in content is tokens
     tool_call_parser: str = "auto"  # a toolcalls format, or auto: from the chat template
     async_endpoint: bool = False  # an async endpoint: streams are answered whole
+    reasoning_field: str = "both"  # the names thinking goes out under (REASONING_FIELDS)
+    reasoning_parser: str = "auto"  # thinking markers: reasoning.PARSER_NAMES
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,12 @@ class ChatService:
         else:
             tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
         self.tool_call_parser = tool_call_parser
-        self.reasoning_field = False  # also send `reasoning` beside `reasoning_content`
+        if options.reasoning_field not in REASONING_FIELDS:
+            raise ValueError(f"reasoning field must be one of {', '.join(REASONING_FIELDS)}")
+        if options.reasoning_parser not in PARSER_NAMES:
+            raise ValueError(f"reasoning parser must be one of {', '.join(PARSER_NAMES)}")
+        self.reasoning_names = REASONING_FIELDS[options.reasoning_field]
+        self.thinking = reasoning_markers(card.chat_template, options.reasoning_parser)
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 
@@ -93,6 +107,7 @@ class ChatService:
         tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
         _check_features(request, card.features, tools)
         _check_logit_bias(request.logit_bias, card.vocab_size)
+        _check_token_ids(request.stop_token_ids, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
         messages, variables = template_inputs(request, card, tools)
         chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
@@ -101,6 +116,7 @@ class ChatService:
             card, messages, self.engine.encode, literal=self.literal_content, variables=variables
         )
         max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
+        _check_min_tokens(request.min_tokens, max_tokens)
         params = SamplingParams(
             max_tokens=max_tokens,
             temperature=1.0 if request.temperature is None else request.temperature,
@@ -114,6 +130,13 @@ class ChatService:
             response_format=structured_format(request.response_format),
             guided=guided,
             adapter=adapter,
+            top_k=_top_k(request.top_k, card.vocab_size),
+            min_p=request.min_p or 0.0,
+            repetition_penalty=request.repetition_penalty or 1.0,
+            min_tokens=request.min_tokens or 0,
+            stop_token_ids=tuple(request.stop_token_ids or ()),
+            ignore_eos=bool(request.ignore_eos),
+            thinking_budget=self._thinking_budget(request.thinking_token_budget, max_tokens),
         )
         n = request.n or 1
         # One request that could never be admitted is a 400 now, not a wait that never ends.
@@ -130,16 +153,30 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
-            answer=self._answer_format(tools, messages, variables),
+            answer=self._answer_format(tools, messages, variables, request.include_reasoning),
         )
 
+    def _thinking_budget(self, budget: int | None, max_tokens: int) -> int | None:
+        """vLLM's thinking_token_budget (-1: unlimited), where thinking is split out at all."""
+        if budget is not None and self.thinking is None:
+            raise InvalidRequest(
+                "thinking_token_budget needs a reasoning parser; this endpoint's is 'none'.",
+                param="thinking_token_budget",
+            )
+        # a budget the completion cannot reach changes nothing: unlimited, as -1
+        return None if budget is None or not 0 <= budget < max_tokens else budget
+
     def _answer_format(
-        self, tools: ToolChoice | None, messages: list[dict[str, Any]], variables: dict[str, Any]
+        self,
+        tools: ToolChoice | None,
+        messages: list[dict[str, Any]],
+        variables: dict[str, Any],
+        include_reasoning: bool | None = True,
     ) -> AnswerFormat:
         card = self.engine.card
-        thinking = thinking_markers(card.chat_template)
+        thinking = self.thinking
         prompt_text = ""
-        if thinking[0] in card.chat_template:  # the template may open the block itself
+        if thinking and thinking[0] in card.chat_template:  # the template may open the block
             context = {**card.special_tokens, **variables}
             prompt_text = render_chat(card.chat_template, messages, context)
         calls = None
@@ -150,7 +187,7 @@ class ChatService:
             parallel=tools.parallel if tools else True,
             thinking=thinking,
             prompt_text=prompt_text,
-            reasoning_field=self.reasoning_field,
+            reasoning_names=self.reasoning_names if include_reasoning is not False else (),
         )
 
     async def complete(self, plan: Plan) -> ChatCompletion:
@@ -160,9 +197,10 @@ class ChatService:
                 *(_collect(_metered(self.engine, plan.prompt, p, hold)) for p in plan.choices)
             )
         choices: list[ChatCompletionChoice] = []
-        completion_tokens = 0
-        for index, (text, tokens, finish, logprobs) in enumerate(results):
+        completion_tokens = cached = 0
+        for index, (text, tokens, finish, logprobs, hit) in enumerate(results):
             completion_tokens += tokens
+            cached = max(cached, hit)
             answer = Answer(plan.answer)
             answer.feed(text)
             answer.finish()
@@ -181,7 +219,7 @@ class ChatService:
             "model": plan.choices[0].adapter or self.engine.card.name,
             "system_fingerprint": self.fingerprint,
             "choices": choices,
-            "usage": _usage(len(plan.prompt), completion_tokens),
+            "usage": _usage(len(plan.prompt), completion_tokens, cached),
         }
 
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
@@ -201,7 +239,7 @@ class ChatService:
     async def _step_chunks(
         self, plan: Plan, steps: AsyncIterator[tuple[int, Step]]
     ) -> AsyncIterator[ChatCompletionChunk]:
-        completion_tokens = 0
+        completion_tokens = cached = 0
         answers = [Answer(plan.answer) for _ in plan.choices]
         async for index, step in steps:
             answer, params = answers[index], plan.choices[index]
@@ -215,10 +253,11 @@ class ChatService:
                 yield self._chunk(plan, [_choice(index, delta, step if k == 0 else None, params)])
             if step.finish_reason:
                 completion_tokens += step.completion_tokens
+                cached = max(cached, step.cached_tokens)
                 reason = answer.finish_reason(step.finish_reason)
                 yield self._chunk(plan, [_choice(index, {"content": ""}, finish_reason=reason)])
         if plan.include_usage:
-            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens))
+            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens, cached))
 
     def _chunk(
         self, plan: Plan, choices: list[ChatCompletionChunkChoice], usage: Usage | None = None
@@ -295,7 +334,9 @@ async def _merge(engine: Engine, plan: Plan, hold: Hold) -> AsyncGenerator[tuple
             task.cancel()
 
 
-async def _collect(steps: AsyncIterator[Step]) -> tuple[str, int, str, list[TokenLogprob]]:
+async def _collect(
+    steps: AsyncIterator[Step],
+) -> tuple[str, int, str, list[TokenLogprob], int]:
     parts: list[str] = []
     logprobs: list[TokenLogprob] = []
     last = Step(text="", completion_tokens=0, finish_reason="stop")
@@ -303,7 +344,8 @@ async def _collect(steps: AsyncIterator[Step]) -> tuple[str, int, str, list[Toke
         parts.append(step.text)
         logprobs.extend(step.logprobs)
         last = step
-    return "".join(parts), last.completion_tokens, last.finish_reason or "stop", logprobs
+    finish = last.finish_reason or "stop"
+    return "".join(parts), last.completion_tokens, finish, logprobs, last.cached_tokens
 
 
 def _choice(
@@ -336,12 +378,15 @@ def _logprobs(entries: list[TokenLogprob], params: SamplingParams) -> dict[str, 
     }
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> Usage:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Usage:
+    usage: Usage = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached_tokens:  # OpenAI's field, as vLLM sends it
+        usage["prompt_tokens_details"] = {"cached_tokens": min(cached_tokens, prompt_tokens)}
+    return usage
 
 
 def _check_features(
@@ -372,6 +417,33 @@ def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
             raise InvalidRequest(
                 f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
                 param="logit_bias",
+            )
+
+
+def _top_k(top_k: int | None, vocab_size: int) -> int:
+    """0 (off) for -1, 0 and any k that keeps the whole vocabulary (vLLM keeps k in 32 bits)."""
+    if not top_k or top_k < 0 or (vocab_size and top_k >= vocab_size):
+        return 0
+    return top_k
+
+
+def _check_min_tokens(min_tokens: int | None, max_tokens: int) -> None:
+    """Against the completion budget (protocol checked it against an explicit max_tokens)."""
+    if min_tokens is not None and min_tokens > max_tokens:
+        raise InvalidRequest(
+            f"min_tokens ({min_tokens}) must be at most the tokens the context leaves for the "
+            f"completion ({max_tokens}).",
+            param="min_tokens",
+        )
+
+
+def _check_token_ids(ids: list[int] | None, vocab_size: int) -> None:
+    for token in ids or []:
+        if vocab_size and not token < vocab_size:
+            raise InvalidRequest(
+                f"stop_token_ids holds {token}, not a token id of this model "
+                f"(0 to {vocab_size - 1}).",
+                param="stop_token_ids",
             )
 
 

@@ -27,6 +27,11 @@ def template_inputs(
                 f"chat_template_kwargs may not set {key!r}; the server sets it.",
                 param=f"chat_template_kwargs.{key}",
             )
+    if request.reasoning_effort is not None:
+        # as vLLM 0.32 (ChatCompletionRequest.build_chat_params): the effort as is, and
+        # enable_thinking for templates that know only that, unless the kwargs set it
+        extra["reasoning_effort"] = request.reasoning_effort
+        extra.setdefault("enable_thinking", request.reasoning_effort != "none")
     if template_supports_tools(card.chat_template):
         if tools:
             extra["tools"] = tools
@@ -73,7 +78,23 @@ def _template_message(index: int, message: Any) -> dict[str, Any]:
     for key in ("name", "tool_calls", "tool_call_id"):
         if getattr(message, key) is not None:
             out[key] = getattr(message, key)
+    reasoning = _past_thinking(where, message)
+    if reasoning is not None:
+        # both names, as vLLM 0.32 gives templates (renderers/chat_utils.py): Qwen3's reads
+        # reasoning_content, newer ones reasoning
+        out["reasoning"] = out["reasoning_content"] = reasoning
     return out
+
+
+def _past_thinking(where: str, message: Any) -> str | None:
+    """An earlier assistant turn's thinking, under either name (`reasoning` wins, as in vLLM)."""
+    name = "reasoning" if message.reasoning is not None else "reasoning_content"
+    reasoning: str | None = getattr(message, name)
+    if reasoning is not None and message.role != "assistant":
+        raise InvalidRequest(
+            f"{where}.{name} is allowed only on assistant messages.", param=f"{where}.{name}"
+        )
+    return reasoning
 
 
 def _check_call(where: str, call: Any) -> None:

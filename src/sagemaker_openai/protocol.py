@@ -28,6 +28,9 @@ LOGGED_KEYS = 5  # unknown keys named in the log line; the rest are only counted
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+TokenId = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# vLLM 0.32's values (entrypoints/openai/chat_completion/protocol.py, ChatCompletionRequest)
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 class _Model(BaseModel):
@@ -41,6 +44,9 @@ class ChatCompletionMessage(_Model):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    # an earlier turn's thinking, under either name (vLLM reads both; `reasoning` wins)
+    reasoning: str | None = None
+    reasoning_content: str | None = None
 
     @field_validator("content")
     @classmethod
@@ -88,6 +94,19 @@ class ChatCompletionRequest(_Model):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     chat_template_kwargs: dict[str, Any] | None = None  # vLLM's name: extra template variables
+    # Reasoning, with vLLM's names and values: effort goes to the template, the budget ends
+    # thinking after that many tokens (-1: unlimited), include_reasoning false drops it.
+    reasoning_effort: ReasoningEffort | None = None
+    include_reasoning: bool | None = None
+    thinking_token_budget: Annotated[int, Field(ge=-1, le=INT64_MAX)] | None = None
+    # vLLM's sampling extras, with the ranges of vLLM 0.32's SamplingParams._verify_args
+    # (vllm/sampling_params.py): top_k -1 or 0 is off; repetition_penalty 1 is off.
+    top_k: Annotated[int, Field(ge=-1, le=INT64_MAX)] | None = None
+    min_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | None = None
+    min_tokens: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
+    stop_token_ids: list[TokenId] | None = None
+    ignore_eos: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -131,6 +150,13 @@ class ChatCompletionRequest(_Model):
             # choice i samples with seed + i
             raise InvalidRequest(
                 f"seed + n - 1 must fit in 64 bits (at most {INT64_MAX}).", param="seed"
+            )
+        limit = self.completion_limit
+        if self.min_tokens is not None and limit is not None and self.min_tokens > limit:
+            # vLLM's rule: min_tokens must not exceed max_tokens
+            raise InvalidRequest(
+                f"min_tokens ({self.min_tokens}) must be at most max_tokens ({limit}).",
+                param="min_tokens",
             )
         _check_response_format(self.response_format)
         return self
@@ -200,10 +226,15 @@ def _bounded(name: str, limit: int = 40) -> str:
 # Responses: plain dicts on the wire, typed here with OpenAI's names (key order is wire order).
 
 
+class PromptTokensDetails(TypedDict):
+    cached_tokens: int  # prompt tokens served from the prefix cache
+
+
 class Usage(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: NotRequired[PromptTokensDetails]  # when part came from the cache
 
 
 class ChatCompletionChoice(TypedDict):

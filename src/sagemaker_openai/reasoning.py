@@ -1,4 +1,4 @@
-"""A reasoning model's thinking, split from its answer: `<think>...</think>` -> reasoning_content.
+"""A reasoning model's thinking, split from its answer: `<think>...</think>` -> reasoning.
 
 Only a thinking block that opens the answer counts (as vLLM's reasoning parsers read it); a
 template that opens the block itself (its generation prompt ends with the start marker, as
@@ -9,19 +9,24 @@ from __future__ import annotations
 
 from typing import Literal
 
-# (start, end) markers of the families; <think> always, the others where a template uses them
-MARKERS = (
-    ("<think>", "</think>"),
-    ("[THINK]", "[/THINK]"),
-    ("<|START_THINKING|>", "<|END_THINKING|>"),
-)
+from .engines.base import THINKING_MARKERS, thinking_markers
+
+# --reasoning-parser: auto (the template's markers, else <think>), none (no split), or a family
+PARSERS = {
+    "think": THINKING_MARKERS[0],
+    "mistral": THINKING_MARKERS[1],
+    "command": THINKING_MARKERS[2],
+}
+PARSER_NAMES = ("auto", "none", *PARSERS)
 
 Kind = Literal["reasoning", "content"]
 
 
-def thinking_markers(chat_template: str) -> tuple[str, str]:
-    """The template's own markers, or <think> and </think>."""
-    return next((m for m in MARKERS if m[0] in chat_template), MARKERS[0])
+def reasoning_markers(chat_template: str, parser: str = "auto") -> tuple[str, str] | None:
+    """The markers thinking is split by: the parser's, or the template's; None: no split."""
+    if parser == "none":
+        return None
+    return PARSERS[parser] if parser in PARSERS else thinking_markers(chat_template)
 
 
 class ReasoningStream:

@@ -13,9 +13,11 @@ from typing import Any
 
 from .admission import MAX_WAITING_DEFAULT
 from .engines.base import DEVICES, DTYPES, KV_CACHE_GIB_DEFAULT
+from .reasoning import PARSER_NAMES
 from .streaming import MEDIA_TYPES, StreamFormat
 from .toolcalls.formats import FORMATS
 
+REASONING_FIELDS = ("both", "reasoning", "reasoning_content")
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 DEFAULT_MODEL_DIR = Path("/opt/ml/model")  # where SageMaker puts model data in a container
 
@@ -38,6 +40,7 @@ ENV = {
     "gpu_memory_utilization": "SMOAI_GPU_MEMORY_UTILIZATION",
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
+    "reasoning_field": "SMOAI_REASONING_FIELD",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
@@ -131,6 +134,20 @@ class Settings:
         default="auto",
         metadata={"help": "tool-call format: auto (from the chat template), " + ", ".join(FORMATS)},
     )
+    reasoning_field: str = field(
+        default="both",
+        metadata={
+            "help": "names thinking goes out under: both (reasoning and reasoning_content, "
+            "equal), reasoning (vLLM's since 2026) or reasoning_content (the older name)"
+        },
+    )
+    reasoning_parser: str = field(
+        default="auto",
+        metadata={
+            "help": "thinking markers: auto (the chat template's, else <think>), none (no "
+            "split), " + ", ".join(PARSER_NAMES[2:])
+        },
+    )
     async_endpoint: bool = field(
         default=False,
         metadata={"help": "an async endpoint: /invocations answers whole, even with stream"},
@@ -175,11 +192,19 @@ def load_settings(
             f"tool-call parser must be auto or one of {', '.join(FORMATS)}, "
             f"not {settings.tool_call_parser!r}"
         )
+    _check_reasoning(settings)
     if settings.stream_format not in MEDIA_TYPES:
         raise ValueError(f"stream format must be jsonl or sse, not {settings.stream_format!r}")
     if settings.max_loras < 0:
         raise ValueError(f"max loras must be 0 (off) or more, not {settings.max_loras}")
     return settings
+
+
+def _check_reasoning(settings: Settings) -> None:
+    for name, allowed in (("field", REASONING_FIELDS), ("parser", PARSER_NAMES)):
+        value = getattr(settings, f"reasoning_{name}")
+        if value not in allowed:
+            raise ValueError(f"reasoning {name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 def _convert(type_name: object, var: str, raw: str) -> Any:

@@ -19,6 +19,19 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Optional request features an engine may declare; the chat layer rejects the rest with a 400.
 Feature = Literal["logprobs", "logit_bias", "response_format"]
 
+# A reasoning model's thinking markers (start, end): <think> always, the others where a chat
+# template uses them (reasoning.py splits them out; engines end a thinking budget with the end)
+THINKING_MARKERS = (
+    ("<think>", "</think>"),
+    ("[THINK]", "[/THINK]"),
+    ("<|START_THINKING|>", "<|END_THINKING|>"),
+)
+
+
+def thinking_markers(chat_template: str) -> tuple[str, str]:
+    """The template's own markers, or <think> and </think>."""
+    return next((m for m in THINKING_MARKERS if m[0] in chat_template), THINKING_MARKERS[0])
+
 
 @dataclass(frozen=True)
 class EngineOptions:
@@ -59,6 +72,14 @@ class SamplingParams:
     response_format: dict[str, Any] | None = None
     guided: Guided | None = None  # constrained decoding; None: free text
     adapter: str | None = None  # a registered LoRA adapter's name; None: the base model
+    # vLLM's extras, with vLLM's meaning (vllm/sampling_params.py)
+    top_k: int = 0  # the k most likely tokens only; 0 or -1: all
+    min_p: float = 0.0  # drop tokens below min_p x the most likely one's probability
+    repetition_penalty: float = 1.0  # prompt and completion tokens: logit / p if > 0, else x p
+    min_tokens: int = 0  # end-of-sequence and stop_token_ids are barred before this many
+    stop_token_ids: tuple[int, ...] = ()  # generating one ends the sequence (its text is not sent)
+    ignore_eos: bool = False  # go on past end-of-sequence tokens
+    thinking_budget: int | None = None  # thinking tokens before the end marker is written
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,7 @@ class Step:
     completion_tokens: int  # tokens generated so far (cumulative)
     finish_reason: FinishReason | None = None  # set on the last step only
     logprobs: tuple[TokenLogprob, ...] = ()  # for the tokens this step added, when asked
+    cached_tokens: int = 0  # prompt tokens found in the prefix cache (on the last step)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .base import (
     SamplingParams,
     Step,
     TokenLogprob,
+    thinking_markers,
 )
 from .hardware import pick_dtype
 from .parallel import default_tensor_parallel_size
@@ -56,6 +57,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
     repeats the first one's failure.
     """
     from vllm import AsyncEngineArgs
+    from vllm.config.reasoning import ReasoningConfig
     from vllm.platforms import current_platform
     from vllm.v1.engine.async_llm import AsyncLLM
 
@@ -94,7 +96,11 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> VllmEn
     if missing and not eager:
         log.warning("no %s in this image: vLLM starts eager (uncompiled)", missing)
         eager = True
+    # vLLM's own thinking budget (SamplingParams.thinking_token_budget) needs the markers at
+    # start: the template's, as the transformers engine uses
+    start_str, end_str = thinking_markers(_template_text(Path(model_dir)))
     args = AsyncEngineArgs(
+        reasoning_config=ReasoningConfig(reasoning_start_str=start_str, reasoning_end_str=end_str),
         model=str(model_dir),
         served_model_name=served_name,
         dtype=dtype,  # type: ignore[arg-type]  # a str from our options, checked by vLLM
@@ -135,6 +141,18 @@ def _compiler_missing(on_cpu: bool) -> str | None:
         names = [os.environ.get("CC", ""), "gcc", "clang", "cc"]
         what = "C compiler"
     return None if any(n and shutil.which(n) for n in names) else what
+
+
+def _template_text(model_dir: Path) -> str:
+    """The folder's chat template source(s), as text to look for markers in ("" if none)."""
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    config = model_dir / "tokenizer_config.json"
+    template = json.loads(config.read_text()).get("chat_template") if config.is_file() else None
+    if isinstance(template, list):  # named templates: [{"name", "template"}, ...]
+        return "\n".join(str(t.get("template", "")) for t in template if isinstance(t, dict))
+    return template if isinstance(template, str) else ""
 
 
 def supports(model_dir: Path) -> bool:
@@ -213,14 +231,21 @@ class VllmEngine:
                 logprobs = out.logprobs or ()
                 finish = _finish_reason(out.finish_reason)
                 tokens += len(ids)  # the end-of-sequence token counts, as in vLLM's own usage
-                # ... but is not part of the answer, so it gets no logprobs entry
-                if finish == "stop" and out.stop_reason is None and ids and ids[-1] in self._eos:
+                # ... but is not part of the answer, so it gets no logprobs entry; nor does a
+                # stop token id (stop_reason: the id), whose text vLLM leaves out
+                ended_on_token = ids and (
+                    (out.stop_reason is None and ids[-1] in self._eos)
+                    or (isinstance(out.stop_reason, int) and out.stop_reason == ids[-1])
+                )
+                if finish == "stop" and ended_on_token:
                     ids = ids[:-1]
                     logprobs = logprobs[: len(ids)]
                 top = params.logprobs or 0
                 entries = tuple(self._logprobs(ids, logprobs, top)) if logprobs else ()
                 if out.text or entries or finish:
-                    yield Step(out.text, tokens, finish, entries)
+                    # prompt tokens vLLM's prefix cache held (its RequestOutput.num_cached_tokens)
+                    cached = int(output.num_cached_tokens or 0) if finish else 0
+                    yield Step(out.text, tokens, finish, entries, cached)
                 if finish:
                     return
         finally:
@@ -332,6 +357,15 @@ def _vllm_params(params: SamplingParams) -> Any:
         structured_outputs=structured,
         output_kind=RequestOutputKind.DELTA,  # new tokens only: no re-decoding per step
         skip_special_tokens=True,
+        top_k=max(params.top_k, 0),  # vLLM takes -1 quietly, 0 by preference: both mean off
+        min_p=params.min_p,
+        # vLLM divides float32 logits by it: 5e-324 is 0 there, and the logits inf; beyond
+        # these bounds the penalised tokens' order is the same
+        repetition_penalty=min(max(params.repetition_penalty, 1e-30), 1e30),
+        min_tokens=params.min_tokens,
+        stop_token_ids=list(params.stop_token_ids) or None,
+        ignore_eos=params.ignore_eos,
+        thinking_token_budget=params.thinking_budget,
     )
 
 

@@ -31,6 +31,9 @@ def template_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+_PLAIN_KEYS = ("role", "content", "reasoning", "reasoning_content")  # thinking stays for templates
+
+
 def fallback_messages(
     messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> list[dict[str, Any]]:
@@ -49,7 +52,7 @@ def fallback_messages(
             else:
                 out.append({"role": "user", "content": block, "_tool_results": True})
         else:
-            out.append({k: v for k, v in message.items() if k in ("role", "content")})
+            out.append({k: v for k, v in message.items() if k in _PLAIN_KEYS})
     for message in out:
         message.pop("_tool_results", None)
     if tools:

@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass
 from types import ModuleType
 
 from ..exchange import Target, Unreachable
-from . import error, models, request, response, stream, tools
+from . import error, models, reasoning, request, response, stream, tools
 from .probe import Probe, Rule
 
 # The rule families, in the order they run. A family is a module of this package with a
 # RULES tuple and a table in docs/check.md; a new family plugs in here (and in the docs).
-FAMILIES: tuple[ModuleType, ...] = (request, response, stream, tools, models, error)
+FAMILIES: tuple[ModuleType, ...] = (request, response, stream, tools, models, error, reasoning)
 RULES: tuple[Rule, ...] = tuple(rule for family in FAMILIES for rule in family.RULES)
 DOCS = "docs/check.md"
 

@@ -15,7 +15,15 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ..base import KV_CACHE_GIB_DEFAULT, EngineOptions, Guided, ModelCard, SamplingParams, Step
+from ..base import (
+    KV_CACHE_GIB_DEFAULT,
+    EngineOptions,
+    Guided,
+    ModelCard,
+    SamplingParams,
+    Step,
+    thinking_markers,
+)
 from ..hardware import pick_device, pick_dtype
 from ..token_bytes import token_bytes_table
 from ..tokenizer import encode, eos_ids, model_card
@@ -175,6 +183,9 @@ class TransformersEngine:
         self._token_bytes = token_bytes_table(tokenizer)
         self._guides: Any = None  # engines.guided.GuidedDecoding, built on first use
         self._scheduler = _scheduler(model, device, adapters, prefix_bytes)
+        # a thinking budget ends with the template's end marker (as vLLM's reasoning config)
+        start, end = thinking_markers(card.chat_template)
+        self._thinking = (self.encode(start), self.encode(end))
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         return encode(self._tokenizer, text, special)
@@ -202,6 +213,7 @@ class TransformersEngine:
             device=self.device,
             processor=self._processor(params),
             loop=asyncio.get_running_loop(),
+            thinking=self._thinking,
         )
         held = self.adapters.holding(params.adapter) if self.adapters else contextlib.nullcontext()
         with held:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import torch
 
 from ..base import SamplingParams, Step, TokenLogprob
+from .thinking import ThinkingBudget
 
 
 class LogitsProcessor(Protocol):
@@ -48,7 +49,9 @@ class Sequence:
         device: str,
         processor: LogitsProcessor | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        thinking: tuple[list[int], list[int]] | None = None,
     ):
+        """`thinking`: the start and end markers' token ids, for a thinking budget."""
         self.prompt = prompt
         self.params = params
         self.processor = processor
@@ -56,10 +59,12 @@ class Sequence:
         self.cancelled = False
         self.finished = False  # its last step is sent; the batch drops its row next step
         self.prefilled = 0  # prompt tokens already in the KV cache (chunked prefill)
+        self.cached = 0  # of them, those the prefix cache held (usage's cached_tokens)
         self.cache: Any = None  # its own KV cache until it joins the running batch
         self.outbox: asyncio.Queue[Step | BaseException] = asyncio.Queue()
         self._loop = loop
-        self._eos = eos
+        self._eos = set() if params.ignore_eos else eos
+        self.stop_ids = self._eos | set(params.stop_token_ids)  # barred before min_tokens
         self._token_bytes = token_bytes
         self._detokenizer = IncrementalDetokenizer(tokenizer, prompt)
         self._stop_text = StopText(params.stop)
@@ -69,6 +74,13 @@ class Sequence:
         self.counts: torch.Tensor | None = None  # occurrences of each token in the completion
         self.counted = 0  # completion tokens already in `counts`
         self.error: Exception | None = None  # its own failure (sampling.py): it ends alone
+        self.seen: torch.Tensor | None = None  # tokens of prompt and completion (repetition)
+        self.seen_upto = 0  # completion tokens already in `seen`
+        self.thinking = (
+            ThinkingBudget(*thinking, params.thinking_budget, prompt)
+            if thinking and params.thinking_budget is not None
+            else None
+        )
 
     @property
     def last(self) -> int:
@@ -98,13 +110,18 @@ class Sequence:
         """Add a sampled token, stream what it completes; True when the sequence has ended."""
         if self.processor is not None:
             self.processor.accept(token)
-        if token in self._eos:
+        if self.thinking is not None:
+            self.thinking.accept(token)
+        if token in self.stop_ids:  # min_tokens barred them until now
             text, _ = self._drain()
-            # The end-of-turn token counts, as vLLM counts it, but is not shown (no logprobs).
+            # The end-of-turn token counts, as vLLM counts it, but is not shown (no logprobs);
+            # so does a stop token id (vLLM leaves its text out too).
             return self._finish("stop", text, len(self.tokens) + 1, ())
         self.tokens.append(token)
         entries = (self._entry(token, logprobs),) if logprobs is not None else ()
-        text, stopped = self._stop_text.feed(self._detokenizer.add(token))
+        # vLLM looks for stop strings only past min_tokens
+        check = len(self.tokens) > self.params.min_tokens
+        text, stopped = self._stop_text.feed(self._detokenizer.add(token), check)
         if stopped:
             return self._finish("stop", text, len(self.tokens), entries)
         guided_end = self.processor is not None and self.processor.done()
@@ -125,7 +142,7 @@ class Sequence:
         self, reason: Any, text: str, count: int, entries: tuple[TokenLogprob, ...]
     ) -> bool:
         self.finished = True  # before the last step goes out: `running` must not count it
-        self.send(Step(text, count, reason, entries))
+        self.send(Step(text, count, reason, entries, self.cached))
         return True
 
     def _entry(self, token: int, logprobs: Logprobs) -> TokenLogprob:
@@ -179,10 +196,13 @@ class StopText:
         self._stops = stops
         self._pending = ""
 
-    def feed(self, text: str) -> tuple[str, bool]:
-        """(text safe to emit, whether a stop string was found)."""
+    def feed(self, text: str, check: bool = True) -> tuple[str, bool]:
+        """(text safe to emit, whether a stop string was found); check=False: let it all by."""
         if not self._stops:
             return text, False
+        if not check:
+            out, self._pending = self._pending + text, ""
+            return out, False
         self._pending += text
         found = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
         if found:

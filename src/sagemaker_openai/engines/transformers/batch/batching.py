@@ -135,6 +135,7 @@ class Scheduler(Worker):
                 # its first piece: start after the longest cached prefix (of the base model's:
                 # an adapter's LoRA changes keys and values)
                 seq.cache, seq.prefilled = self._prefixes.lookup(seq.prompt)
+                seq.cached = seq.prefilled
             pieces.append(mixed.Piece(seq, min(len(seq.prompt) - seq.prefilled, budget)))
             budget -= pieces[-1].n
         return pieces
