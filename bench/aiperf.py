@@ -74,11 +74,15 @@ def command(
     *,
     concurrency: int | None = None,
     rate: float | None = None,
+    api_key: str | None = None,
 ) -> list[str]:
-    """`aiperf profile` for one level (concurrency) or one request rate, SSE, `window_s` long."""
+    """`aiperf profile` for one level (concurrency) or one request rate, SSE, `window_s` long.
+    `api_key`: a bearer token (SageMaker's OpenAI-compatible route)."""
     load = ["--concurrency", str(concurrency)] if concurrency else []
     if rate:
         load = ["--request-rate", f"{rate:g}", "--arrival-pattern", "poisson"]
+    if api_key:
+        load += ["--api-key", api_key]
     return [
         str(AIPERF), "profile",
         "--model", "demo", "--url", url, "--endpoint-type", "chat", "--custom-endpoint", path,
@@ -96,6 +100,16 @@ def command(
         "--random-seed", "0", "--ui-type", "none", "--no-gpu-telemetry", "--no-server-metrics",
         "--output-artifact-dir", str(out),
     ]  # fmt: skip
+
+
+def emulator_token() -> str:
+    """A bearer token for the local emulator's OpenAI route, signed with throwaway keys (the
+    emulator checks signatures only when told where real credentials are)."""
+    from botocore.credentials import Credentials
+
+    from sagemaker_openai.bearer import generate_token
+
+    return generate_token(Credentials("AKIDBENCHLOCAL", "bench-local-secret"), "us-east-1")
 
 
 def figures(export: dict[str, Any]) -> dict[str, Any]:
@@ -119,14 +133,14 @@ def run(
     *,
     concurrency: int | None = None,
     rate: float | None = None,
+    api_key: str | None = None,
 ) -> dict[str, Any]:
     """One AIPerf run; raises RuntimeError with AIPerf's last output lines when it fails."""
     with tempfile.TemporaryDirectory() as tmp:
         data = dataset(prompts, Path(tmp) / "prompts.jsonl")
         out = Path(tmp) / "artifacts"
-        cmd = command(
-            url, path, model_dir, data, out, window_s, slo, concurrency=concurrency, rate=rate
-        )
+        load = {"concurrency": concurrency, "rate": rate, "api_key": api_key}
+        cmd = command(url, path, model_dir, data, out, window_s, slo, **load)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         exports = sorted(out.rglob("profile_export_aiperf.json"))
         if done.returncode != 0 or not exports:

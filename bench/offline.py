@@ -198,9 +198,16 @@ def run_static(
 
 
 def run_cb(
-    model_dir: str, prompts: list[list[int]], levels: list[int], window_s: float, device: str
+    model_dir: str,
+    prompts: list[list[int]],
+    levels: list[int],
+    window_s: float,
+    device: str,
+    kv_cache_gib: float = 4.0,
 ) -> dict[str, Any]:
-    """transformers' ContinuousBatchingManager, `level` streaming requests always in flight."""
+    """transformers' ContinuousBatchingManager, `level` streaming requests always in flight,
+    its paged cache held to `kv_cache_gib` (our engine's default budget; left to itself the
+    manager takes most of the free memory)."""
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig
 
@@ -252,6 +259,15 @@ def run_cb(
     return {"load_s": round(load_s, 1), "dtype": dtype, "levels": results}
 
 
+def _kv_bytes_per_token(config: Any, dtype: str) -> int:
+    """Keys and values of one token in every layer."""
+    heads: int = config.num_attention_heads
+    kv_heads: int = getattr(config, "num_key_value_heads", None) or heads
+    head_dim: int = getattr(config, "head_dim", None) or config.hidden_size // heads
+    itemsize = 4 if dtype == "float32" else 2
+    return 2 * int(config.num_hidden_layers) * kv_heads * head_dim * itemsize
+
+
 def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
     """The prompts as the runtime sends them: the chat template rendered, then tokenized."""
     from transformers import AutoTokenizer
@@ -278,6 +294,7 @@ def main() -> None:
     parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--rates", default="", help="vllm only: open-loop requests/s")
+    parser.add_argument("--kv-cache-gib", type=float, default=4.0, help="cb only: paged cache")
     args = parser.parse_args()
     prompts = encode_prompts(args.model_dir, args.prompts)
     levels = [int(v) for v in args.levels.split(",")]
@@ -290,7 +307,9 @@ def main() -> None:
     elif args.engine == "static":
         result = run_static(args.model_dir, prompts, levels, args.window, args.device)
     elif args.engine == "cb":
-        result = run_cb(args.model_dir, prompts, levels, args.window, args.device)
+        result = run_cb(
+            args.model_dir, prompts, levels, args.window, args.device, args.kv_cache_gib
+        )
     else:
         result = run_transformers(args.model_dir, prompts, args.window, args.device)
     Path(args.out).write_text(json.dumps(result))

@@ -40,7 +40,7 @@ class TextChunks:
 
     def encode(self, chunk: Mapping[str, Any]) -> bytes:
         items = tuple(chunk.items())
-        name, choices = items[-1] if items else ("", None)
+        name, choices = items[-1] if items else ("", ())
         if name != "choices" or len(choices) != 1:
             return encode_chunk(chunk, self._fmt)
         choice = choices[0]
