@@ -139,8 +139,10 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         data = dataset(prompts, Path(tmp) / "prompts.jsonl")
         out = Path(tmp) / "artifacts"
-        load = {"concurrency": concurrency, "rate": rate, "api_key": api_key}
-        cmd = command(url, path, model_dir, data, out, window_s, slo, **load)
+        cmd = command(
+            url, path, model_dir, data, out, window_s, slo,
+            concurrency=concurrency, rate=rate, api_key=api_key,
+        )  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         exports = sorted(out.rglob("profile_export_aiperf.json"))
         if done.returncode != 0 or not exports:

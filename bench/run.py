@@ -179,14 +179,16 @@ def _bench_aiperf(
     command = server_command(key, options.model_dir, port, options.device)
     base = key.removeprefix("aiperf_").removeprefix("emulator_")
     via_emulator = "emulator" in key  # AIPerf talks to the emulator, one port up
-    key_for = {"api_key": aiperf.emulator_token()} if via_emulator else {}
+    token = aiperf.emulator_token() if via_emulator else None
     with tempfile.TemporaryDirectory() as tmp:
         log_file = Path(tmp) / f"{key}.log"
         with running_server(command, log_file, _server_env(base, options.device)) as server:
             url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
             args = (url, path, options.model_dir, prompts, options.window_s, options.slo)
-            levels = {str(c): aiperf.run(*args, concurrency=c, **key_for) for c in options.levels}
-            rates = {f"{r:g}": aiperf.run(*args, rate=r, **key_for) for r in options.rates}
+            levels = {
+                str(c): aiperf.run(*args, concurrency=c, api_key=token) for c in options.levels
+            }
+            rates = {f"{r:g}": aiperf.run(*args, rate=r, api_key=token) for r in options.rates}
             log.info("bench:   %s %s %s", key, levels, rates)
             return {
                 "startup_s": round(server.startup_s, 1),

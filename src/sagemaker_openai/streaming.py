@@ -39,11 +39,10 @@ class TextChunks:
         self._head = ""  # '{"id":...,"system_fingerprint":"..."' (no closing brace)
 
     def encode(self, chunk: Mapping[str, Any]) -> bytes:
-        items = tuple(chunk.items())
-        name, choices = items[-1] if items else ("", ())
-        if name != "choices" or len(choices) != 1:
+        items: tuple[tuple[str, Any], ...] = tuple(chunk.items())
+        if not items or items[-1][0] != "choices" or len(items[-1][1]) != 1:
             return encode_chunk(chunk, self._fmt)
-        choice = choices[0]
+        choice = items[-1][1][0]
         delta = choice["delta"]
         text = delta.get("content")
         if (
