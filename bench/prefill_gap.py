@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.hardware import cpu_info
-from sagemaker_openai.engines import batching
 from sagemaker_openai.engines import transformers as engine_module
 from sagemaker_openai.engines.base import EngineOptions, SamplingParams
-from sagemaker_openai.engines.prefixes import PrefixCache
+from sagemaker_openai.engines.transformers.batch import batching
+from sagemaker_openai.engines.transformers.batch.prefixes import PrefixCache
 
 MODEL = Path.home() / ".cache/sagemaker-openai/SmolLM2-135M-Instruct"
 PROMPT_TOKENS = 7031  # the prompt of the measurement in issue 15

@@ -47,23 +47,9 @@ class SideEnv:
         return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:10]
 
 
-HF_DLC_OLD = SideEnv(
-    "hf-dlc-4.49",
-    "huggingface-pytorch-inference:2.6.0-transformers4.49.0-gpu-py312-cu124-ubuntu22.04",
-    (
-        "transformers==4.49.0",
-        "huggingface_hub==0.29.1",
-        *HF_TOOLKIT_DEPS,
-    ),
-    no_deps=("sagemaker-huggingface-inference-toolkit==2.6.0", *HF_TOOLKIT_NO_DEPS),
-)
-LMI_OLD = SideEnv(
-    "lmi-0.30",
-    "djl-inference:0.30.0-lmi12.0.0-cu124",
-    ("transformers==4.45.2",),
-    note="its vLLM 0.6 is CUDA-only: not installable here",
-)
-HF_DLC_NEW = SideEnv(
+# The transformers engine needs 4.56 or later (engines/transformers/engine.py): the older images
+# (HF DLC 4.49, LMI 0.30's 4.45) are refused at load, tests/engines/test_transformers_version.py.
+HF_DLC = SideEnv(
     "hf-dlc-5.5.3",
     "huggingface-pytorch-inference:2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04",
     # transformers 5.5.3 requires tokenizers >=0.22,<=0.23 and huggingface-hub >=1.5,<2
@@ -72,7 +58,7 @@ HF_DLC_NEW = SideEnv(
     note="toolkit 2.6.0 (the latest on PyPI) imports transformers.file_utils.is_tf_available, "
     "which transformers 5 dropped; the driver supplies it, as the image's own build must",
 )
-LMI_NEW = SideEnv(
+LMI = SideEnv(
     "lmi-0.36",
     "djl-inference:0.36.0-lmi28.0.0-cu130",
     # LMI 28 ships vLLM 0.26.0 (aws/deep-learning-containers' image data), which requires

@@ -17,6 +17,8 @@ RANKS = {
     "cli": 6,
     **dict.fromkeys(("server", "http_server", "emulator", "endpoint", "sagemaker", "bench"), 5),
     **dict.fromkeys(("invocation", "runtime"), 4),
+    "hosts": 4.5,  # DJL's and the HF toolkit's handlers (the packaged templates import them)
+    "service": 3.5,  # the one builder of the chat service from settings
     **dict.fromkeys(("chat", "sessions", "adapters"), 3),
     **dict.fromkeys(
         ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
@@ -116,6 +118,17 @@ def test_engines_import_only_engines() -> None:
             assert all(d.startswith("engines") for d in deps), (name, deps)
 
 
+def test_the_transformers_engine_has_a_seam() -> None:
+    """Per-sequence semantics (sequence, sampling, lora) never reach into the cache and
+    scheduling half (batch/); only engine.py, which assembles the two, imports both."""
+    batch = "engines.transformers.batch"
+    for name, deps in GRAPH.items():
+        inside = name.startswith("engines.transformers.") and not name.startswith(batch)
+        if inside and name != "engines.transformers.engine":
+            assert not [d for d in deps if d.startswith(batch)], (name, deps)
+    assert any(d.startswith(batch) for d in GRAPH["engines.transformers.engine"])
+
+
 def test_imports_point_down() -> None:
     wrong = [
         f"{name} -> {dep}"
@@ -139,3 +152,15 @@ def test_no_cycles() -> None:
 
     for name in GRAPH:
         visit(name, [])
+
+
+def test_transformers_internals_are_imported_in_one_module() -> None:
+    """Only engines/transformers/internals.py reaches into transformers' submodules (its cache
+    objects, attention and mask registries): one file to read when transformers moves."""
+    engine = SRC / "engines" / "transformers"
+    reaching = [
+        str(path.relative_to(SRC))
+        for path in engine.rglob("*.py")
+        if path.name != "internals.py" and "from transformers." in path.read_text()
+    ]
+    assert reaching == []

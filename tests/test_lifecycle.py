@@ -20,7 +20,10 @@ from live import free_port, start_server, stop, wait_ready
 from sagemaker_openai.engines import available_engines, load_engine
 from sagemaker_openai.http_server import HEAD_TIMEOUT_S, MAX_HEAD_BYTES
 from sagemaker_openai.server import create_app
+from sagemaker_openai.service import chat_service
 from sagemaker_openai.settings import load_settings
+
+SETTINGS = load_settings({})
 
 COUNT = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
 GRACE_S = 4.0
@@ -164,7 +167,7 @@ def test_a_broken_transformers_worker_turns_ping_503_and_stops(demo_model_dir: P
 
     engine = load_engine("transformers", demo_model_dir, served_name="demo")
     failed = threading.Event()
-    app = create_app(load_settings({}), lambda: engine, on_load_failure=failed.set)
+    app = create_app(SETTINGS, lambda: chat_service(engine, SETTINGS), on_load_failure=failed.set)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

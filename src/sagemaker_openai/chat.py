@@ -39,6 +39,15 @@ from .toolcalls import (
 
 
 @dataclass(frozen=True)
+class ChatOptions:
+    """The chat layer's settings, named as in `Settings` (service.py fills them by name)."""
+
+    special_tokens_in_content: bool = False  # True: special-token text in content is tokens
+    tool_call_parser: str = "auto"  # a toolcalls format, or auto: from the chat template
+    async_endpoint: bool = False  # an async endpoint: streams are answered whole
+
+
+@dataclass(frozen=True)
 class Plan:
     """One validated request, ready for the engine: one SamplingParams per choice."""
 
@@ -57,15 +66,15 @@ class ChatService:
         self,
         engine: Engine,
         admission: Admission | None = None,
-        *,
-        literal_content: bool = True,
-        tool_call_parser: str = "auto",
-        reasoning_field: bool = False,
+        options: ChatOptions | None = None,
     ):
+        options = options or ChatOptions()
         self.engine = engine
         self.admission = admission or Admission(engine.card.token_capacity)
-        self.literal_content = literal_content  # special-token text in content is text
+        self.options = options
+        self.literal_content = not options.special_tokens_in_content
         card = engine.card
+        tool_call_parser = options.tool_call_parser
         if tool_call_parser != "auto":
             get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
         elif template_supports_tools(card.chat_template):
@@ -73,7 +82,7 @@ class ChatService:
         else:
             tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
         self.tool_call_parser = tool_call_parser
-        self.reasoning_field = reasoning_field
+        self.reasoning_field = False  # also send `reasoning` beside `reasoning_content`
         digest = hashlib.sha256(f"{__version__}:{card.name}:{type(engine).__name__}".encode())
         self.fingerprint = "fp_" + digest.hexdigest()[:10]
 

@@ -46,6 +46,20 @@ class RequestTooLarge(OpenAIError):
         super().__init__(message, code="request_too_large")
 
 
+class HeadTooLarge(OpenAIError):
+    """A request head over the server's bounds (http_server.py answers it before any route)."""
+
+    status = 431
+    type = "invalid_request_error"
+
+    def __init__(self, max_bytes: int, max_fields: int):
+        super().__init__(
+            f"The request head is too large: at most {max_bytes} bytes and {max_fields} "
+            "header fields are accepted.",
+            code="request_header_fields_too_large",
+        )
+
+
 class NotFound(OpenAIError):
     status = 404
     type = "invalid_request_error"

@@ -14,6 +14,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from .errors import HeadTooLarge
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,7 @@ class GuardedH11(H11Protocol):
             self.transport.close()
 
     def _refuse_head(self) -> None:
-        body = json.dumps(
-            {
-                "error": {
-                    "message": f"The request head is too large: at most {MAX_HEAD_BYTES} bytes "
-                    f"and {MAX_HEADERS} header fields are accepted.",
-                    "type": "invalid_request_error",
-                    "param": None,
-                    "code": "request_header_fields_too_large",
-                }
-            }
-        ).encode()
+        body = json.dumps(HeadTooLarge(MAX_HEAD_BYTES, MAX_HEADERS).to_dict()).encode()
         head = (
             "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

@@ -44,17 +44,20 @@ async def invoke(
     *,
     no_stream: str | None = None,
     tool_choice: str | None = None,
-    whole: bool = False,
+    whole: bool | None = None,
     adapter: str | None = None,
 ) -> Reply:
     """Answer one chat request. `no_stream`: why this host cannot stream (refused with 400).
     `tool_choice`: the custom attribute of that name (see `require_a_call`).
-    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole.
+    `whole`: an async endpoint, whose answer is one S3 object: streams come back whole (None:
+    as the service's `async_endpoint` option says).
     `adapter`: the X-Amzn-SageMaker-Adapter-Identifier header (adapters.py).
 
     Decoding, templating and tokenizing run in a worker thread, so the event loop (and /ping)
     never waits on a big body. A stream's first chunk is awaited here, so a refusal by
     admission or by the engine is an error status, never a 200 that then fails."""
+    if whole is None:
+        whole = chat.options.async_endpoint
     try:
         request, plan = await asyncio.to_thread(
             _prepare, chat, body, no_stream, tool_choice, whole, adapter

@@ -34,15 +34,26 @@ def decode_json(body: bytes) -> Any:
         ) from None
     except RecursionError:
         raise _too_deep("the request body") from None
-    except ValueError as exc:  # NaN, Infinity, or an integer of more than 4300 digits
-        reason = str(exc) if "JSON number" in str(exc) else "an integer has too many digits"
-        raise InvalidRequest(f"The request body is not valid JSON: {reason}.") from None
+    except _NotANumber as exc:  # NaN, Infinity, -Infinity
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc.name} is not a JSON number."
+        ) from None
+    except ValueError:  # int(): an integer of more than sys.get_int_max_str_digits() digits
+        raise InvalidRequest(
+            "The request body is not valid JSON: an integer has too many digits."
+        ) from None
     _check_tree(data, check_text=_SURROGATE_ESCAPE.search(body) is not None)
     return data
 
 
+class _NotANumber(ValueError):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
+    raise _NotANumber(name)
 
 
 def _check_tree(data: Any, check_text: bool) -> None:

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .admission import MAX_WAITING_DEFAULT, Admission
 from .chat import ChatService
 from .engines.base import Engine
 from .errors import NotReady, OpenAIError
@@ -44,16 +43,10 @@ class Runtime:
     the process with a non-zero status, so the platform replaces the instance."""
 
     def __init__(
-        self,
-        load: Callable[[], Engine],
-        on_failure: Callable[[], None] | None = None,
-        max_waiting: int = MAX_WAITING_DEFAULT,
-        chat_options: dict[str, Any] | None = None,
+        self, build: Callable[[], ChatService], on_failure: Callable[[], None] | None = None
     ):
-        self._load = load
-        self._chat_options = chat_options or {}
+        self._build = build
         self._on_failure = on_failure
-        self._max_waiting = max_waiting
         self.chat: ChatService | None = None
         self.draining = False
         self.dead = False
@@ -67,13 +60,12 @@ class Runtime:
     async def _load_in_thread(self) -> None:
         started = time.perf_counter()
         try:
-            engine = await asyncio.to_thread(self._load)
+            self.chat = await asyncio.to_thread(self._build)
         except Exception:
             log.exception("loading the model failed")
             self._fail()
             return
-        admission = Admission(engine.card.token_capacity, self._max_waiting)
-        self.chat = ChatService(engine, admission, **self._chat_options)
+        engine, admission = self.chat.engine, self.chat.admission
         log.info(
             "model %s ready in %.1f s (admission budget: %s tokens, %d waiting at most)",
             engine.card.name,

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .adapters import ADAPTER_HEADER, ALIAS_HEADER, parse_registration, register, unregister
-from .engines.base import Engine
+from .chat import ChatService
 from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke, session_reply
 from .protocol import MAX_BODY_BYTES
@@ -29,15 +29,12 @@ log = logging.getLogger(__name__)
 
 def create_app(
     settings: Settings,
-    load: Callable[[], Engine],
+    build: Callable[[], ChatService],
     on_load_failure: Callable[[], None] | None = None,
 ) -> Starlette:
-    """The ASGI app. `load` runs in a worker thread after start-up, so /ping answers at once."""
-    chat_options = {
-        "literal_content": not settings.special_tokens_in_content,
-        "tool_call_parser": settings.tool_call_parser,
-    }
-    runtime = Runtime(load, on_load_failure, settings.max_waiting, chat_options)
+    """The ASGI app. `build` (service.build_service, bound to a model) runs in a worker thread
+    after start-up, so /ping answers at once."""
+    runtime = Runtime(build, on_load_failure)
     sessions = Sessions(settings.stateful_sessions, settings.sessions_expiration)
 
     async def ping(request: Request) -> Response:
@@ -55,13 +52,13 @@ def create_app(
         tool_choice = custom_attribute(attributes, "tool_choice")
         options = {
             "tool_choice": tool_choice,
-            "whole": settings.async_endpoint,
             "adapter": _adapter_of(request),
         }
         return await _chat(runtime, request, fmt, sessions, options)
 
     async def chat_completions(request: Request) -> Response:
-        return await _chat(runtime, request, "sse", options={"adapter": _adapter_of(request)})
+        options = {"adapter": _adapter_of(request), "whole": False}  # OpenAI's route streams
+        return await _chat(runtime, request, "sse", options=options)
 
     async def models(request: Request) -> Response:
         engine = runtime.ready().engine

@@ -137,12 +137,15 @@ class Settings:
 
 
 def load_settings(
-    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build settings from the environment, then flags that were given (None means not given)."""
+    """Build settings from a host's own `defaults`, then the environment, then flags that were
+    given (None means not given)."""
     environ = os.environ if environ is None else environ
     types = {f.name: f.type for f in fields(Settings)}
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = dict(defaults or {})
     for name, var in ENV.items():
         if environ.get(var):
             values[name] = _convert(types[name], var, environ[var])

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from sagemaker_openai.engines.base import EngineOptions, SamplingParams  # noqa: E402
-from sagemaker_openai.engines.prefixes import BLOCK, PrefixCache  # noqa: E402
+from sagemaker_openai.engines.transformers.batch.prefixes import BLOCK, PrefixCache  # noqa: E402
 
 NEAR = 1e-3  # logprob tolerance (nats), as tests/engines/test_contract.py's fp32 NEAR_TIE
 
@@ -98,7 +98,7 @@ def test_the_prefix_cache_forgets_the_least_recently_used_prompt_beyond_its_budg
     import torch
 
     def cache_of(n: int):
-        from sagemaker_openai.engines.kvcache import new_cache
+        from sagemaker_openai.engines.transformers.batch.kvcache import new_cache
 
         cache = new_cache()
         cache.update(torch.zeros(1, 1, n, 4), torch.zeros(1, 1, n, 4), 0)

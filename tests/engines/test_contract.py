@@ -21,7 +21,10 @@ from live import WEATHER_TOOL, free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
 from sagemaker_openai.server import create_app
+from sagemaker_openai.service import chat_service
 from sagemaker_openai.settings import load_settings
+
+SETTINGS = load_settings({})
 
 READY_TIMEOUT_S = 300
 COUNT_PROMPT = "Count from 1 to 300, separated by commas."
@@ -93,7 +96,7 @@ def served(request: pytest.FixtureRequest, demo_model_dir: Path) -> Iterator[Ser
         return loaded[0]
 
     port = free_port()
-    app = create_app(load_settings({}), load)
+    app = create_app(SETTINGS, lambda: chat_service(load(), SETTINGS))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

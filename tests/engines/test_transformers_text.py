@@ -4,7 +4,7 @@ import pytest
 
 transformers = pytest.importorskip("transformers")
 
-from sagemaker_openai.engines.sequence import IncrementalDetokenizer, StopText  # noqa: E402
+from sagemaker_openai.engines.transformers.sequence import IncrementalDetokenizer, StopText  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_stop_text_flushes_a_held_prefix_that_never_completed() -> None:
 
 
 def _sequence(params, tokenizer=None):
-    from sagemaker_openai.engines.sequence import Sequence
+    from sagemaker_openai.engines.transformers.sequence import Sequence
 
     class Tok:
         def decode(self, ids, skip_special_tokens=True):
@@ -58,7 +58,7 @@ def test_openai_penalties_subtract_from_logits_of_completion_tokens() -> None:
     import torch
 
     from sagemaker_openai.engines.base import SamplingParams
-    from sagemaker_openai.engines.sampling import sample
+    from sagemaker_openai.engines.transformers.sampling import sample
 
     def pick(**penalties: float) -> int:
         seq = _sequence(SamplingParams(max_tokens=5, temperature=0, **penalties))
@@ -79,7 +79,7 @@ def test_each_row_samples_with_its_own_settings() -> None:
     import torch
 
     from sagemaker_openai.engines.base import SamplingParams
-    from sagemaker_openai.engines.sampling import sample
+    from sagemaker_openai.engines.transformers.sampling import sample
 
     logits = torch.tensor([[2.0, 1.0, 0.0]]).repeat(4, 1)
     rows = [
@@ -101,7 +101,7 @@ def test_one_seed_draws_the_same_tokens_in_any_batch() -> None:
     import torch
 
     from sagemaker_openai.engines.base import SamplingParams
-    from sagemaker_openai.engines.sampling import sample
+    from sagemaker_openai.engines.transformers.sampling import sample
 
     def draws(batch_size: int) -> list[int]:
         params = SamplingParams(max_tokens=50, temperature=1.0, seed=7)

@@ -67,10 +67,9 @@ def lmi_model(
     return unpack_offline(light_model_dir, "lmi", tmp_path_factory.mktemp("lmi"))
 
 
-@pytest.mark.parametrize("env", [side_envs.HF_DLC_OLD, side_envs.HF_DLC_NEW], ids=lambda e: e.name)
-def test_hf_dlc_answers_the_seed_request(env, hf_dlc_model: Path, seed_request: dict):
-    """huggingface-pytorch-inference:2.6.0-transformers4.49.0-gpu-py312-cu124-ubuntu22.04 (the
-    old default) and 2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04 (the new one)."""
+def test_hf_dlc_answers_the_seed_request(hf_dlc_model: Path, seed_request: dict):
+    """huggingface-pytorch-inference:2.6.0-transformers5.5.3-gpu-py312-cu124-ubuntu22.04."""
+    env = side_envs.HF_DLC
     exe = _prepare(env, hf_dlc_model, hf_dlc_model / "code" / "requirements.txt")
     try:
         bodies = [{**seed_request, "stream": False}, seed_request, FRANCE]
@@ -92,10 +91,9 @@ def test_hf_dlc_answers_the_seed_request(env, hf_dlc_model: Path, seed_request: 
     assert json.loads(france)["choices"][0]["message"]["content"] == FRANCE_ANSWER
 
 
-@pytest.mark.parametrize("env", [side_envs.LMI_OLD, side_envs.LMI_NEW], ids=lambda e: e.name)
-def test_lmi_streams_one_chunk_per_line_in_djl_sync_mode(env, lmi_model: Path, seed_request):
-    """djl-inference:0.30.0-lmi12.0.0-cu124 (sync mode; async_mode is unknown to DJL 0.30) and
-    djl-inference:0.36.0-lmi28.0.0-cu130 with async_mode off."""
+def test_lmi_streams_one_chunk_per_line_in_djl_sync_mode(lmi_model: Path, seed_request):
+    """djl-inference:0.36.0-lmi28.0.0-cu130 with async_mode off (DJL 0.34 and earlier)."""
+    env = side_envs.LMI
     exe = _prepare(env, lmi_model, lmi_model / "requirements.txt")
     try:
         bodies = [dict(seed_request, stream_options={"include_usage": True}), FRANCE]
@@ -111,7 +109,7 @@ def test_lmi_0_36_async_mode_serves_requests_concurrently(lmi_model: Path, seed_
     """djl-inference:0.36.0-lmi28.0.0-cu130: serving.properties turns DJL's async mode on.
     Its vLLM cannot be installed here, so the transformers engine serves (engine auto)."""
     assert "option.async_mode=true" in (lmi_model / "serving.properties").read_text()
-    env = side_envs.LMI_NEW
+    env = side_envs.LMI
     exe = _prepare(env, lmi_model, lmi_model / "requirements.txt")
     try:
         slow = dict(seed_request, max_tokens=24, stream_options={"include_usage": True})

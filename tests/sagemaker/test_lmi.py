@@ -52,7 +52,7 @@ def frontend(djl, light_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
         mp.undo()
     yield fe, module
     fe.close()
-    module._service.engine.close()  # vLLM's engine process, before pytest closes its streams
+    module.handler.service.engine.close()  # vLLM's engine process, before pytest closes its streams
 
 
 def test_default_formatter_of_the_stand_in_is_djls(djl) -> None:
@@ -68,7 +68,7 @@ def test_default_formatter_of_the_stand_in_is_djls(djl) -> None:
 
 def test_engine_auto_is_vllm(frontend) -> None:
     _, module = frontend
-    assert type(module._service.engine).__module__.endswith("engines.vllm")
+    assert type(module.handler.service.engine).__module__.endswith("engines.vllm")
 
 
 def test_stream_lines_follow_the_chunk_rules(frontend, seed_request: dict) -> None:

@@ -16,7 +16,10 @@ from starlette.testclient import TestClient
 
 from sagemaker_openai.engines import load_engine
 from sagemaker_openai.server import create_app
+from sagemaker_openai.service import chat_service
 from sagemaker_openai.settings import load_settings
+
+SETTINGS = load_settings({})
 
 STUB = Path(__file__).parent / "djl_stub"
 HI = [{"role": "user", "content": "hi"}]
@@ -39,7 +42,7 @@ def server(light_model_dir: Path) -> Iterator[TestClient]:
     def load() -> Any:
         return load_engine("transformers", light_model_dir, served_name="demo-served")
 
-    with TestClient(create_app(load_settings({}), load)) as client:
+    with TestClient(create_app(SETTINGS, lambda: chat_service(load(), SETTINGS))) as client:
         deadline = time.monotonic() + 300
         while client.get("/ping").status_code != 200:
             assert time.monotonic() < deadline, "the server did not become ready"

@@ -14,8 +14,8 @@ from .aws import aws_session
 from .usage import UsageError, fail
 
 if TYPE_CHECKING:  # imported where used, so `--help` and the AWS commands start fast
+    from ..chat import ChatService
     from ..emulator.app import EmulatorConfig
-    from ..engines.base import Engine, EngineOptions
     from ..model_folder import ModelSource
     from ..settings import Settings
     from .usage import Commands
@@ -96,7 +96,7 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     """Serve until interrupted: the model loads in the background. False if it failed to."""
     import logging
 
-    from ..engines import load_engine, resolve_engine_name
+    from ..engines import resolve_engine_name
     from ..http_server import DrainingServer, uvicorn_config
     from ..server import create_app
 
@@ -108,19 +108,13 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     logging.getLogger(__name__).info(
         "serving %s (%s) with the %s engine", served_name, settings.model, engine_name
     )
-    options = _engine_options(settings)
     failed: list[bool] = []
 
     def stop() -> None:
         failed.append(True)
         server.should_exit = True
 
-    def load() -> Engine:
-        return load_engine(
-            settings.engine, source.locate(), served_name=served_name, options=options
-        )
-
-    app = create_app(settings, load, on_load_failure=stop)
+    app = create_app(settings, service_builder(settings, source), on_load_failure=stop)
     config = uvicorn_config(
         app,
         host=settings.host,
@@ -133,20 +127,12 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     return not failed
 
 
-def _engine_options(settings: Settings) -> EngineOptions:
-    """The engine's options: the one place they are built from settings."""
-    from ..engines.base import EngineOptions
+def service_builder(settings: Settings, source: ModelSource) -> Callable[[], ChatService]:
+    """What the server calls, in a worker thread, to load the model: service.py's builder."""
+    from ..service import build_service
 
-    return EngineOptions(
-        num_gpus=settings.num_gpus,
-        kv_cache_gib=settings.kv_cache_gib,
-        max_model_len=settings.max_model_len,
-        enforce_eager=settings.enforce_eager,
-        device=settings.device,
-        dtype=settings.dtype,
-        gpu_memory_utilization=settings.gpu_memory_utilization,
-        max_loras=settings.max_loras,
-    )
+    served_name = settings.served_model_name or source.name
+    return lambda: build_service(settings, source.locate(), served_name=served_name)
 
 
 def _listen(host: str, port: int, flag: str) -> socket.socket:

@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
+from ..internals import register_attention, sdpa_attention_forward
+from ..sequence import Sequence
 from . import kvcache
 from .kvcache import ATTENTION, GrowingLayer
-from .sequence import Sequence
 
 # What the model's own mask builder gets: a 4D mask is taken as-is, and the attention below
 # builds the masks it needs itself.
@@ -89,9 +87,6 @@ class Step:
         return keys, values
 
 
-current: Step | None = None  # the step in flight (one worker thread runs the model)
-
-
 def attention(
     module: Any,
     query: torch.Tensor,
@@ -100,13 +95,15 @@ def attention(
     attention_mask: torch.Tensor | None,
     scaling: float | None = None,
     dropout: float = 0.0,
+    packed_step: Step | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Attention of a packed step (query [1, heads, tokens, dim]); output [1, tokens, heads, dim].
 
-    Outside a packed step (nothing here calls the model so) it is plain SDPA.
+    `packed_step`: the model call's own keyword (transformers hands a forward pass's extra
+    keywords to every attention call); without one (nothing here calls the model so) plain SDPA.
     """
-    step = current
+    step = packed_step
     if step is None or dropout:
         return sdpa_attention_forward(
             module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
@@ -137,7 +134,6 @@ def forward(model: Any, batch: Any, pieces: list[Piece]) -> torch.Tensor:
     """One pass for the batch's rows (batching.Batch; none where no row is live) and `pieces`;
     the next-token logits of each row, then of each piece's last token ([rows + pieces, vocab]).
     """
-    global current
     rows = batch.rows() if batch.live else []  # (last token, its position)
     ids = [token for token, _ in rows]
     positions = [position for _, position in rows]
@@ -147,18 +143,16 @@ def forward(model: Any, batch: Any, pieces: list[Piece]) -> torch.Tensor:
         positions += range(piece.start, piece.start + piece.n)
         keep.append(len(ids) - 1)
     device = model.device
-    current = Step(batch.layers, positions[: len(rows)], batch.width, pieces)
-    try:
-        out = model(
-            input_ids=torch.tensor([ids], device=device),
-            position_ids=torch.tensor([positions], device=device),
-            attention_mask=NO_MASK.to(device),
-            past_key_values=current,
-            use_cache=True,
-            logits_to_keep=torch.tensor(keep, device=device),
-        )
-    finally:
-        current = None
+    step = Step(batch.layers, positions[: len(rows)], batch.width, pieces)
+    out = model(
+        input_ids=torch.tensor([ids], device=device),
+        position_ids=torch.tensor([positions], device=device),
+        attention_mask=NO_MASK.to(device),
+        past_key_values=step,
+        use_cache=True,
+        logits_to_keep=torch.tensor(keep, device=device),
+        packed_step=step,
+    )
     if rows:
         batch.advance()
     for piece in pieces:
@@ -167,5 +161,7 @@ def forward(model: Any, batch: Any, pieces: list[Piece]) -> torch.Tensor:
     return logits
 
 
-AttentionInterface.register(ATTENTION, attention)
-AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+def use_packed_attention(model: Any) -> None:
+    """Have `model` attend through `attention` (registered under ATTENTION on first use)."""
+    register_attention(ATTENTION, attention)
+    model.set_attn_implementation(ATTENTION)

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from .base import AdapterMissing, AdapterRejected
+from ..base import AdapterMissing, AdapterRejected
 
 BASE = "__base__"  # PEFT's name for "no adapter" in a mixed batch
 

@@ -9,19 +9,21 @@ import os
 from collections.abc import AsyncIterator
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from .base import EngineOptions, Guided, ModelCard, SamplingParams, Step
-from .hardware import pick_device, pick_dtype
+from ..base import EngineOptions, Guided, ModelCard, SamplingParams, Step
+from ..hardware import pick_device, pick_dtype
+from ..token_bytes import token_bytes_table
+from ..tokenizer import encode, eos_ids, model_card
 from .lora import LoraAdapters, no_adapters
 from .sequence import LogitsProcessor, Sequence
-from .serial import SerialScheduler
-from .token_bytes import token_bytes_table
-from .tokenizer import encode, eos_ids, model_card
+
+if TYPE_CHECKING:
+    from .batch.batching import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
     natively (engines/hardware.py).
     """
     _check_options(options)
+    _check_transformers()
     device = pick_device(options.device)
     dtype = pick_dtype(options.dtype, device)
     # Leave a core to the event loop and the HTTP side: an OpenMP team that loses a core to
@@ -82,14 +85,22 @@ def _cache_bytes_per_token(model: Any) -> int:
 
 
 def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
-    """`from_pretrained`'s dtype keyword: `dtype` from transformers 4.56, `torch_dtype` before.
+    """`from_pretrained`'s dtype keyword (`torch_dtype` before transformers 4.56)."""
+    return {"dtype": dtype}
 
-    The inference images ship older releases (HF DLC 4.49, LMI 0.30 4.45), where an unknown
-    `dtype=` lands in the config and breaks its JSON serialisation, or reaches the model's
-    constructor (`unexpected keyword argument 'dtype'`).
-    """
+
+MIN_TRANSFORMERS = (4, 56)  # per-layer cache objects (cache_utils.DynamicLayer): batching.py
+
+
+def _check_transformers() -> None:
+    """Every default image ships 4.56 or later (hf-dlc 5.5.3, LMI 28's vLLM 0.26 needs 5.5.3;
+    sagemaker/images.py); an older one, from an image chosen by hand, fails the load in a line."""
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
+    if (major, minor) < MIN_TRANSFORMERS:
+        raise RuntimeError(
+            f"transformers {transformers.__version__} is too old for the transformers engine: "
+            "it needs 4.56 or later (choose a newer image, or the vllm engine)"
+        )
 
 
 def _check_options(options: EngineOptions) -> None:
@@ -184,39 +195,21 @@ class TransformersEngine:
 
     def _guided_decoding(self) -> Any:
         if self._guides is None:
-            from .guided import GuidedDecoding  # imports xgrammar
+            from ..guided import GuidedDecoding  # imports xgrammar
 
             vocab = self.card.vocab_size
             self._guides = GuidedDecoding(self._tokenizer, vocab, sorted(self._eos))
         return self._guides
 
 
-class _Scheduler(Protocol):
-    """What the engine uses of batching.Scheduler and serial.SerialScheduler."""
-
-    @property
-    def running(self) -> int: ...
-
-    @property
-    def alive(self) -> bool: ...
-
-    def submit(self, seq: Sequence) -> None: ...
-
-
 def _scheduler(
     model: Any, device: str, adapters: LoraAdapters | None, prefix_bytes: int
-) -> _Scheduler:
-    """Continuous batching; sequences taking turns before transformers 4.56 (engines/serial.py)."""
+) -> Scheduler:
+    """Continuous batching: one packed forward pass per step (engines/mixed.py)."""
+    # imported here: they need transformers 4.56's per-layer caches (_check_transformers)
+    from .batch.batching import Scheduler
+    from .batch.mixed import use_packed_attention
+
     rows = adapters.forward if adapters else no_adapters
-    try:
-        from .batching import Scheduler
-        from .kvcache import ATTENTION
-    except ImportError:  # no per-layer cache objects (transformers.cache_utils.DynamicLayer)
-        log.warning("transformers %s: sequences take turns (batching needs 4.56)", _version())
-        return SerialScheduler(model, device, rows)
-    model.set_attn_implementation(ATTENTION)  # engines/mixed.py: one packed pass per step
+    use_packed_attention(model)
     return Scheduler(model, device, prefix_bytes, rows)
-
-
-def _version() -> str:
-    return str(transformers.__version__)

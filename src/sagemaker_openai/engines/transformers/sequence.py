@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .base import SamplingParams, Step, TokenLogprob
+from ..base import SamplingParams, Step, TokenLogprob
 
 
 class LogitsProcessor(Protocol):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
+
+from ..internals import DynamicCache, DynamicLayer
 
 ATTENTION = "smoai_grouped"  # registered with transformers by engines/mixed.py
 GROW = 128  # spare columns allocated when a layer's buffer is full

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
+from ..lora import RowAdapters, no_adapters
+from ..sampling import sample
+from ..sequence import Sequence
 from . import kvcache, mixed
-from .lora import RowAdapters, no_adapters
 from .prefixes import PrefixCache
-from .sampling import sample
-from .sequence import Sequence
 from .worker import Worker
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ import queue
 import threading
 from typing import Any
 
-from .lora import RowAdapters
-from .sequence import Sequence
+from ..lora import RowAdapters
+from ..sequence import Sequence
 
 
 class Worker:
