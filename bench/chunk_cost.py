@@ -154,6 +154,7 @@ async def _asgi_request(app: Any, body: bytes, fmt: str, marks: list[float]) -> 
 async def _replay(args: argparse.Namespace) -> dict[str, Any]:
     from sagemaker_openai.demo import ensure_demo_model
     from sagemaker_openai.server import create_app
+    from sagemaker_openai.service import chat_service
     from sagemaker_openai.settings import load_settings
 
     settings = load_settings({})
@@ -161,7 +162,7 @@ async def _replay(args: argparse.Namespace) -> dict[str, Any]:
     if not args.steps.is_file():
         await _record(model_dir, args.steps)
     replay = Replay(model_dir, json.loads(args.steps.read_text()))
-    app = create_app(settings, lambda: replay)
+    app = create_app(settings, lambda: chat_service(replay, settings))  # as serve builds it
     bodies = _bodies(args.format)
     async with _lifespan(app):
         while app.state.runtime.chat is None:
