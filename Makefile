@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 # Every install takes the exact versions that were tested (a fresh install next month installs
-# the same code): constraints.txt for .venv, constraints-agents.txt for .venv-strands.
+# the same code): constraints.txt for .venv, constraints-agents.txt for .venv-strands,
+# constraints-aiperf.txt for .venv-aiperf.
 PIN := -c constraints.txt
 
 .PHONY: install install-vllm install-agents install-aiperf demo serve test bench bench-quick lint format clean js-sdk
@@ -49,13 +50,13 @@ install-agents: .venv-strands/bin/strands-installed
 	touch $@
 
 # NVIDIA AIPerf (what SageMaker's benchmark jobs run), in a venv of its own: its pins are not
-# the product's. `python -m bench --systems aiperf_runtime,...` drives it (bench/aiperf.py).
+# the product's. `make bench` drives its rows (aiperf_* systems: bench/aiperf.py).
 AIPERF_VERSION := 0.13.0
 install-aiperf: .venv-aiperf/bin/aiperf-$(AIPERF_VERSION)
 
-.venv-aiperf/bin/aiperf-$(AIPERF_VERSION):
+.venv-aiperf/bin/aiperf-$(AIPERF_VERSION): constraints-aiperf.txt
 	test -x .venv-aiperf/bin/python || $(PYTHON) -m venv .venv-aiperf
-	.venv-aiperf/bin/python -m pip install --quiet 'aiperf==$(AIPERF_VERSION)'
+	.venv-aiperf/bin/python -m pip install --quiet -c constraints-aiperf.txt 'aiperf==$(AIPERF_VERSION)'
 	touch $@
 
 demo: install
