@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-base
 PORT ?= 8080
 # Every install takes the exact versions that were tested (a fresh install next month installs
-# the same code): constraints.txt for .venv, constraints-agents.txt for .venv-strands.
+# the same code): constraints.txt for .venv, constraints-agents.txt for .venv-strands,
+# constraints-aiperf.txt for .venv-aiperf.
 PIN := -c constraints.txt
 
-.PHONY: install install-vllm install-agents demo serve test bench bench-quick gpu-check lint format clean js-sdk
+.PHONY: install install-vllm install-agents install-aiperf demo serve test bench bench-quick gpu-check lint format clean js-sdk
 
 install: $(STAMP)
 
@@ -48,6 +49,16 @@ install-agents: .venv-strands/bin/strands-installed
 	.venv-strands/bin/python -m pip install --quiet -c constraints-agents.txt 'strands-agents[sagemaker]==1.62.0'
 	touch $@
 
+# NVIDIA AIPerf (what SageMaker's benchmark jobs run), in a venv of its own: its pins are not
+# the product's. `make bench` drives its rows (aiperf_* systems: bench/aiperf.py).
+AIPERF_VERSION := 0.13.0
+install-aiperf: .venv-aiperf/bin/aiperf-$(AIPERF_VERSION)
+
+.venv-aiperf/bin/aiperf-$(AIPERF_VERSION): constraints-aiperf.txt
+	test -x .venv-aiperf/bin/python || $(PYTHON) -m venv .venv-aiperf
+	.venv-aiperf/bin/python -m pip install --quiet -c constraints-aiperf.txt 'aiperf==$(AIPERF_VERSION)'
+	touch $@
+
 demo: install
 	$(BIN)/sagemaker-openai demo-model
 
@@ -67,7 +78,7 @@ test: demo js-sdk install-vllm install-agents
 # About 30 minutes on 2 cores; run it on a quiet machine. Runs on the GPU where torch sees one
 # (--device). Writes bench/results/<date>-<device>.* and the README's benchmark section.
 # The harness is bench/ at the top of this repository, not part of the installed package.
-bench: demo install-vllm
+bench: demo install-vllm install-aiperf
 	$(BIN)/python -m bench
 
 # A smoke run (rough figures) into /tmp; the README is left alone.

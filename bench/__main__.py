@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .run import BenchOptions, quick, run_bench
+from .measure import SLO, Slo
+from .run import RATES, BenchOptions, quick, run_bench
 from .systems import REPO, SYSTEMS
 
 
@@ -33,6 +34,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--systems", help="comma-separated subset of: " + ", ".join(s.key for s in SYSTEMS)
     )
     p.add_argument("--quick", action="store_true", help="smoke run: levels 1,4,16, 8 s windows")
+    p.add_argument(
+        "--rates",
+        help="open-loop request rates, requests/s, comma-separated ('' for none) "
+        "[cpu: 1,2,4; cuda: 4,16,64]",
+    )
+    p.add_argument("--levels", help="concurrency levels, comma-separated [1,4,16,64]")
+    p.add_argument(
+        "--slo-ttft-ms", type=float, default=SLO.ttft_ms,
+        help=f"goodput: time to first token at most this [{SLO.ttft_ms:g}]",
+    )  # fmt: skip
+    p.add_argument(
+        "--slo-tpot-ms", type=float, default=SLO.tpot_ms,
+        help=f"goodput: time per output token at most this [{SLO.tpot_ms:g}]",
+    )  # fmt: skip
     return p
 
 
@@ -41,7 +56,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
     from .hardware import resolve_device
 
     known = {s.key for s in SYSTEMS}
-    systems = tuple(args.systems.split(",")) if args.systems else tuple(sorted(known))
+    defaults = sorted(s.key for s in SYSTEMS if s.default)
+    systems = tuple(args.systems.split(",")) if args.systems else tuple(defaults)
     unknown = sorted(set(systems) - known)
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(known)}")
@@ -50,17 +66,33 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         readme = REPO / "README.md"  # only this repository's own results update its README
     if readme is not None and not readme.is_file():
         raise ValueError(f"--readme {readme}: no such file")
+    device = resolve_device(args.device)
+    rates = RATES[device] if args.rates is None else _numbers("--rates", args.rates)
     options = BenchOptions(
         model_dir=_model_dir(args.model),
         prompts=Path(args.prompts),
         results_dir=Path(args.results) if args.results else REPO / "bench/results",
         readme=readme,
-        device=resolve_device(args.device),
+        device=device,
         systems=systems,
+        rates=tuple(rates),
+        slo=Slo(ttft_ms=args.slo_ttft_ms, tpot_ms=args.slo_tpot_ms),
     )
     if args.quick:
         options = quick(options)
+    if args.levels:
+        options = replace(options, levels=tuple(int(v) for v in _numbers("--levels", args.levels)))
     return replace(options, window_s=args.window) if args.window else options
+
+
+def _numbers(flag: str, text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: give comma-separated numbers") from None
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{flag} {text!r}: every value must be above 0")
+    return values
 
 
 def _model_dir(model: str) -> Path:

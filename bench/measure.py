@@ -1,9 +1,11 @@
-"""Timing of streamed requests at a fixed concurrency, and the figures drawn from them."""
+"""Timing of streamed requests at a fixed concurrency (closed loop) or a request rate (open
+loop, Poisson arrivals), and the figures drawn from them."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,8 +32,19 @@ class Timing:
 Send = Callable[[int, Timing], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Slo:
+    """The service level a request must meet to count toward goodput (AIPerf's --goodput)."""
+
+    ttft_ms: float = 2000.0  # time to first token
+    tpot_ms: float = 200.0  # time per output token after the first
+
+
+SLO = Slo()
+
+
 async def closed_loop(
-    send: Send, concurrency: int, window_s: float, prompts: int
+    send: Send, concurrency: int, window_s: float, prompts: int, slo: Slo = SLO
 ) -> dict[str, Any]:
     """`concurrency` clients, each sending its next prompt as soon as the last one ends."""
     timings: list[Timing] = []
@@ -51,39 +64,107 @@ async def closed_loop(
     for task in tasks:
         task.cancel()  # requests still streaming at the deadline are cut (and counted so far)
     await asyncio.gather(*tasks, return_exceptions=True)
-    return summarize(timings, started, time.perf_counter() if not timings else deadline)
+    return summarize(timings, started, time.perf_counter() if not timings else deadline, slo)
 
 
-def summarize(timings: Sequence[Timing], started: float, stopped: float) -> dict[str, Any]:
-    """Throughput over the window; latency figures in milliseconds."""
+def poisson_arrivals(rate: float, window_s: float, seed: int = 0) -> list[float]:
+    """Request start offsets (s) in [0, window_s): a Poisson process of `rate` requests/s,
+    the same for every system (seeded), as AIPerf's request-rate mode draws them."""
+    rng = random.Random(seed)
+    offsets, at = [], rng.expovariate(rate)
+    while at < window_s:
+        offsets.append(at)
+        at += rng.expovariate(rate)
+    return offsets
+
+
+async def open_loop(
+    send: Send, offsets: Sequence[float], window_s: float, prompts: int, slo: Slo = SLO
+) -> dict[str, Any]:
+    """Requests start at `offsets` (s, from poisson_arrivals) whatever is still running (open
+    loop): queueing shows in TTFT instead of slowing the arrivals down, as with real traffic."""
+    timings: list[Timing] = []
+    started = time.perf_counter()
+    deadline = started + window_s
+
+    async def request(index: int, at: float) -> None:
+        await asyncio.sleep(max(0.0, started + at - time.perf_counter()))
+        timing = Timing(start=time.perf_counter())
+        timings.append(timing)
+        await send(index % prompts, timing)
+        timing.end = time.perf_counter()
+
+    tasks = [asyncio.create_task(request(i, at)) for i, at in enumerate(offsets)]
+    if tasks:
+        await asyncio.wait(tasks, timeout=max(0.0, deadline - time.perf_counter()))
+    for task in tasks:
+        task.cancel()  # cut at the deadline, as the closed loop does
+    await asyncio.gather(*tasks, return_exceptions=True)
+    result = summarize(timings, started, deadline, slo)
+    result["requests_sent"] = len(timings)
+    return result
+
+
+def summarize(
+    timings: Sequence[Timing], started: float, stopped: float, slo: Slo = SLO
+) -> dict[str, Any]:
+    """Throughput over the window; latency figures in milliseconds, percentiles interpolated
+    linearly between the nearest ranks (numpy's default, as AIPerf and GuideLLM report them).
+
+    ITL is the gap between streamed chunks (a chunk may carry several tokens); TPOT is a
+    request's decode time over its tokens after the first: (last - first arrival) / (n - 1).
+    Goodput: completed requests per second whose TTFT and TPOT both meet `slo`."""
     window = max(stopped - started, 1e-9)
     tokens = sum(n for t in timings for at, n in t.arrivals if at <= stopped)
     ttft = [t.arrivals[0][0] - t.start for t in timings if t.arrivals]
     gaps = [b[0] - a[0] for t in timings for a, b in zip(t.arrivals, t.arrivals[1:], strict=False)]
     done = [t for t in timings if t.end is not None and t.arrivals]
-    decode = [
-        (t.tokens - t.arrivals[0][1]) / (t.arrivals[-1][0] - t.arrivals[0][0])
+    latency = [t.end - t.start for t in done if t.end is not None]
+    tpot = {id(t): _tpot(t) for t in done}
+    decode = [1 / v for v in tpot.values() if v]
+    good = [
+        t
         for t in done
-        if len(t.arrivals) > 1 and t.arrivals[-1][0] > t.arrivals[0][0]
+        if (t.arrivals[0][0] - t.start) * 1000 <= slo.ttft_ms
+        and (tpot[id(t)] or 0.0) * 1000 <= slo.tpot_ms
     ]
-    return {
+    figures: dict[str, Any] = {
         "requests_completed": len(done),
         "output_tokens": tokens,
         "window_s": round(window, 2),
         "output_tokens_per_s": round(tokens / window, 1),
-        "ttft_p50_ms": _ms(_pct(ttft, 50)),
-        "ttft_p95_ms": _ms(_pct(ttft, 95)),
-        "itl_p50_ms": _ms(_pct(gaps, 50)),
-        "latency_p50_ms": _ms(_pct([t.end - t.start for t in done if t.end], 50)),
-        "decode_tokens_per_s_p50": round(statistics.median(decode), 1) if decode else None,
     }
+    for name, values, quantiles in (
+        ("ttft", ttft, (50, 90, 95, 99)),
+        ("itl", gaps, (50, 90, 99)),
+        ("tpot", [v for v in tpot.values() if v is not None], (50, 90, 99)),
+        ("latency", latency, (50, 90, 99)),
+    ):
+        for q in quantiles:
+            figures[f"{name}_p{q}_ms"] = _ms(percentile(values, q))
+    figures["decode_tokens_per_s_p50"] = round(statistics.median(decode), 1) if decode else None
+    figures["goodput_requests_per_s"] = round(len(good) / window, 3)
+    figures["goodput_fraction"] = round(len(good) / len(done), 3) if done else None
+    figures["slo"] = {"ttft_ms": slo.ttft_ms, "tpot_ms": slo.tpot_ms}
+    return figures
 
 
-def _pct(values: Sequence[float], q: float) -> float | None:
+def _tpot(t: Timing) -> float | None:
+    """Seconds per output token after the first; None for a one-token answer."""
+    after_first = t.tokens - t.arrivals[0][1]
+    span = t.arrivals[-1][0] - t.arrivals[0][0]
+    return span / after_first if after_first > 0 and span > 0 else None
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile, linear between closest ranks (numpy.percentile's default)."""
     if not values:
         return None
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    rank = q / 100 * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -6,6 +6,9 @@
   static: plain `model.generate` on batches of `c` prompts (left-padded), one batch after the
     other: the limit a batching engine is held to. Not streamed, so each request's first token
     "arrives" with the whole batch, and TTFT is the batch's time.
+  cb: transformers' own continuous batching (ContinuousBatchingManager: a paged cache and its
+    scheduler), `c` streaming requests always in flight, in the dtype our transformers engine
+    picks on this device: the alternative to our engine's cache and scheduling half.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .measure import MAX_TOKENS, Timing, summarize
+from .measure import MAX_TOKENS, Timing, poisson_arrivals, summarize
 
 GIB = 1 << 30
 
@@ -31,6 +34,7 @@ def run_vllm(
     dtype: str = "bfloat16",
     enforce_eager: bool = False,
     device: str = "cpu",
+    rates: list[float] | None = None,
 ) -> dict[str, Any]:
     from vllm import LLM
     from vllm import SamplingParams as VllmParams
@@ -64,19 +68,46 @@ def run_vllm(
                 timings[rid] = Timing(start=time.perf_counter())
                 engine.add_request(rid, tokens_input(prompts[next_prompt % len(prompts)]), params)
                 next_prompt += 1
-            for output in engine.step():
-                timing = timings[output.request_id]
-                count = len(output.outputs[0].token_ids)  # type: ignore[index]  # generation
-                if count:
-                    timing.arrivals.append((time.perf_counter(), count))
-                if output.finished:
-                    timing.end = time.perf_counter()
-                    finished.append(timings.pop(output.request_id))
+            _step(engine, timings, finished)
         engine.abort_request(list(timings))
         while engine.has_unfinished_requests():
             engine.step()
         results[str(level)] = summarize([*finished, *timings.values()], begin, deadline)
-    return {"load_s": round(load_s, 1), "levels": results}
+    by_rate = {}
+    for rate in rates or []:  # open loop: requests join at Poisson arrival times
+        offsets = poisson_arrivals(rate, window_s)
+        timings, finished = {}, []
+        begin = time.perf_counter()
+        deadline = begin + window_s
+        while time.perf_counter() < deadline:
+            while offsets and begin + offsets[0] <= time.perf_counter():
+                offsets.pop(0)
+                rid = uuid.uuid4().hex
+                timings[rid] = Timing(start=time.perf_counter())
+                engine.add_request(rid, tokens_input(prompts[next_prompt % len(prompts)]), params)
+                next_prompt += 1
+            if not engine.has_unfinished_requests():
+                time.sleep(0.001)
+                continue
+            _step(engine, timings, finished)
+        engine.abort_request(list(timings))
+        while engine.has_unfinished_requests():
+            engine.step()
+        by_rate[f"{rate:g}"] = summarize([*finished, *timings.values()], begin, deadline)
+        by_rate[f"{rate:g}"]["requests_sent"] = len(finished) + len(timings)
+    return {"load_s": round(load_s, 1), "levels": results, "rates": by_rate}
+
+
+def _step(engine: Any, timings: dict[str, Timing], finished: list[Timing]) -> None:
+    """One engine step: each output's new tokens arrive now; finished requests move over."""
+    for output in engine.step():
+        timing = timings[output.request_id]
+        count = len(output.outputs[0].token_ids)
+        if count:
+            timing.arrivals.append((time.perf_counter(), count))
+        if output.finished:
+            timing.end = time.perf_counter()
+            finished.append(timings.pop(output.request_id))
 
 
 def _load(model_dir: str, device: str) -> tuple[Any, Any, str]:
@@ -166,6 +197,85 @@ def run_static(
     return {"load_s": round(load_s, 1), "dtype": dtype, "levels": results}
 
 
+def run_cb(
+    model_dir: str,
+    prompts: list[list[int]],
+    levels: list[int],
+    window_s: float,
+    device: str,
+    kv_cache_gib: float = 1.0,
+) -> dict[str, Any]:
+    """transformers' ContinuousBatchingManager, `level` streaming requests always in flight,
+    its paged cache held to `kv_cache_gib` (left to itself the manager takes most of the free
+    memory; 1 GiB holds 64 of the harness's requests of the demo model several times over)."""
+    import torch
+    from transformers import AutoModelForCausalLM, ContinuousBatchingConfig, GenerationConfig
+
+    from sagemaker_openai.engines.hardware import pick_dtype
+
+    started = time.perf_counter()
+    dtype = pick_dtype("auto", device)  # what our transformers engine loads on this device
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model = model.to(device).eval()  # type: ignore[arg-type]  # transformers types .to without self
+    config = GenerationConfig(  # type: ignore[no-untyped-call]  # transformers leaves it untyped
+        max_new_tokens=MAX_TOKENS,
+        do_sample=False,
+        eos_token_id=model.generation_config.eos_token_id,
+    )
+    paging = ContinuousBatchingConfig()
+    per_page = paging.page_size * _kv_bytes_per_token(model.config, dtype)
+    paging.num_blocks = max(1, int(kv_cache_gib * GIB) // per_page)
+    # tokens per forward pass: its attention mask grows with this times the cache's tokens
+    # (at the default, 8192, the first try here asked for 11 GiB and met the OOM killer)
+    paging.max_batch_tokens = 512
+    manager = model.init_continuous_batching(
+        generation_config=config, continuous_batching_config=paging
+    )
+    manager.start()
+    load_s = time.perf_counter() - started
+    results, index = {}, 0
+    try:
+        for level in levels:
+            timings: dict[str, Timing] = {}
+            seen: dict[str, int] = {}  # tokens already counted per request
+            finished: list[Timing] = []
+            begin = time.perf_counter()
+            deadline = begin + window_s
+            while time.perf_counter() < deadline:
+                while len(timings) < level:  # closed loop, like `level` HTTP clients
+                    rid = f"r{index}"
+                    timings[rid] = Timing(start=time.perf_counter())
+                    seen[rid] = 0
+                    manager.add_request(prompts[index % len(prompts)], rid, streaming=True)
+                    index += 1
+                output = manager.get_result(timeout=0.1)
+                if output is None or output.request_id not in timings:
+                    continue
+                timing = timings[output.request_id]
+                count = len(output.generated_tokens) - seen[output.request_id]
+                if count > 0:
+                    seen[output.request_id] += count
+                    timing.arrivals.append((time.perf_counter(), count))
+                if output.is_finished():
+                    timing.end = time.perf_counter()
+                    finished.append(timings.pop(output.request_id))
+            for rid in timings:
+                manager.cancel_request(rid)
+            results[str(level)] = summarize([*finished, *timings.values()], begin, deadline)
+    finally:
+        manager.stop(block=True)
+    return {"load_s": round(load_s, 1), "dtype": dtype, "levels": results}
+
+
+def _kv_bytes_per_token(config: Any, dtype: str) -> int:
+    """Keys and values of one token in every layer."""
+    heads: int = config.num_attention_heads
+    kv_heads: int = getattr(config, "num_key_value_heads", None) or heads
+    head_dim: int = getattr(config, "head_dim", None) or config.hidden_size // heads
+    itemsize = 4 if dtype == "float32" else 2
+    return 2 * int(config.num_hidden_layers) * kv_heads * head_dim * itemsize
+
+
 def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
     """The prompts as the runtime sends them: the chat template rendered, then tokenized."""
     from transformers import AutoTokenizer
@@ -182,7 +292,7 @@ def encode_prompts(model_dir: str, prompts_file: str) -> list[list[int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("engine", choices=["vllm", "transformers", "static"])
+    parser.add_argument("engine", choices=["vllm", "transformers", "static", "cb"])
     parser.add_argument("model_dir")
     parser.add_argument("prompts")
     parser.add_argument("out")
@@ -191,16 +301,23 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", help="vllm only: to compare settings")
     parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--rates", default="", help="vllm only: open-loop requests/s")
+    parser.add_argument("--kv-cache-gib", type=float, default=1.0, help="cb only: paged cache")
     args = parser.parse_args()
     prompts = encode_prompts(args.model_dir, args.prompts)
     levels = [int(v) for v in args.levels.split(",")]
     if args.engine == "vllm":  # vLLM picks its device from the build installed
         dtype = args.dtype if args.device == "cpu" else "auto"
+        rates = [float(v) for v in args.rates.split(",") if v]
         result = run_vllm(
-            args.model_dir, prompts, levels, args.window, dtype, args.eager, args.device
+            args.model_dir, prompts, levels, args.window, dtype, args.eager, args.device, rates
         )
     elif args.engine == "static":
         result = run_static(args.model_dir, prompts, levels, args.window, args.device)
+    elif args.engine == "cb":
+        result = run_cb(
+            args.model_dir, prompts, levels, args.window, args.device, args.kv_cache_gib
+        )
     else:
         result = run_transformers(args.model_dir, prompts, args.window, args.device)
     Path(args.out).write_text(json.dumps(result))

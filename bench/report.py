@@ -46,27 +46,86 @@ def describe(record: dict[str, Any]) -> str:
     return (
         f"Benchmark of {record['date']}: {record['model']} on {where}, streaming, max_tokens "
         f"{record['max_tokens']}, greedy, {record['prompts']} prompts of mixed length, each level "
-        f"measured for {record['window_s']:g} s."
+        f"measured for {record['window_s']:g} s"
+        + (
+            f"; open loop at {', '.join(f'{r:g}' for r in record['rates'])} requests/s"
+            if record.get("rates")
+            else ""
+        )  # fmt: skip
+        + "."
     )
 
 
+# The full table's figures per row: (heading, key in a level's or rate's figures)
+COLUMNS = (
+    ("output tok/s", "output_tokens_per_s"),
+    ("TTFT p50 ms", "ttft_p50_ms"),
+    ("TTFT p90 ms", "ttft_p90_ms"),
+    ("TTFT p99 ms", "ttft_p99_ms"),
+    ("ITL p50 ms", "itl_p50_ms"),
+    ("ITL p99 ms", "itl_p99_ms"),
+    ("TPOT p50 ms", "tpot_p50_ms"),
+    ("TPOT p99 ms", "tpot_p99_ms"),
+    ("E2E p50 ms", "latency_p50_ms"),
+    ("E2E p99 ms", "latency_p99_ms"),
+    ("goodput req/s", "goodput_requests_per_s"),
+)
+# The README's cells: fewer columns, side by side
+README_COLUMNS = (
+    ("tok/s", "output_tokens_per_s"),
+    ("TTFT p50 ms", "ttft_p50_ms"),
+    ("TTFT p99 ms", "ttft_p99_ms"),
+    ("TPOT p50 ms", "tpot_p50_ms"),
+    ("E2E p99 ms", "latency_p99_ms"),
+)
+
+
 def markdown(record: dict[str, Any]) -> str:
+    head = "| system | concurrency | " + " | ".join(h for h, _ in COLUMNS)
     rows = [
-        "| system | concurrency | output tok/s | TTFT p50 ms | TTFT p95 ms | ITL p50 ms "
-        "| latency p50 ms | peak memory MiB | start-up s | GPU util mean/max % |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        head + " | peak memory MiB | start-up s | GPU util mean/max % |",
+        "|---|---:|" + "---:|" * (len(COLUMNS) + 3),
     ]
     for result in record["systems"].values():
         gpu = result.get("gpu") or {}
         util = f"{_f(gpu.get('util_mean_pct'))}/{_f(gpu.get('util_max_pct'))}" if gpu else "-"
         for level, m in result["levels"].items():
             rows.append(
-                f"| {result['label']} | {level} | {_f(m['output_tokens_per_s'])} "
-                f"| {_f(m['ttft_p50_ms'])} | {_f(m['ttft_p95_ms'])} | {_f(m['itl_p50_ms'])} "
-                f"| {_f(m['latency_p50_ms'])} | {result['peak_memory_mib']} "
-                f"| {result['startup_s']} | {util} |"
+                f"| {result['label']} | {level} | {_figures(m, COLUMNS)} "
+                f"| {result['peak_memory_mib']} | {result['startup_s']} | {util} |"
             )
-    return describe(record) + "\n\n" + "\n".join(rows) + "\n\n" + _targets(record) + "\n"
+    return (
+        describe(record)
+        + "\n\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + _rates_table(record, COLUMNS)
+        + _targets(record)
+        + "\n"
+    )
+
+
+def _figures(m: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> str:
+    return " | ".join(_f(m.get(key)) for _, key in columns)
+
+
+def _rates_table(record: dict[str, Any], columns: tuple[tuple[str, str], ...]) -> str:
+    """Open-loop rows (Poisson arrivals at a request rate), when the run had any."""
+    rows = []
+    for result in record["systems"].values():
+        for rate, m in (result.get("rates") or {}).items():
+            sent = m.get("requests_sent")
+            rows.append(f"| {result['label']} | {rate} | {_f(sent)} | {_figures(m, columns)} |")
+    if not rows:
+        return ""
+    slo = record.get("slo") or {}
+    heading = (
+        f"Open loop (Poisson arrivals; goodput: TTFT <= {_f(slo.get('ttft_ms'))} ms and TPOT <= "
+        f"{_f(slo.get('tpot_ms'))} ms):\n\n"
+        "| system | requests/s | sent | " + " | ".join(h for h, _ in columns) + " |\n"
+        "|---|---:|---:|" + "---:|" * len(columns) + "\n"
+    )
+    return heading + "\n".join(rows) + "\n\n"
 
 
 def _targets(record: dict[str, Any]) -> str:
@@ -106,19 +165,19 @@ def readme_section(results_dir: Path, base: Path) -> str:
 
 
 def _cell(kind: str, record: dict[str, Any], results_dir: Path, base: Path) -> str:
-    rows = ["| system | c | tok/s | TTFT p50 ms |", "|---|---:|---:|---:|"]
+    head = "| system | c | " + " | ".join(h for h, _ in README_COLUMNS) + " |"
+    rows = [head, "|---|---:|" + "---:|" * len(README_COLUMNS)]
     for result in record["systems"].values():
         for level, m in result["levels"].items():
-            rows.append(
-                f"| {result['label']} | {level} | {_f(m['output_tokens_per_s'])} "
-                f"| {_f(m['ttft_p50_ms'])} |"
-            )
+            rows.append(f"| {result['label']} | {level} | {_figures(m, README_COLUMNS)} |")
     latest = results_dir / f"latest-{kind.lower()}"
     full, image = (_relative(latest.with_suffix(s), base) for s in (".md", ".png"))
     return (
         f"**{kind}**. {describe(record)} Full table: [{full}]({full}).\n\n"
         + "\n".join(rows)
-        + f"\n\n{_targets(record)}\n\n![{kind} throughput and TTFT]({image})"
+        + "\n\n"
+        + _rates_table(record, README_COLUMNS)
+        + f"{_targets(record)}\n\n![{kind} throughput and TTFT]({image})"
     )
 
 

