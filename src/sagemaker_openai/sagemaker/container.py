@@ -5,7 +5,8 @@ start-up timeouts its server enforces, and where a model it fetches itself comes
   our settings' tensor parallelism (image, lmi); DJL's entrypoint also maps it to
   TENSOR_PARALLEL_DEGREE and OPTION_TENSOR_PARALLEL_DEGREE is its own property
   (djl-serving v0.36.0 serving/docker/dockerd-entrypoint-with-cuda-compat.sh). hf-dlc runs the
-  transformers engine, on one device (engines/transformers.py refuses more): none is set there.
+  transformers engine, on one device (engines/transformers/engine.py refuses more): none is
+  set there.
 - Timeouts: DJL gives a model MODEL_LOADING_TIMEOUT seconds (1200 in its LMI image, 240 in the
   CPU image) and maps SAGEMAKER_STARTUP_TIMEOUT to option.model_loading_timeout (v0.36.0
   wlm/.../SageMakerCompatibility.java, engines/python/.../PyEnv.java); the HF toolkit's model

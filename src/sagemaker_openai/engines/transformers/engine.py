@@ -90,7 +90,7 @@ def load(model_dir: Path, *, served_name: str, options: EngineOptions) -> Transf
         token_capacity=capacity,
     )
     adapters = LoraAdapters(model, device) if options.max_loras else None
-    # a quarter of the KV budget keeps finished prompts for reuse (engines/prefixes.py)
+    # a quarter of the KV budget keeps finished prompts for reuse (batch/prefixes.py)
     prefix_bytes = budget // 4
     return TransformersEngine(model, tokenizer, card, device, adapters, prefix_bytes)
 
@@ -159,7 +159,7 @@ def _check_options(options: EngineOptions) -> None:
 
 
 class TransformersEngine:
-    """Continuous batching (engines/batching.py): all sequences advance in one forward pass."""
+    """Continuous batching (batch/batching.py): all sequences advance in one forward pass."""
 
     def __init__(
         self,
@@ -251,7 +251,7 @@ class TransformersEngine:
 def _scheduler(
     model: Any, device: str, adapters: LoraAdapters | None, prefix_bytes: int
 ) -> Scheduler:
-    """Continuous batching: one packed forward pass per step (engines/mixed.py)."""
+    """Continuous batching: one packed forward pass per step (batch/mixed.py)."""
     # imported here: they need transformers 4.56's per-layer caches (_check_transformers)
     from .batch.batching import Scheduler
     from .batch.mixed import use_packed_attention

@@ -156,7 +156,7 @@ class LoraAdapters:
         from peft.tuners.lora import LoraLayer
 
         def name_rows(module: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-            # A packed step (engines/mixed.py) is one batch row of many tokens, one name each:
+            # A packed step (batch/mixed.py) is one batch row of many tokens, one name each:
             # PEFT splits the batch dimension by name, so the tokens become the batch here (a
             # linear layer is the same per token) and go back after (unpack).
             x = args[0]

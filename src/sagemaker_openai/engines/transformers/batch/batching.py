@@ -3,8 +3,8 @@
 The running sequences share one KV cache, left-padded: row i holds its own tokens at the right
 end, padding (masked out) on the left, so every row's next token lands in the same new column.
 A newcomer's prompt is prefilled into its own cache in chunks (a few hundred tokens per step,
-packed into the same forward pass as the rows' next tokens: engines/mixed.py), after the
-longest prefix a finished prompt left in the prefix cache (engines/prefixes.py). It then takes
+packed into the same forward pass as the rows' next tokens: batch/mixed.py), after the
+longest prefix a finished prompt left in the prefix cache (batch/prefixes.py). It then takes
 the row of a sequence that ended, or joins at a rebuild; a sequence that ends or is cancelled
 gives up its row. Nobody else's keys and values are recomputed.
 """
@@ -74,7 +74,7 @@ class Scheduler(Worker):
 
     def _step(self) -> None:
         """Seat prefilled sequences, drop ended rows when it is worth a rebuild, then one forward
-        pass (engines/mixed.py) for every row's next token and the next prompt chunks.
+        pass (batch/mixed.py) for every row's next token and the next prompt chunks.
 
         A newcomer no longer than the batch's width takes the row of one that ended (a copy of
         its own cache only). A rebuild copies the whole cache, so it waits until it is worth
@@ -98,7 +98,7 @@ class Scheduler(Worker):
         pieces = self._pieces()
         if not (pieces or self._batch.live):
             return
-        # one adapter name per packed token (engines/lora.py): each row's, each chunk's tokens'
+        # one adapter name per packed token (transformers/lora.py): each row's, each chunk's tokens'
         running = self._batch.seqs if self._batch.live else []
         names = [s.params.adapter for s in running]
         names += [p.seq.params.adapter for p in pieces for _ in range(p.n)]

@@ -14,7 +14,7 @@ import torch
 
 from ..internals import DynamicCache, DynamicLayer
 
-ATTENTION = "smoai_grouped"  # registered with transformers by engines/mixed.py
+ATTENTION = "smoai_grouped"  # registered with transformers by batch/mixed.py
 GROW = 128  # spare columns allocated when a layer's buffer is full
 
 
