@@ -13,7 +13,7 @@ from typing import Any, cast
 from . import __version__
 from .admission import RESERVE_TOKENS, Admission, Hold
 from .answer import REASONING_NAMES, Answer, AnswerFormat
-from .constraint import decoding_constraint, structured_format
+from .constraint import decoding_constraint
 from .conversation import template_inputs
 from .engines.base import Engine, SamplingParams, Step, TokenLogprob
 from .errors import ContextLengthExceeded, InvalidRequest
@@ -127,7 +127,6 @@ class ChatService:
             seed=request.seed,
             logprobs=(request.top_logprobs or 0) if request.logprobs else None,
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
-            response_format=structured_format(request.response_format),
             guided=guided,
             adapter=adapter,
             top_k=_top_k(request.top_k, card.vocab_size),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 FinishReason = Literal["stop", "length"]
 
@@ -68,8 +68,6 @@ class SamplingParams:
     seed: int | None = None
     logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
     logit_bias: dict[int, float] = field(default_factory=dict)
-    # {"type": "json_object"} or {"type": "json_schema", "json_schema": {...}}; None: free text
-    response_format: dict[str, Any] | None = None
     guided: Guided | None = None  # constrained decoding; None: free text
     adapter: str | None = None  # a registered LoRA adapter's name; None: the base model
     # vLLM's extras, with vLLM's meaning (vllm/sampling_params.py)
