@@ -19,6 +19,8 @@ RANKS = {
     **dict.fromkeys(("invocation", "runtime"), 4),
     "hosts": 4.5,  # DJL's and the HF toolkit's handlers (the packaged templates import them)
     "service": 3.5,  # the one builder of the chat service from settings
+    "planning": 2.5,  # chat's first walk: request checks and budgets into a Plan
+    "responding": 2.75,  # chat's second walk: engine steps to OpenAI objects
     **dict.fromkeys(("chat", "sessions", "adapters"), 3),
     **dict.fromkeys(
         ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),

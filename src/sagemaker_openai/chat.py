@@ -6,17 +6,18 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from . import __version__
-from .admission import RESERVE_TOKENS, Admission, Hold
+from . import __version__, planning, responding
+from .admission import Admission
 from .answer import REASONING_NAMES, Answer, AnswerFormat
 from .constraint import decoding_constraint
 from .conversation import template_inputs
-from .engines.base import Engine, SamplingParams, Step, TokenLogprob
-from .errors import ContextLengthExceeded, InvalidRequest
+from .engines.base import Engine, SamplingParams, Step
+from .errors import InvalidRequest
+from .planning import Plan
 from .prompt import encode_prompt
 from .protocol import (
     ChatCompletion,
@@ -56,18 +57,6 @@ class ChatOptions:
     reasoning_parser: str = "auto"  # thinking markers: reasoning.PARSER_NAMES
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One validated request, ready for the engine: one SamplingParams per choice."""
-
-    id: str
-    created: int
-    prompt: list[int]
-    choices: tuple[SamplingParams, ...]
-    include_usage: bool
-    answer: AnswerFormat
-
-
 class ChatService:
     """OpenAI chat completions on top of one engine."""
 
@@ -105,18 +94,20 @@ class ChatService:
         registered LoRA adapter to generate with (adapters.pick_adapter), named in the answer."""
         card = self.engine.card
         tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
-        _check_features(request, card.features, tools)
-        _check_logit_bias(request.logit_bias, card.vocab_size)
-        _check_token_ids(request.stop_token_ids, card.vocab_size)
+        planning.check_features(request, card.features, tools)
+        planning.check_logit_bias(request.logit_bias, card.vocab_size)
+        planning.check_token_ids(request.stop_token_ids, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
         messages, variables = template_inputs(request, card, tools)
         chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
-        _check_length_before_encoding(chars, card.context_length, card.max_token_chars)
+        planning.check_length_before_encoding(chars, card.context_length, card.max_token_chars)
         prompt = encode_prompt(
             card, messages, self.engine.encode, literal=self.literal_content, variables=variables
         )
-        max_tokens = _completion_budget(len(prompt), request.completion_limit, card.context_length)
-        _check_min_tokens(request.min_tokens, max_tokens)
+        max_tokens = planning.completion_budget(
+            len(prompt), request.completion_limit, card.context_length
+        )
+        planning.check_min_tokens(request.min_tokens, max_tokens)
         params = SamplingParams(
             max_tokens=max_tokens,
             temperature=1.0 if request.temperature is None else request.temperature,
@@ -129,7 +120,7 @@ class ChatService:
             logit_bias={int(k): v for k, v in (request.logit_bias or {}).items()},
             guided=guided,
             adapter=adapter,
-            top_k=_top_k(request.top_k, card.vocab_size),
+            top_k=planning.top_k(request.top_k, card.vocab_size),
             min_p=request.min_p or 0.0,
             repetition_penalty=request.repetition_penalty or 1.0,
             min_tokens=request.min_tokens or 0,
@@ -140,7 +131,7 @@ class ChatService:
         n = request.n or 1
         # One request that could never be admitted is a 400 now, not a wait that never ends.
         named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
-        self.admission.check(n * _reservation(len(prompt), max_tokens), named)
+        self.admission.check(n * planning.reservation(len(prompt), max_tokens), named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -191,9 +182,12 @@ class ChatService:
 
     async def complete(self, plan: Plan) -> ChatCompletion:
         """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
-        async with self.admission.admit(_tokens_needed(plan)) as hold:
+        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
             results = await asyncio.gather(
-                *(_collect(_metered(self.engine, plan.prompt, p, hold)) for p in plan.choices)
+                *(
+                    responding.collect(responding.metered(self.engine, plan.prompt, p, hold))
+                    for p in plan.choices
+                )
             )
         choices: list[ChatCompletionChoice] = []
         completion_tokens = cached = 0
@@ -207,7 +201,7 @@ class ChatService:
                 {
                     "index": index,
                     "message": answer.message(),
-                    "logprobs": _logprobs(logprobs, plan.choices[index]),
+                    "logprobs": responding.choice_logprobs(logprobs, plan.choices[index]),
                     "finish_reason": answer.finish_reason(finish),
                 }
             )
@@ -218,18 +212,20 @@ class ChatService:
             "model": plan.choices[0].adapter or self.engine.card.name,
             "system_fingerprint": self.fingerprint,
             "choices": choices,
-            "usage": _usage(len(plan.prompt), completion_tokens, cached),
+            "usage": responding.usage(len(plan.prompt), completion_tokens, cached),
         }
 
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
         """`chat.completion.chunk` objects in order. The first comes once the request is
         admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
-        async with self.admission.admit(_tokens_needed(plan)) as hold:
-            steps = _merge(self.engine, plan, hold)
+        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
+            steps = responding.merge(self.engine, plan, hold)
             try:
                 first = await anext(steps)
                 for index in range(len(plan.choices)):
-                    yield self._chunk(plan, [_choice(index, {"role": "assistant", "content": ""})])
+                    yield self._chunk(
+                        plan, [responding.choice(index, {"role": "assistant", "content": ""})]
+                    )
                 async for chunk in self._step_chunks(plan, prepend(first, steps)):
                     yield chunk
             finally:
@@ -249,14 +245,20 @@ class ChatService:
                 deltas = [{"content": ""}]  # held-back text: its logprobs still go out now
             for k, delta in enumerate(deltas):
                 # a step's logprobs ride on its first delta
-                yield self._chunk(plan, [_choice(index, delta, step if k == 0 else None, params)])
+                yield self._chunk(
+                    plan, [responding.choice(index, delta, step if k == 0 else None, params)]
+                )
             if step.finish_reason:
                 completion_tokens += step.completion_tokens
                 cached = max(cached, step.cached_tokens)
                 reason = answer.finish_reason(step.finish_reason)
-                yield self._chunk(plan, [_choice(index, {"content": ""}, finish_reason=reason)])
+                yield self._chunk(
+                    plan, [responding.choice(index, {"content": ""}, finish_reason=reason)]
+                )
         if plan.include_usage:
-            yield self._chunk(plan, [], _usage(len(plan.prompt), completion_tokens, cached))
+            yield self._chunk(
+                plan, [], responding.usage(len(plan.prompt), completion_tokens, cached)
+            )
 
     def _chunk(
         self, plan: Plan, choices: list[ChatCompletionChunkChoice], usage: Usage | None = None
@@ -272,201 +274,3 @@ class ChatService:
             chunk["usage"] = usage  # wire order: usage, then choices
         chunk["choices"] = choices
         return cast(ChatCompletionChunk, chunk)
-
-
-def _reservation(prompt_tokens: int, max_tokens: int) -> int:
-    """Cache room one sequence is admitted with: its prompt and the start of its answer."""
-    return prompt_tokens + min(max_tokens, RESERVE_TOKENS)
-
-
-def _tokens_needed(plan: Plan) -> int:
-    """Cache room the request is admitted with (admission.py): every choice's reservation."""
-    return sum(_reservation(len(plan.prompt), p.max_tokens) for p in plan.choices)
-
-
-async def _metered(
-    engine: Engine, prompt: list[int], params: SamplingParams, hold: Hold
-) -> AsyncGenerator[Step, None]:
-    """One sequence's steps; what it holds beyond its reservation is taken as it grows."""
-    held = _reservation(len(prompt), params.max_tokens)
-    steps = engine.generate(prompt, params)
-    try:
-        async for step in steps:
-            used = len(prompt) + step.completion_tokens
-            if used > held:
-                hold.grow(used - held)
-                held = used
-            yield step
-    finally:
-        close = getattr(steps, "aclose", None)  # an engine's async generator: frees its sequence
-        if close is not None:
-            await close()
-
-
-async def _merge(engine: Engine, plan: Plan, hold: Hold) -> AsyncGenerator[tuple[int, Step], None]:
-    """Steps of all choices as they come, tagged with the choice index."""
-    if len(plan.choices) == 1:
-        async for step in _metered(engine, plan.prompt, plan.choices[0], hold):
-            yield 0, step
-        return
-    queue: asyncio.Queue[tuple[int, Step] | BaseException] = asyncio.Queue()
-
-    async def pump(index: int, params: SamplingParams) -> None:
-        try:
-            async for step in _metered(engine, plan.prompt, params, hold):
-                queue.put_nowait((index, step))
-        except Exception as exc:  # handed to the consumer, which raises it
-            queue.put_nowait(exc)
-
-    tasks = [asyncio.create_task(pump(i, p)) for i, p in enumerate(plan.choices)]
-    try:
-        remaining = len(tasks)
-        while remaining:
-            item = await queue.get()
-            if isinstance(item, BaseException):
-                raise item
-            if item[1].finish_reason:
-                remaining -= 1
-            yield item
-    finally:
-        for task in tasks:
-            task.cancel()
-
-
-async def _collect(
-    steps: AsyncIterator[Step],
-) -> tuple[str, int, str, list[TokenLogprob], int]:
-    parts: list[str] = []
-    logprobs: list[TokenLogprob] = []
-    last = Step(text="", completion_tokens=0, finish_reason="stop")
-    async for step in steps:
-        parts.append(step.text)
-        logprobs.extend(step.logprobs)
-        last = step
-    finish = last.finish_reason or "stop"
-    return "".join(parts), last.completion_tokens, finish, logprobs, last.cached_tokens
-
-
-def _choice(
-    index: int,
-    delta: dict[str, Any],
-    step: Step | None = None,
-    params: SamplingParams | None = None,
-    finish_reason: str | None = None,
-) -> ChatCompletionChunkChoice:
-    logprobs = _logprobs(list(step.logprobs), params) if step and params else None
-    return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
-
-
-def _logprobs(entries: list[TokenLogprob], params: SamplingParams) -> dict[str, Any] | None:
-    if params.logprobs is None:
-        return None
-    return {
-        "content": [
-            {
-                "token": e.token,
-                "logprob": e.logprob,
-                "bytes": e.bytes,
-                "top_logprobs": [
-                    {"token": t, "logprob": lp, "bytes": b} for t, lp, b in e.top_logprobs
-                ],
-            }
-            for e in entries
-        ],
-        "refusal": None,
-    }
-
-
-def _usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> Usage:
-    usage: Usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
-    if cached_tokens:  # OpenAI's field, as vLLM sends it
-        usage["prompt_tokens_details"] = {"cached_tokens": min(cached_tokens, prompt_tokens)}
-    return usage
-
-
-def _check_features(
-    request: ChatCompletionRequest, features: frozenset[str], tools: ToolChoice | None
-) -> None:
-    """Parameters this engine cannot honour are refused, never silently ignored."""
-
-    def refuse(param: str, what: str) -> None:
-        raise InvalidRequest(
-            f"{what} is not supported by this endpoint's engine; remove '{param}'.", param=param
-        )
-
-    if request.logprobs and "logprobs" not in features:
-        refuse("logprobs", "Returning logprobs")
-    if request.logit_bias and "logit_bias" not in features:
-        refuse("logit_bias", "logit_bias")
-    fmt = (request.response_format or {}).get("type", "text")
-    if fmt != "text" and "response_format" not in features:
-        refuse("response_format", f"response_format of type '{fmt}'")
-    if tools and tools.mode in ("required", "named") and "response_format" not in features:
-        refuse("tool_choice", f"tool_choice {tools.mode!r} (constrained decoding)")
-
-
-def _check_logit_bias(bias: dict[str, float] | None, vocab_size: int) -> None:
-    """Keys (digits, checked by protocol) must be token ids of this model; before a stream."""
-    for key in bias or {}:
-        if vocab_size and not 0 <= int(key) < vocab_size:
-            raise InvalidRequest(
-                f"logit_bias key {key} is not a token id of this model (0 to {vocab_size - 1}).",
-                param="logit_bias",
-            )
-
-
-def _top_k(top_k: int | None, vocab_size: int) -> int:
-    """0 (off) for -1, 0 and any k that keeps the whole vocabulary (vLLM keeps k in 32 bits)."""
-    if not top_k or top_k < 0 or (vocab_size and top_k >= vocab_size):
-        return 0
-    return top_k
-
-
-def _check_min_tokens(min_tokens: int | None, max_tokens: int) -> None:
-    """Against the completion budget (protocol checked it against an explicit max_tokens)."""
-    if min_tokens is not None and min_tokens > max_tokens:
-        raise InvalidRequest(
-            f"min_tokens ({min_tokens}) must be at most the tokens the context leaves for the "
-            f"completion ({max_tokens}).",
-            param="min_tokens",
-        )
-
-
-def _check_token_ids(ids: list[int] | None, vocab_size: int) -> None:
-    for token in ids or []:
-        if vocab_size and not token < vocab_size:
-            raise InvalidRequest(
-                f"stop_token_ids holds {token}, not a token id of this model "
-                f"(0 to {vocab_size - 1}).",
-                param="stop_token_ids",
-            )
-
-
-def _check_length_before_encoding(chars: int, context: int, max_token_chars: int) -> None:
-    """A prompt surely beyond the context is refused without spending seconds tokenizing it."""
-    if max_token_chars and chars > context * max_token_chars:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {context} tokens. However, your messages "
-            f"resulted in at least {chars // max_token_chars} tokens ({chars} characters). "
-            "Please reduce the length of the messages."
-        )
-
-
-def _completion_budget(prompt_tokens: int, requested: int | None, context: int) -> int:
-    """Completion tokens allowed: the request's limit, or what is left of the context."""
-    if requested is not None and prompt_tokens + requested > context:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {context} tokens. However, you requested "
-            f"{prompt_tokens + requested} tokens ({prompt_tokens} in the messages, {requested} in "
-            "the completion). Please reduce the length of the messages or completion."
-        )
-    if requested is None and prompt_tokens >= context:
-        raise ContextLengthExceeded(
-            f"This model's maximum context length is {context} tokens. However, your messages "
-            f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
-        )
-    return requested if requested is not None else context - prompt_tokens
