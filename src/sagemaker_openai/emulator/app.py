@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .async_inference import AsyncInvocations
+from .endpoint import Emulator, EmulatorConfig
 from .errors import ServiceError
 from .openai_route import OpenAIRoute
-from .runtime import Emulator, EmulatorConfig
 
 __all__ = ["EmulatorConfig", "create_emulator_app", "describe_emulator", "run_emulator"]
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .client_io import read_body
+from .endpoint import Emulator
 from .errors import ServiceError, validation_error
-from .runtime import Emulator
 
 INLINE_LIMIT = 128_000  # bytes of an inline Body
 DEFAULT_TIMEOUT_S = 900  # InvocationTimeoutSeconds when not given

@@ -18,8 +18,8 @@ from starlette.responses import Response, StreamingResponse
 
 from ..bearer import TokenError, read_token, verify_token
 from .client_io import unless_disconnected
+from .endpoint import Emulator, forward_headers
 from .errors import ServiceError
-from .runtime import Emulator, forward_headers
 
 _PATHS = {
     "invocations": "/invocations",

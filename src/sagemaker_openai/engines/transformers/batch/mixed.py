@@ -46,7 +46,7 @@ class Piece:
         return self.start + self.n == len(self.seq.prompt)
 
 
-class Step:
+class PackedStep:
     """The `past_key_values` of one packed forward pass: the first `rows` tokens are the batch's
     rows (one each), then each piece's tokens. It writes every token's keys and values where
     they belong and keeps them for the attention call of the same layer, which follows."""
@@ -95,7 +95,7 @@ def attention(
     attention_mask: torch.Tensor | None,
     scaling: float | None = None,
     dropout: float = 0.0,
-    packed_step: Step | None = None,
+    packed_step: PackedStep | None = None,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """Attention of a packed step (query [1, heads, tokens, dim]); output [1, tokens, heads, dim].
@@ -143,7 +143,7 @@ def forward(model: Any, batch: Any, pieces: list[Piece]) -> torch.Tensor:
         positions += range(piece.start, piece.start + piece.n)
         keep.append(len(ids) - 1)
     device = model.device
-    step = Step(batch.layers, positions[: len(rows)], batch.width, pieces)
+    step = PackedStep(batch.layers, positions[: len(rows)], batch.width, pieces)
     out = model(
         input_ids=torch.tensor([ids], device=device),
         position_ids=torch.tensor([positions], device=device),
