@@ -22,7 +22,7 @@ from live import start_server, stop, wait_ready
 from sagemaker_openai.chat import ChatOptions, ChatService
 from sagemaker_openai.engines import load_engine
 from sagemaker_openai.engines.base import Engine, EngineOptions
-from sagemaker_openai.service import HOST_SETTINGS, SERVICE_SETTINGS
+from sagemaker_openai.service import FLAG_ONLY, HOST_SETTINGS, SERVICE_SETTINGS
 from sagemaker_openai.settings import ENV, Settings, load_settings
 
 STUB = Path(__file__).parent / "sagemaker" / "djl_stub"
@@ -44,6 +44,7 @@ SAMPLES = {
     "gpu_memory_utilization": "0.5",
     "special_tokens_in_content": "true",
     "tool_call_parser": "mistral",
+    "reasoning_parser": "none",
     "reasoning_field": "reasoning",
     "async_endpoint": "true",
     "stateful_sessions": "true",
@@ -66,6 +67,9 @@ def test_every_setting_is_accounted_for() -> None:
         )
     every = {f.name for f in dataclasses.fields(Settings)}
     assert set(BUILT) <= every, "an option field with no setting of that name"
+    # the packaged hosts read only the environment: a built setting without a variable would
+    # reach `serve` alone
+    assert {n for n in BUILT if n not in ENV} == set(FLAG_ONLY)
     for name in ENV:
         default = getattr(Settings(), name)
         assert getattr(load_settings({}, {ENV[name]: SAMPLES[name]}), name) != default, name

@@ -21,6 +21,9 @@ from .settings import Settings
 # Settings the builder reads beside the options' fields.
 SERVICE_SETTINGS = ("engine", "served_model_name", "max_waiting")
 
+# Options with no environment variable, so `serve`'s flags only, and why a container needs none.
+FLAG_ONLY = {"device": "auto takes the GPU where PyTorch sees one, the CPU elsewhere"}
+
 # Settings a host applies itself, not the service, and why the packaged hosts do not.
 HOST_SETTINGS = {
     "model": "the packaged hosts load the folder DJL or the toolkit hands them (model_dir)",

