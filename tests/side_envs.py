@@ -30,7 +30,9 @@ TORCH_DEPS = ("filelock", "fsspec", "networkx", "sympy", "typing-extensions", "j
 # The toolkit's model server and its glue, with --no-deps: the toolkit's declared dependencies
 # would pull librosa and friends, which the handlers never import (as in the Makefile).
 HF_TOOLKIT_NO_DEPS = ("multi-model-server==1.1.11", "sagemaker-inference==1.10.1", "retrying")
-HF_TOOLKIT_DEPS = ("scipy", "psutil", "Pillow")
+# sagemaker-inference 1.10.1's setup.py install_requires (boto3, numpy, six, psutil, retrying,
+# scipy): the image installs them, and its decoder imports six at load.
+HF_TOOLKIT_DEPS = ("scipy", "psutil", "Pillow", "six", "boto3")
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,10 @@ def test_every_setting_has_one_variable_and_at_most_16_of_ours() -> None:
 
 def test_serve_help_is_written_from_the_settings() -> None:
     serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
-    helps = {a.dest: a.help or "" for a in serve._actions}
+    helps = {a.dest: (a.help or "").replace("%%", "%") for a in serve._actions}
+    rendered = "".join(serve.format_help().split())  # what `serve --help` prints, unwrapped
     for f in dataclasses.fields(Settings):
+        assert "".join(f.metadata["help"].split()) in rendered
         assert f.metadata["help"] in helps[f.name]
         assert f.name not in ENV or ENV[f.name] in helps[f.name]
     assert "4.0" in helps["kv_cache_gib"] and "8080" in helps["port"]

@@ -34,7 +34,8 @@ def _add_serve(commands: Commands) -> None:
     for f in dataclasses.fields(Settings):
         default = f.metadata.get("default", f.default)
         env = f"env {ENV[f.name]}; " if f.name in ENV else ""
-        help_text = f"{f.metadata['help']} [{env}{default}]"
+        # argparse formats help with %: a literal percent sign is written %%
+        help_text = f"{f.metadata['help']} [{env}{default}]".replace("%", "%%")
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
             p.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
