@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from sagemaker_openai.admission import Admission, Busy
-from sagemaker_openai.errors import InvalidRequest
+from sagemaker_openai.admission import Admission
+from sagemaker_openai.errors import Busy, InvalidRequest
 
 
 def test_the_queue_admits_in_order_and_refuses_beyond_its_length() -> None:

@@ -83,6 +83,39 @@ class NotReady(OpenAIError):
         super().__init__(message, code="model_not_ready")
 
 
+class Busy(OpenAIError):
+    """Every slot and every place in admission's queue is taken: retry shortly."""
+
+    status = 429
+    type = "requests"  # OpenAI's type and code for a request it refuses for load
+
+    def __init__(self, waiting: int, retry_after_s: int):
+        super().__init__(
+            f"The server is busy: {waiting} requests are already waiting. Retry after "
+            f"{retry_after_s} s.",
+            code="rate_limit_exceeded",
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class ShuttingDown(OpenAIError):
+    status = 503
+    type = "server_error"
+
+    def __init__(self, message: str = "The server is shutting down; retry on another instance."):
+        super().__init__(message, code="server_shutting_down")
+
+
+class EngineDead(OpenAIError):
+    status = 503
+    type = "server_error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The model engine has stopped; this instance is restarting.", code="engine_dead"
+        )
+
+
 class InternalError(OpenAIError):
     """A fault of ours: the body says only that; the log has the traceback."""
 
