@@ -1,4 +1,5 @@
-"""Errors that carry their own HTTP status and OpenAI error fields; invocation.py maps them."""
+"""Errors that carry their own HTTP status and OpenAI error fields; serving/invocation.py maps
+them. Every error a client can see is one of these."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class RequestTooLarge(OpenAIError):
 
 
 class HeadTooLarge(OpenAIError):
-    """A request head over the server's bounds (http_server.py answers it before any route)."""
+    """A request head over the server's bounds (serving/http_server.py answers before routing)."""
 
     status = 431
     type = "invalid_request_error"

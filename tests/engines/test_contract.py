@@ -20,8 +20,8 @@ import pytest
 from live import WEATHER_TOOL, free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
-from sagemaker_openai.server import create_app
 from sagemaker_openai.service import chat_service
+from sagemaker_openai.serving.server import create_app
 from sagemaker_openai.settings import load_settings
 
 SETTINGS = load_settings({})

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .chat import ChatService
-from .engines.base import Engine
-from .errors import EngineDead, NotReady, ShuttingDown
+from ..chat import ChatService
+from ..engines.base import Engine
+from ..errors import EngineDead, NotReady, ShuttingDown
 
 log = logging.getLogger(__name__)
 
