@@ -54,8 +54,8 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def admit(self, tokens: int) -> AsyncIterator[Hold]:
-        """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy."""
-        self.check(tokens)
+        """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy.
+        The caller checked `tokens` against the capacity first (`check`, at planning)."""
         tokens = min(tokens, self.capacity) if self.capacity else 0
         if self._queue or not self._fits(tokens):
             if len(self._queue) >= self.max_waiting:

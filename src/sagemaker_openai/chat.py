@@ -131,7 +131,8 @@ class ChatService:
         n = request.n or 1
         # One request that could never be admitted is a 400 now, not a wait that never ends.
         named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
-        self.admission.check(n * planning.reservation(len(prompt), max_tokens), named)
+        hold = n * planning.reservation(len(prompt), max_tokens)
+        self.admission.check(hold, named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -144,6 +145,7 @@ class ChatService:
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
             answer=self._answer_format(tools, rendered.text, request.include_reasoning),
+            hold=hold,
         )
 
     def _thinking_budget(self, budget: int | None, max_tokens: int) -> int | None:
@@ -175,7 +177,7 @@ class ChatService:
 
     async def complete(self, plan: Plan) -> ChatCompletion:
         """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
-        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
+        async with self.admission.admit(plan.hold) as hold:
             results = await asyncio.gather(
                 *(
                     responding.collect(responding.metered(self.engine, plan.prompt, p, hold))
@@ -211,7 +213,7 @@ class ChatService:
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
         """`chat.completion.chunk` objects in order. The first comes once the request is
         admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
-        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
+        async with self.admission.admit(plan.hold) as hold:
             steps = responding.merge(self.engine, plan, hold)
             try:
                 first = await anext(steps)
