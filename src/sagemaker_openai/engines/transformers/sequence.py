@@ -36,7 +36,8 @@ Logprobs = tuple[float, list[tuple[int, float]]]
 
 
 class Sequence:
-    """A request's state from prompt to last token; the scheduler owns it while it runs."""
+    """A request's state from prompt to last token. Once submitted, only the scheduler's worker
+    thread touches it; the event loop reads the outbox (batch/worker.py)."""
 
     def __init__(
         self,

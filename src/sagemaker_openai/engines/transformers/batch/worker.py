@@ -1,6 +1,9 @@
-"""What both transformers schedulers share: the model on one worker thread, an inbox of sequences.
+"""What the transformers scheduler rests on: the model on one worker thread, an inbox of
+sequences, and an inbox of cancellations.
 
-A scheduler sets up its own state, then calls `start`; its `_run` is the worker's loop.
+A scheduler sets up its own state, then calls `start`; its `_run` is the worker's loop. Once
+submitted, a Sequence belongs to the worker thread: the event loop only reads its outbox, and
+asks for a cancellation through `cancel`, which the worker carries out (`_take_cancels`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ class Worker:
         self._device = device
         self._adapters = adapters
         self._inbox: queue.Queue[Sequence] = queue.Queue()
+        self._cancels: queue.SimpleQueue[Sequence] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
 
     def start(self) -> None:
@@ -26,6 +30,19 @@ class Worker:
 
     def submit(self, seq: Sequence) -> None:
         self._inbox.put(seq)
+
+    def cancel(self, seq: Sequence) -> None:
+        """From the event loop: the worker drops the sequence's row and cache before its next
+        step (a submitted sequence is always in the inbox or the worker's hands by then)."""
+        self._cancels.put(seq)
+
+    def _take_cancels(self) -> None:
+        """On the worker thread: mark the sequences the event loop gave up on."""
+        while True:
+            try:
+                self._cancels.get_nowait().cancelled = True
+            except queue.Empty:
+                return
 
     @property
     def alive(self) -> bool:
