@@ -46,17 +46,14 @@ class Scheduler(Worker):
         self._batch = Batch(device)
         self._ready: list[Sequence] = []  # prefilled, first token sent, not yet in the batch
         self._ready_steps = 0  # steps the oldest of them has waited
-        self._active = 0  # taken from the inbox, not finished or cancelled (the worker writes it)
         self.start()
 
     def _run(self) -> None:
         while True:
             if not self._batch.live and not self._waiting and not self._ready:
                 self._waiting.append(self._inbox.get())  # idle: block until work comes
-                self._active += 1
             while not self._inbox.empty():
                 self._waiting.append(self._inbox.get_nowait())
-                self._active += 1
             self._take_cancels()
             try:
                 with torch.inference_mode():
@@ -65,18 +62,10 @@ class Scheduler(Worker):
                 # it (one sequence's own failure ends only that one: Sequence.advance)
                 log.exception("generation failed")
                 for seq in [*self._batch.live, *self._waiting, *self._ready]:
-                    seq.send(exc)
+                    seq.fail(exc)
                 self._batch = Batch(self._device)
                 self._waiting.clear()
                 self._ready = []
-            queued = [*self._waiting, *self._ready, *self._batch.seqs]
-            self._active = sum(not (s.finished or s.cancelled) for s in queued)
-
-    @property
-    def running(self) -> int:
-        """Sequences submitted and not yet finished or cancelled (read from any thread: two
-        counts, never the worker's lists)."""
-        return self._inbox.qsize() + self._active
 
     def _step(self) -> None:
         """Seat prefilled sequences, drop ended rows when it is worth a rebuild, then one forward

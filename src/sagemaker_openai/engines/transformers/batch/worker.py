@@ -23,13 +23,28 @@ class Worker:
         self._adapters = adapters
         self._inbox: queue.Queue[Sequence] = queue.Queue()
         self._cancels: queue.SimpleQueue[Sequence] = queue.SimpleQueue()
+        self._open = 0  # submitted, not yet ended or dropped (`running`)
+        self._counting = threading.Lock()  # the loop adds, the worker subtracts
         self._worker = threading.Thread(target=self._run, name="transformers-engine", daemon=True)
 
     def start(self) -> None:
         self._worker.start()
 
     def submit(self, seq: Sequence) -> None:
+        seq.on_end = self._ended
+        with self._counting:
+            self._open += 1
         self._inbox.put(seq)
+
+    @property
+    def running(self) -> int:
+        """Sequences submitted and not yet ended or dropped; 0 by the time every caller has
+        its last step (a sequence ends before its last step is sent)."""
+        return self._open
+
+    def _ended(self) -> None:
+        with self._counting:
+            self._open -= 1
 
     def cancel(self, seq: Sequence) -> None:
         """From the event loop: the worker drops the sequence's row and cache before its next
@@ -40,9 +55,12 @@ class Worker:
         """On the worker thread: mark the sequences the event loop gave up on."""
         while True:
             try:
-                self._cancels.get_nowait().cancelled = True
+                seq = self._cancels.get_nowait()
             except queue.Empty:
                 return
+            if not (seq.finished or seq.cancelled):
+                seq.cancelled = True
+                self._ended()
 
     @property
     def alive(self) -> bool:
