@@ -4,9 +4,9 @@ the machine does not move it much (CPU time, not wall time).
   python -m bench.chunk_cost replay [--requests 300] [--format jsonl] [--profile out.prof]
     In-process, no socket: the real demo model's Steps are recorded once (transformers engine,
     greedy, bench/prompts.json), then replayed through the whole ASGI app (/invocations:
-    request parsing, chat.py, answer.py, streaming.py, invocation.py, server.py, Starlette's
-    StreamingResponse) one request after another. Reports process CPU per request and per
-    chunk, and the stream's share (from the response head to its last byte).
+    request parsing, chat.py, answer.py, streaming.py, serving/invocation.py, serving/server.py,
+    Starlette's StreamingResponse) one request after another. Reports process CPU per request
+    and per chunk, and the stream's share (from the response head to its last byte).
   python -m bench.chunk_cost server --system runtime_vllm [--requests 96 --concurrency 8]
     A real server process with its real engine, driven over HTTP by this process; reports the
     CPU of the server's main thread (the event loop: HTTP, JSON, chat layer; in vLLM's API
@@ -153,8 +153,8 @@ async def _asgi_request(app: Any, body: bytes, fmt: str, marks: list[float]) -> 
 
 async def _replay(args: argparse.Namespace) -> dict[str, Any]:
     from sagemaker_openai.demo import ensure_demo_model
-    from sagemaker_openai.server import create_app
     from sagemaker_openai.service import chat_service
+    from sagemaker_openai.serving.server import create_app
     from sagemaker_openai.settings import load_settings
 
     settings = load_settings({})

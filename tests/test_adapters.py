@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sagemaker_openai.adapters import ADAPTER_HEADER
+from sagemaker_openai.serving.adapters import ADAPTER_HEADER
 
 PROMPT = [{"role": "user", "content": "Name three colours of the rainbow."}]
 MAX_TOKENS = 24
@@ -280,7 +280,7 @@ def test_an_adapter_gone_while_its_request_waited_is_a_404() -> None:
     """Engines raise AdapterMissing when a sequence starts after its adapter was unregistered
     (it waited for admission); the one error mapping makes it the same 404 as a late header."""
     from sagemaker_openai.engines.base import AdapterMissing
-    from sagemaker_openai.invocation import error_reply
+    from sagemaker_openai.serving.invocation import error_reply
 
     reply = error_reply(AdapterMissing("late"))
     assert reply.status == 404 and isinstance(reply.body, bytes)

@@ -18,9 +18,9 @@ import pytest
 from live import free_port, start_server, stop, wait_ready
 
 from sagemaker_openai.engines import available_engines, load_engine
-from sagemaker_openai.http_server import HEAD_TIMEOUT_S, MAX_HEAD_BYTES
-from sagemaker_openai.server import create_app
 from sagemaker_openai.service import chat_service
+from sagemaker_openai.serving.http_server import HEAD_TIMEOUT_S, MAX_HEAD_BYTES
+from sagemaker_openai.serving.server import create_app
 from sagemaker_openai.settings import load_settings
 
 SETTINGS = load_settings({})

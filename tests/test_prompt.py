@@ -53,18 +53,19 @@ def test_template_operations_on_content_still_apply(tokenizer: Any) -> None:
         "{% for m in messages %}<|im_start|>{{ m.content | trim }}|{{ m.content }}{% endfor %}"
     )
     messages = [{"role": "user", "content": "  <|im_end|>x  "}]
-    ids = encode_prompt(_card(tokenizer, template), messages, _encoder(tokenizer))
+    ids, text = encode_prompt(_card(tokenizer, template), messages, _encoder(tokenizer))
     assert tokenizer.decode(ids) == "<|im_start|><|im_end|>x|  <|im_end|>x  "
+    assert text == "<|im_start|><|im_end|>x|  <|im_end|>x  "  # the render, content restored
     im_start, im_end = tokenizer.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"])
     assert ids.count(im_start) == 1 and im_end not in ids
 
 
 def test_placeholders_written_by_a_user_are_only_text(tokenizer: Any) -> None:
     content = "\ue0000\ue001 \ue000ffffffffffffffff0\ue001 <|im_end|>"
-    ids = encode_prompt(
+    ids, text = encode_prompt(
         _card(tokenizer), [{"role": "user", "content": content}], _encoder(tokenizer)
     )
-    assert content in tokenizer.decode(ids)
+    assert content in tokenizer.decode(ids) and content in text
 
 
 def _prompt_tokens(url: str) -> int:
@@ -77,8 +78,8 @@ def _prompt_tokens(url: str) -> int:
 def test_the_setting_restores_the_old_behaviour(serve_demo, tokenizer: Any) -> None:
     card, encode = _card(tokenizer), _encoder(tokenizer)
     messages = [{"role": "user", "content": FORGED}]
-    literal = encode_prompt(card, messages, encode)
-    forged = encode_prompt(card, messages, encode, literal=False)
+    literal = encode_prompt(card, messages, encode).ids
+    forged = encode_prompt(card, messages, encode, literal=False).ids
     assert _prompt_tokens(serve_demo("transformers").url) == len(literal)
     old = serve_demo("transformers", "--special-tokens-in-content")
     assert _prompt_tokens(old.url) == len(forged) < len(literal)

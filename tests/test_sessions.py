@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sagemaker_openai.errors import InvalidRequest
-from sagemaker_openai.sessions import CLOSED_SESSION_ID, NEW_SESSION_ID, Sessions
+from sagemaker_openai.serving.sessions import CLOSED_SESSION_ID, NEW_SESSION_ID, Sessions
 
 NEW = json.dumps({"requestType": "NEW_SESSION"}).encode()
 CLOSE = json.dumps({"requestType": "CLOSE"}).encode()

@@ -16,28 +16,13 @@ import collections
 import contextlib
 from collections.abc import AsyncIterator
 
-from .errors import InvalidRequest, OpenAIError
+from .errors import Busy, InvalidRequest
 
 MAX_WAITING_DEFAULT = 64
 # Answer tokens per sequence held at admission, beyond its prompt (a chat answer's usual length);
 # a request asking for fewer holds only those.
 RESERVE_TOKENS = 512
 RETRY_AFTER_S = 1  # what a refused client is told to wait; SageMaker and SDKs back off from it
-
-
-class Busy(OpenAIError):
-    """Every slot and every place in the queue is taken: retry shortly."""
-
-    status = 429
-    type = "requests"  # OpenAI's type and code for a request it refuses for load
-
-    def __init__(self, waiting: int):
-        super().__init__(
-            f"The server is busy: {waiting} requests are already waiting. Retry after "
-            f"{RETRY_AFTER_S} s.",
-            code="rate_limit_exceeded",
-        )
-        self.headers = {"Retry-After": str(RETRY_AFTER_S)}
 
 
 class Admission:
@@ -69,12 +54,12 @@ class Admission:
 
     @contextlib.asynccontextmanager
     async def admit(self, tokens: int) -> AsyncIterator[Hold]:
-        """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy."""
-        self.check(tokens)
+        """Hold `tokens` of the budget while the body runs; wait in line, or raise Busy.
+        The caller checked `tokens` against the capacity first (`check`, at planning)."""
         tokens = min(tokens, self.capacity) if self.capacity else 0
         if self._queue or not self._fits(tokens):
             if len(self._queue) >= self.max_waiting:
-                raise Busy(len(self._queue))
+                raise Busy(len(self._queue), RETRY_AFTER_S)
             turn = asyncio.get_running_loop().create_future()
             entry = (tokens, turn)
             self._queue.append(entry)

@@ -29,7 +29,6 @@ from .protocol import (
 )
 from .reasoning import PARSER_NAMES, reasoning_markers
 from .streaming import prepend
-from .template import render_chat
 from .toolcalls import (
     ToolChoice,
     detect_format,
@@ -101,9 +100,10 @@ class ChatService:
         messages, variables = template_inputs(request, card, tools)
         chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
         planning.check_length_before_encoding(chars, card.context_length, card.max_token_chars)
-        prompt = encode_prompt(
+        rendered = encode_prompt(
             card, messages, self.engine.encode, literal=self.literal_content, variables=variables
         )
+        prompt = rendered.ids
         max_tokens = planning.completion_budget(
             len(prompt), request.completion_limit, card.context_length
         )
@@ -131,7 +131,8 @@ class ChatService:
         n = request.n or 1
         # One request that could never be admitted is a 400 now, not a wait that never ends.
         named = ("n", "max_tokens") if n > 1 else ("max_tokens", "messages")
-        self.admission.check(n * planning.reservation(len(prompt), max_tokens), named)
+        hold = n * planning.reservation(len(prompt), max_tokens)
+        self.admission.check(hold, named)
         # Choice i samples with seed + i: n distinct choices, each one repeatable.
         choices = tuple(
             params if params.seed is None else replace(params, seed=params.seed + i)
@@ -143,7 +144,8 @@ class ChatService:
             prompt=prompt,
             choices=choices,
             include_usage=bool(request.stream_options and request.stream_options.include_usage),
-            answer=self._answer_format(tools, messages, variables, request.include_reasoning),
+            answer=self._answer_format(tools, rendered.text, request.include_reasoning),
+            hold=hold,
         )
 
     def _thinking_budget(self, budget: int | None, max_tokens: int) -> int | None:
@@ -157,18 +159,11 @@ class ChatService:
         return None if budget is None or not 0 <= budget < max_tokens else budget
 
     def _answer_format(
-        self,
-        tools: ToolChoice | None,
-        messages: list[dict[str, Any]],
-        variables: dict[str, Any],
-        include_reasoning: bool | None = True,
+        self, tools: ToolChoice | None, prompt_text: str, include_reasoning: bool | None = True
     ) -> AnswerFormat:
-        card = self.engine.card
         thinking = self.thinking
-        prompt_text = ""
-        if thinking and thinking[0] in card.chat_template:  # the template may open the block
-            context = {**card.special_tokens, **variables}
-            prompt_text = render_chat(card.chat_template, messages, context)
+        if not (thinking and thinking[0] in self.engine.card.chat_template):
+            prompt_text = ""  # only a template that writes the start marker can open the block
         calls = None
         if tools is not None and tools.mode != "none":
             calls = tools.constrained_format() or get_format(self.tool_call_parser)
@@ -182,7 +177,7 @@ class ChatService:
 
     async def complete(self, plan: Plan) -> ChatCompletion:
         """A whole `chat.completion` object; cancelling the caller cancels every sequence."""
-        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
+        async with self.admission.admit(plan.hold) as hold:
             results = await asyncio.gather(
                 *(
                     responding.collect(responding.metered(self.engine, plan.prompt, p, hold))
@@ -218,7 +213,7 @@ class ChatService:
     async def stream(self, plan: Plan) -> AsyncIterator[ChatCompletionChunk]:
         """`chat.completion.chunk` objects in order. The first comes once the request is
         admitted and the engine has accepted it, so its refusals raise before a byte is sent."""
-        async with self.admission.admit(responding.tokens_needed(plan)) as hold:
+        async with self.admission.admit(plan.hold) as hold:
             steps = responding.merge(self.engine, plan, hold)
             try:
                 first = await anext(steps)

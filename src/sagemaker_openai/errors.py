@@ -1,4 +1,5 @@
-"""Errors that carry their own HTTP status and OpenAI error fields; invocation.py maps them."""
+"""Errors that carry their own HTTP status and OpenAI error fields; serving/invocation.py maps
+them. Every error a client can see is one of these."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class RequestTooLarge(OpenAIError):
 
 
 class HeadTooLarge(OpenAIError):
-    """A request head over the server's bounds (http_server.py answers it before any route)."""
+    """A request head over the server's bounds (serving/http_server.py answers before routing)."""
 
     status = 431
     type = "invalid_request_error"
@@ -81,6 +82,39 @@ class NotReady(OpenAIError):
 
     def __init__(self, message: str = "The model is still loading; retry once /ping returns 200."):
         super().__init__(message, code="model_not_ready")
+
+
+class Busy(OpenAIError):
+    """Every slot and every place in admission's queue is taken: retry shortly."""
+
+    status = 429
+    type = "requests"  # OpenAI's type and code for a request it refuses for load
+
+    def __init__(self, waiting: int, retry_after_s: int):
+        super().__init__(
+            f"The server is busy: {waiting} requests are already waiting. Retry after "
+            f"{retry_after_s} s.",
+            code="rate_limit_exceeded",
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class ShuttingDown(OpenAIError):
+    status = 503
+    type = "server_error"
+
+    def __init__(self, message: str = "The server is shutting down; retry on another instance."):
+        super().__init__(message, code="server_shutting_down")
+
+
+class EngineDead(OpenAIError):
+    status = 503
+    type = "server_error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The model engine has stopped; this instance is restarting.", code="engine_dead"
+        )
 
 
 class InternalError(OpenAIError):

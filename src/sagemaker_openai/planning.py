@@ -23,6 +23,7 @@ class Plan:
     choices: tuple[SamplingParams, ...]
     include_usage: bool
     answer: AnswerFormat
+    hold: int  # cache room it is admitted with: every choice's reservation (admission.py)
 
 
 def reservation(prompt_tokens: int, max_tokens: int) -> int:

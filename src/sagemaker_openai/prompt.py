@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from .engines.base import ModelCard
 from .template import render_chat
@@ -23,6 +23,14 @@ Encode = Callable[..., list[int]]
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: no template or tokenizer meaning
 
 
+class Prompt(NamedTuple):
+    """The chat rendered once: its token ids, and its text (the reasoning parser reads whether
+    the template opened the thinking block)."""
+
+    ids: list[int]
+    text: str
+
+
 def encode_prompt(
     card: ModelCard,
     messages: list[dict[str, Any]],
@@ -30,12 +38,13 @@ def encode_prompt(
     *,
     literal: bool = True,
     variables: dict[str, Any] | None = None,
-) -> list[int]:
-    """Token ids of the rendered chat; `literal=False` lets content write special tokens.
+) -> Prompt:
+    """The rendered chat and its token ids; `literal=False` lets content write special tokens.
     `variables`: more template variables (tools, chat_template_kwargs)."""
     context = {**card.special_tokens, **(variables or {})}
     if not literal or not card.special_texts:
-        return encode(render_chat(card.chat_template, messages, context))
+        text = render_chat(card.chat_template, messages, context)
+        return Prompt(encode(text), text)
     nonce = secrets.token_hex(8)
     found: list[str] = []
     pattern = re.compile("|".join(map(re.escape, sorted(card.special_texts, key=len)[::-1])))
@@ -47,7 +56,7 @@ def encode_prompt(
     hidden = [_hide_content(m, pattern, hide) for m in messages]
     text = render_chat(card.chat_template, hidden, context)
     if not found:
-        return encode(text)
+        return Prompt(encode(text), text)
     ids: list[int] = []
     # re.split with one group: template text at even positions, placeholder numbers at odd ones.
     pieces = re.split(f"{_OPEN}{nonce}(\\d+){_CLOSE}", text)
@@ -56,7 +65,7 @@ def encode_prompt(
             ids += encode(found[int(piece)], special=False)
         elif piece:
             ids += encode(piece)
-    return ids
+    return Prompt(ids, "".join(found[int(p)] if i % 2 else p for i, p in enumerate(pieces)))
 
 
 def _hide_content(

@@ -13,11 +13,6 @@ from .planning import Plan, reservation
 from .protocol import ChatCompletionChunkChoice, Usage
 
 
-def tokens_needed(plan: Plan) -> int:
-    """Cache room the request is admitted with (admission.py): every choice's reservation."""
-    return sum(reservation(len(plan.prompt), p.max_tokens) for p in plan.choices)
-
-
 async def metered(
     engine: Engine, prompt: list[int], params: SamplingParams, hold: Hold
 ) -> AsyncGenerator[Step, None]:

@@ -20,8 +20,8 @@ import pytest
 from live import WEATHER_TOOL, free_port
 
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
-from sagemaker_openai.server import create_app
 from sagemaker_openai.service import chat_service
+from sagemaker_openai.serving.server import create_app
 from sagemaker_openai.settings import load_settings
 
 SETTINGS = load_settings({})
@@ -492,8 +492,9 @@ def test_content_cannot_forge_a_turn(served: Served, demo_model_dir: Path) -> No
     tokenizer = AutoTokenizer.from_pretrained(demo_model_dir)
     im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
     text = render_chat(card.chat_template, messages, card.special_tokens)
-    literal = encode_prompt(card, messages, served.engine.encode)
-    forged = encode_prompt(card, messages, served.engine.encode, literal=False)
+    literal, literal_text = encode_prompt(card, messages, served.engine.encode)
+    forged, forged_text = encode_prompt(card, messages, served.engine.encode, literal=False)
+    assert literal_text == forged_text == text  # rendered once, for both uses
     assert tokenizer.decode(literal) == text  # the same characters reach the model...
     assert literal.count(im_start) == 3  # ...but only the template's turns: system, user, assistant
     assert forged.count(im_start) == 5  # the old behaviour: content opened two more
@@ -502,4 +503,4 @@ def test_content_cannot_forge_a_turn(served: Served, demo_model_dir: Path) -> No
     # content without special-token text tokenizes exactly as the whole rendered text did
     plain = [{"role": "user", "content": "a <|im_start or im_start|> b"}]
     rendered = render_chat(card.chat_template, plain, card.special_tokens)
-    assert encode_prompt(card, plain, served.engine.encode) == served.engine.encode(rendered)
+    assert encode_prompt(card, plain, served.engine.encode).ids == served.engine.encode(rendered)

@@ -21,8 +21,8 @@ from transformers import AutoTokenizer
 from sagemaker_openai.endpoint.check.report import run_check
 from sagemaker_openai.endpoint.exchange import ContainerTarget
 from sagemaker_openai.engines import ENGINES, available_engines, load_engine
-from sagemaker_openai.server import create_app
 from sagemaker_openai.service import chat_service
+from sagemaker_openai.serving.server import create_app
 from sagemaker_openai.settings import load_settings
 
 TEMPLATE = Path(__file__).parents[1] / "fixtures" / "chat_templates" / "smollm2-think.jinja"

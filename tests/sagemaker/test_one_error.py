@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from sagemaker_openai.engines import load_engine
-from sagemaker_openai.server import create_app
 from sagemaker_openai.service import chat_service
+from sagemaker_openai.serving.server import create_app
 from sagemaker_openai.settings import load_settings
 
 SETTINGS = load_settings({})

@@ -98,8 +98,8 @@ def _run_server(settings: Settings, source: ModelSource, sock: socket.socket) ->
     import logging
 
     from ..engines import resolve_engine_name
-    from ..http_server import DrainingServer, uvicorn_config
-    from ..server import create_app
+    from ..serving.http_server import DrainingServer, uvicorn_config
+    from ..serving.server import create_app
 
     engine_name = resolve_engine_name(settings.engine)
     logging.basicConfig(

@@ -136,7 +136,7 @@ class AdapterMissing(LookupError):
 
 class Adapters(Protocol):
     """LoRA adapters served beside the base model; SamplingParams.adapter picks one per sequence.
-    Callers check names, folder layout and the limit first (adapters.py)."""
+    Callers check names, folder layout and the limit first (serving/adapters.py)."""
 
     @property
     def names(self) -> frozenset[str]:

@@ -297,7 +297,9 @@ class VllmAdapters:
         self._next_id += 1
         try:  # loads it in the engine core now, as vLLM's own /v1/load_lora_adapter does
             await self._llm.add_lora(request)
-        except Exception as exc:  # the folder passed our checks (adapters.py): its content failed
+        except (
+            Exception
+        ) as exc:  # the folder passed our checks (serving/adapters.py): its content failed
             reason = str(exc)  # vLLM's can list every module of the model: bounded
             reason = reason if len(reason) <= 400 else reason[:400] + "..."
             raise AdapterRejected(f"vLLM could not load it: {reason}") from exc

@@ -2,7 +2,7 @@
 
 The packaged model.py is a shim over this module. With "stream": true it streams one
 chat.completion.chunk JSON object per line, exactly as the sagemaker-openai runtime does.
-sagemaker_openai.invocation answers; this module speaks DJL's Input/Output in both of DJL's
+sagemaker_openai.serving.invocation answers; this module speaks DJL's Input/Output in both of DJL's
 modes (djl-serving engines/python/setup/djl_python, tags v0.29.0 to v0.36.0):
 
 - async (serving.properties `option.async_mode=true`; DJL 0.35 and later): DJL awaits `handle`
@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from djl_python import Input, Output
 
 from ..chat import ChatService
-from ..invocation import invoke
 from ..model_folder import djl_model_dir
 from ..service import build_service
+from ..serving.invocation import invoke
 from ..settings import Settings, load_settings
 
 if TYPE_CHECKING:

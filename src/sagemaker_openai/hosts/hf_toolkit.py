@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..chat import ChatService
-from ..invocation import Reply, invoke
 from ..service import build_service
+from ..serving.invocation import Reply, invoke
 from ..settings import DEFAULT_MODEL_DIR, load_settings
 
 NO_STREAM = (

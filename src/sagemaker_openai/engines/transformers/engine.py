@@ -218,16 +218,20 @@ class TransformersEngine:
         held = self.adapters.holding(params.adapter) if self.adapters else contextlib.nullcontext()
         with held:
             self._scheduler.submit(seq)
+            ended = False  # the worker sent its last step or its error
             try:
                 while True:
                     item = await seq.outbox.get()
                     if isinstance(item, BaseException):
+                        ended = True
                         raise item
+                    ended = bool(item.finish_reason)
                     yield item
-                    if item.finish_reason:
+                    if ended:
                         return
             finally:
-                seq.cancelled = True  # the scheduler drops its row and cache before next step
+                if not ended:  # the caller left: the worker drops its row and cache
+                    self._scheduler.cancel(seq)
 
     def check_guided(self, guided: Guided) -> None:
         self._guided_decoding().compile(guided)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
@@ -36,7 +37,8 @@ Logprobs = tuple[float, list[tuple[int, float]]]
 
 
 class Sequence:
-    """A request's state from prompt to last token; the scheduler owns it while it runs."""
+    """A request's state from prompt to last token. Once submitted, only the scheduler's worker
+    thread touches it; the event loop reads the outbox (batch/worker.py)."""
 
     def __init__(
         self,
@@ -56,8 +58,9 @@ class Sequence:
         self.params = params
         self.processor = processor
         self.tokens: list[int] = []
-        self.cancelled = False
+        self.cancelled = False  # the caller left (set by the worker: batch/worker.py)
         self.finished = False  # its last step is sent; the batch drops its row next step
+        self.on_end: Callable[[], None] = lambda: None  # the scheduler's count of running
         self.prefilled = 0  # prompt tokens already in the KV cache (chunked prefill)
         self.cached = 0  # of them, those the prefix cache held (usage's cached_tokens)
         self.cache: Any = None  # its own KV cache until it joins the running batch
@@ -102,9 +105,18 @@ class Sequence:
             except Exception as exc:
                 self.error = exc
         log.error("a sequence failed alone", exc_info=self.error)
-        self.finished = True
-        self.send(self.error)
+        self.fail(self.error)
         return True
+
+    def fail(self, error: BaseException) -> None:
+        """End with `error` for the caller (a cancelled or ended sequence has no caller)."""
+        if not (self.finished or self.cancelled):
+            self._end()
+            self.send(error)
+
+    def _end(self) -> None:
+        self.finished = True  # before the last item goes out: `running` must not count it
+        self.on_end()
 
     def take(self, token: int, logprobs: Logprobs | None) -> bool:
         """Add a sampled token, stream what it completes; True when the sequence has ended."""
@@ -141,7 +153,7 @@ class Sequence:
     def _finish(
         self, reason: Any, text: str, count: int, entries: tuple[TokenLogprob, ...]
     ) -> bool:
-        self.finished = True  # before the last step goes out: `running` must not count it
+        self._end()
         self.send(Step(text, count, reason, entries, self.cached))
         return True
 

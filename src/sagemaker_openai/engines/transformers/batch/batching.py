@@ -54,6 +54,7 @@ class Scheduler(Worker):
                 self._waiting.append(self._inbox.get())  # idle: block until work comes
             while not self._inbox.empty():
                 self._waiting.append(self._inbox.get_nowait())
+            self._take_cancels()
             try:
                 with torch.inference_mode():
                     self._step()
@@ -61,16 +62,10 @@ class Scheduler(Worker):
                 # it (one sequence's own failure ends only that one: Sequence.advance)
                 log.exception("generation failed")
                 for seq in [*self._batch.live, *self._waiting, *self._ready]:
-                    seq.send(exc)
+                    seq.fail(exc)
                 self._batch = Batch(self._device)
                 self._waiting.clear()
                 self._ready = []
-
-    @property
-    def running(self) -> int:
-        """Sequences submitted and not yet finished or cancelled (read from any thread)."""
-        queued = [*self._waiting, *self._ready, *self._batch.seqs]
-        return self._inbox.qsize() + sum(not (s.finished or s.cancelled) for s in queued)
 
     def _step(self) -> None:
         """Seat prefilled sequences, drop ended rows when it is worth a rebuild, then one forward

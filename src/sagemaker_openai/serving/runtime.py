@@ -9,31 +9,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .chat import ChatService
-from .engines.base import Engine
-from .errors import NotReady, OpenAIError
+from ..chat import ChatService
+from ..engines.base import Engine
+from ..errors import EngineDead, NotReady, ShuttingDown
 
 log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL_S = 0.5  # how often the engine's liveness is read; /ping never waits on it
-
-
-class ShuttingDown(OpenAIError):
-    status = 503
-    type = "server_error"
-
-    def __init__(self, message: str = "The server is shutting down; retry on another instance."):
-        super().__init__(message, code="server_shutting_down")
-
-
-class EngineDead(OpenAIError):
-    status = 503
-    type = "server_error"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The model engine has stopped; this instance is restarting.", code="engine_dead"
-        )
 
 
 class Runtime:

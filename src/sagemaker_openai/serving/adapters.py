@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engines.base import MAX_LORA_RANK, AdapterRejected, Adapters
-from .errors import InvalidRequest, NotFound
+from ..engines.base import MAX_LORA_RANK, AdapterRejected, Adapters
+from ..errors import InvalidRequest, NotFound
 
 ADAPTER_HEADER = "x-amzn-sagemaker-adapter-identifier"
 ALIAS_HEADER = "x-amzn-sagemaker-adapter-alias"  # the name success messages use, if sent

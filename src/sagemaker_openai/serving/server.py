@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..chat import ChatService
+from ..errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge, ShuttingDown
+from ..protocol import MAX_BODY_BYTES
+from ..settings import Settings
+from ..streaming import StreamFormat, choose_format, custom_attribute, encode_chunk
 from .adapters import ADAPTER_HEADER, ALIAS_HEADER, parse_registration, register, unregister
-from .chat import ChatService
-from .errors import HTTPStatusError, NotFound, OpenAIError, RequestTooLarge
 from .invocation import Reply, error_reply, invoke, session_reply
-from .protocol import MAX_BODY_BYTES
-from .runtime import Runtime, ShuttingDown
+from .runtime import Runtime
 from .sessions import SESSION_ID, Sessions
-from .settings import Settings
-from .streaming import StreamFormat, choose_format, custom_attribute, encode_chunk
 
 log = logging.getLogger(__name__)
 

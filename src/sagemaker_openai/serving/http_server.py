@@ -14,7 +14,7 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .errors import HeadTooLarge
+from ..errors import HeadTooLarge
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..chat import ChatService
+from ..engines.base import AdapterMissing
+from ..errors import InternalError, InvalidRequest, OpenAIError
+from ..planning import Plan
+from ..protocol import ChatCompletionRequest, parse_request
+from ..streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream, prepend
 from .adapters import AdapterNotFound, pick_adapter
-from .chat import ChatService
-from .engines.base import AdapterMissing
-from .errors import InternalError, InvalidRequest, OpenAIError
-from .planning import Plan
-from .protocol import ChatCompletionRequest, parse_request
 from .sessions import Sessions
-from .streaming import MEDIA_TYPES, StreamFormat, encode_chunk, encode_stream, prepend
 
 log = logging.getLogger(__name__)
 
