@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 
 from sagemaker_openai.cli import main
 from sagemaker_openai.sagemaker.client import SageMakerClient
-from sagemaker_openai.sagemaker.options import DeployOptions
 from sagemaker_openai.sagemaker.plan import build_plan
 from sagemaker_openai.sagemaker.sizing import VariantSettings
 from sagemaker_openai.sagemaker.steps import AsyncConfig, CreateEndpointConfig, CreateModel
@@ -57,7 +57,7 @@ def test_dry_run_prints_the_openai_base_url(
 
 
 def test_async_plan_sets_the_config_and_the_containers_switch(light_model_dir: Path) -> None:
-    opts = DeployOptions(
+    opts = deploy_options(
         model=str(light_model_dir),
         endpoint_name="chat-ep",
         instance_type="ml.g5.xlarge",
