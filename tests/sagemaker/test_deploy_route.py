@@ -92,7 +92,7 @@ def test_every_deploy_flag_reaches_its_options_group(
     cache = ("--cache-dir", str(tmp_path))
     assert main([*_argv(Path("folder")), *extra.split(), *cache]) == 0
     (opts,) = seen
-    assert Path(opts.model.cache_dir) == tmp_path
+    assert opts.model.cache_dir == tmp_path  # a Path, as the setting from the environment
     assert opts == deploy_options(
         model="folder",
         endpoint_name="chat-ep",
