@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,8 @@ def test_max_loras_reads_the_standards_variable_and_is_never_negative() -> None:
     assert load_settings({"max_loras": 1}, {"SM_VLLM_MAX_LORAS": "3"}).max_loras == 1
     with pytest.raises(ValueError, match="max loras must be 0"):
         load_settings({"max_loras": -1}, {})
+
+
+def test_a_folder_flag_is_a_path_as_from_the_environment(tmp_path: Path) -> None:
+    # `deploy --cache-dir` has no argparse type: the flag's text becomes a Path all the same
+    assert load_settings({"cache_dir": str(tmp_path)}, {}).cache_dir == tmp_path

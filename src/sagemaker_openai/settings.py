@@ -182,7 +182,9 @@ def load_settings(
             values[name] = _convert(types[name], var, environ[var])
     for name, value in (flags or {}).items():
         if value is not None and name in types:
-            values[name] = value
+            # a flag's text for a folder is a Path, as the same value from the environment
+            path = isinstance(value, str) and str(types[name]).startswith("Path")
+            values[name] = Path(value).expanduser() if path else value
     settings = replace(Settings(), **values)
     if settings.device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {settings.device!r}")

@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 from moto import mock_aws
 
 from sagemaker_openai.sagemaker.client import SageMakerClient
@@ -62,7 +63,7 @@ def _opts(model: str, **kw) -> DeployOptions:
         bucket="models-bucket",
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 def _digest(model_dir: Path) -> str:

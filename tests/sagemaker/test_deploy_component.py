@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 from moto import mock_aws
 
 from sagemaker_openai.cli import main
@@ -84,7 +85,7 @@ def _opts(folder: Path, **kw) -> DeployOptions:
         max_instances=2,
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 class Aws:

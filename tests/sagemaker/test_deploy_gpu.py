@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from deploy_options import deploy_options
 from moto import mock_aws
 
 from sagemaker_openai.cli import main
@@ -57,7 +58,7 @@ def _opts(model: str, **kw) -> DeployOptions:
         online_deps=True,  # the wheels are not what is tested here
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 def _deployed(session: boto3.Session) -> tuple[dict, dict]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 
 from sagemaker_openai.cli import main
 from sagemaker_openai.sagemaker.client import SageMakerClient
-from sagemaker_openai.sagemaker.options import DeployOptions
 from sagemaker_openai.sagemaker.plan import build_plan
 from sagemaker_openai.sagemaker.sizing import VariantSettings
 from sagemaker_openai.sagemaker.steps import AsyncConfig, CreateEndpointConfig, CreateModel
@@ -57,7 +57,7 @@ def test_dry_run_prints_the_openai_base_url(
 
 
 def test_async_plan_sets_the_config_and_the_containers_switch(light_model_dir: Path) -> None:
-    opts = DeployOptions(
+    opts = deploy_options(
         model=str(light_model_dir),
         endpoint_name="chat-ep",
         instance_type="ml.g5.xlarge",
@@ -75,6 +75,59 @@ def test_async_plan_sets_the_config_and_the_containers_switch(light_model_dir: P
         "s3://b/out", "s3://b/failed", None, "arn:aws:sns:us-east-1:123456789012:errors"
     )
     assert "asynchronous: results to s3://b/out" in config.describe()
+
+
+def test_every_deploy_flag_reaches_its_options_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_aws_calls: None
+) -> None:
+    seen = []
+    monkeypatch.setattr("sagemaker_openai.sagemaker.deploy.deploy", lambda o, *a: seen.append(o))
+    extra = """--target hf-dlc --image-uri img:1 --instance-count 2 --autoscale 1:3
+        --scale-metric invocations --scale-target 7 --no-retain-variants --volume-size 50
+        --startup-timeout 600 --download-timeout 900 --s3-data uncompressed --env A=1 --env B=2
+        --bucket bkt --online-deps --no-wait --async s3://b/out --async-failure s3://b/failed
+        --async-success-topic ok-arn --async-error-topic error-arn --inference-component ic
+        --min-copies 0 --max-copies 4 --max-instances 5 --routing PREFIX_AWARE
+        --prefix-length 2048 --prefix-concurrency 6 --inference-ami ami-1 --dry-run"""
+    cache = ("--cache-dir", str(tmp_path))
+    assert main([*_argv(Path("folder")), *extra.split(), *cache]) == 0
+    (opts,) = seen
+    assert opts.model.cache_dir == tmp_path  # a Path, as the setting from the environment
+    assert opts == deploy_options(
+        model="folder",
+        endpoint_name="chat-ep",
+        instance_type="ml.g5.xlarge",
+        role=ROLE,
+        region="eu-west-1",
+        target="hf-dlc",
+        image_uri="img:1",
+        instance_count=2,
+        autoscale="1:3",
+        scale_metric="invocations",
+        scale_target=7.0,
+        retain_variants=False,
+        volume_size_gb=50,
+        startup_timeout_s=600,
+        download_timeout_s=900,
+        s3_data="uncompressed",
+        env=("A=1", "B=2"),
+        bucket="bkt",
+        online_deps=True,
+        wait=False,
+        cache_dir=opts.model.cache_dir,
+        async_output="s3://b/out",
+        async_failure="s3://b/failed",
+        async_success_topic="ok-arn",
+        async_error_topic="error-arn",
+        inference_component="ic",
+        min_copies=0,
+        max_copies=4,
+        max_instances=5,
+        routing="PREFIX_AWARE",
+        prefix_length=2048,
+        prefix_concurrency=6,
+        inference_ami="ami-1",
+    )
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 from test_deploy_component import ARN, IMAGE, NAME, NOW, ROLE, TAGS, Aws, NoWait, Quiet
 from test_deploy_component import aws as aws  # the fixture: Stubbers over moto's S3
 
@@ -51,7 +52,7 @@ def _opts(folder: Path, **kw) -> DeployOptions:
         autoscale="0:4",
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 def _new_async_endpoint_calls(aws: Aws) -> None:
@@ -259,9 +260,8 @@ def test_an_update_keeps_the_running_routing_unless_told(small_model_dir: Path) 
     plan = build_plan(opts, _existing(running), NOW)
     config = next(s for s in plan.steps if isinstance(s, CreateEndpointConfig))
     assert config.routing == running
-    plan = build_plan(
-        opts.__class__(**{**opts.__dict__, "routing": "RANDOM"}), _existing(running), NOW
-    )
+    opts = _opts(small_model_dir, async_output=None, autoscale=None, routing="RANDOM")
+    plan = build_plan(opts, _existing(running), NOW)
     config = next(s for s in plan.steps if isinstance(s, CreateEndpointConfig))
     assert config.routing == Routing("RANDOM")
 

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from deploy_options import deploy_options
 
 from sagemaker_openai.sagemaker.errors import InvalidInput
 from sagemaker_openai.sagemaker.plan import DeployOptions, RemoteState, build_plan, format_plan
@@ -27,7 +28,7 @@ def _opts(**kw) -> DeployOptions:
         target="lmi",
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 def _endpoint(config: str = "chat-ep-old", instance_type: str = "ml.g5.xlarge") -> Endpoint:

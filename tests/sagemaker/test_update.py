@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.stub import Stubber
+from deploy_options import deploy_options
 
 from sagemaker_openai.sagemaker.client import SageMakerClient
 from sagemaker_openai.sagemaker.deploy import deploy
@@ -81,7 +82,7 @@ def _opts(**kw) -> DeployOptions:
         target="lmi",
     )
     base.update(kw)
-    return DeployOptions(**base)
+    return deploy_options(**base)
 
 
 class Aws:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # imported where used, so `--help` starts fast
     import boto3
 
     from ..sagemaker.client import SageMakerClient
+    from ..sagemaker.options import DeployOptions
     from .usage import Command, Commands
 
 # One default for package and deploy: lmi streams and needs no image of your own.
@@ -155,8 +156,6 @@ def _deploy(args: argparse.Namespace) -> int:
     from ..sagemaker.console import TerminalProgress
     from ..sagemaker.deploy import deploy
     from ..sagemaker.errors import InvalidInput
-    from ..sagemaker.options import DeployOptions
-    from ..settings import load_settings
 
     session = aws_session(args.region)
     if args.adapter or args.adapter_s3 or args.base_component:
@@ -164,34 +163,51 @@ def _deploy(args: argparse.Namespace) -> int:
     for flag in ("model", "instance_type"):
         if getattr(args, flag) is None:
             raise InvalidInput(f"--{flag.replace('_', '-')}", "is required")
-    opts = DeployOptions(
-        model=args.model,
-        endpoint_name=args.endpoint_name,
-        instance_type=args.instance_type,
-        role=args.role,
-        region=session.region_name or "",
-        target=args.target,
-        image_uri=args.image_uri,
-        instance_count=args.instance_count,
-        autoscale=args.autoscale,
-        scale_metric=args.scale_metric,
-        scale_target=args.scale_target,
-        env=tuple(args.env),
-        bucket=args.bucket,
-        wait=not args.no_wait,
-        retain_variants=not args.no_retain_variants,
-        volume_size_gb=args.volume_size,
-        startup_timeout_s=args.startup_timeout,
-        download_timeout_s=args.download_timeout,
-        s3_data=args.s3_data,
-        online_deps=args.online_deps,
-        cache_dir=load_settings(vars(args)).cache_dir,
-        **platform_options(args),
-    )
+    opts = _deploy_options(args, session.region_name or "")
     client = None if args.dry_run else _client(session)  # no client: nothing is called
     deploy(opts, client, sys.stdout, TerminalProgress())
     _print_openai_route(session, args.endpoint_name, args.inference_component)
     return 0
+
+
+def _deploy_options(args: argparse.Namespace, region: str) -> DeployOptions:
+    from ..sagemaker.options import ContainerOptions, DeployOptions, ModelOptions, ScalingOptions
+    from ..settings import load_settings
+
+    asynchronous, component, routing = platform_options(args)
+    return DeployOptions(
+        endpoint_name=args.endpoint_name,
+        instance_type=args.instance_type,
+        role=args.role,
+        region=region,
+        model=ModelOptions(
+            source=args.model,
+            s3_data=args.s3_data,
+            bucket=args.bucket,
+            online_deps=args.online_deps,
+            cache_dir=load_settings(vars(args)).cache_dir,
+        ),
+        wait=not args.no_wait,
+        container=ContainerOptions(
+            target=args.target,
+            image_uri=args.image_uri,
+            env=tuple(args.env),
+            inference_ami=args.inference_ami,
+            volume_size_gb=args.volume_size,
+            startup_timeout_s=args.startup_timeout,
+            download_timeout_s=args.download_timeout,
+        ),
+        scaling=ScalingOptions(
+            instance_count=args.instance_count,
+            autoscale=args.autoscale,
+            metric=args.scale_metric,
+            target_value=args.scale_target,
+            retain_variants=not args.no_retain_variants,
+        ),
+        asynchronous=asynchronous,
+        component=component,
+        routing=routing,
+    )
 
 
 def _deploy_adapter(args: argparse.Namespace, session: boto3.Session) -> int:

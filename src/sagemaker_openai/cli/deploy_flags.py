@@ -4,7 +4,10 @@ adapters and routing. Checked in sagemaker/options.py, where a mistake is one li
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so `--help` starts fast
+    from ..sagemaker.options import AsyncOptions, ComponentOptions, RoutingOptions
 
 
 def add_platform_flags(p: argparse.ArgumentParser) -> None:
@@ -60,20 +63,28 @@ def add_platform_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def platform_options(args: argparse.Namespace) -> dict[str, Any]:
-    """DeployOptions' fields for these flags."""
-    names = (
-        "async_output",
-        "async_failure",
-        "async_success_topic",
-        "async_error_topic",
-        "inference_component",
-        "min_copies",
-        "max_copies",
-        "max_instances",
-        "routing",
-        "prefix_length",
-        "prefix_concurrency",
-        "inference_ami",
+def platform_options(
+    args: argparse.Namespace,
+) -> tuple[AsyncOptions, ComponentOptions, RoutingOptions]:
+    """DeployOptions' async, inference component and routing groups from these flags
+    (--inference-ami belongs to the container group)."""
+    from ..sagemaker.options import AsyncOptions, ComponentOptions, RoutingOptions
+
+    asynchronous = AsyncOptions(
+        output=args.async_output,
+        failure=args.async_failure,
+        success_topic=args.async_success_topic,
+        error_topic=args.async_error_topic,
     )
-    return {n: getattr(args, n) for n in names}
+    component = ComponentOptions(
+        name=args.inference_component,
+        min_copies=args.min_copies,
+        max_copies=args.max_copies,
+        max_instances=args.max_instances,
+    )
+    routing = RoutingOptions(
+        strategy=args.routing,
+        prefix_length=args.prefix_length,
+        prefix_concurrency=args.prefix_concurrency,
+    )
+    return asynchronous, component, routing

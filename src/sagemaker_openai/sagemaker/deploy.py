@@ -25,9 +25,9 @@ def deploy(
     """Check locally, ask AWS what exists (unless `client` is None: a dry run, nothing is
     called), print the plan, and execute it when there is a client."""
     check_options(opts)  # every local mistake is reported before the first AWS call
-    if client and opts.routing == "PREFIX_AWARE" and not client.knows_routing_settings():
+    if client and opts.routing.strategy == "PREFIX_AWARE" and not client.knows_routing_settings():
         raise InvalidInput("--routing", "PREFIX_AWARE needs a newer botocore: pip install -U boto3")
-    remote = read_remote(client, opts.endpoint_name, opts.inference_component) if client else None
+    remote = read_remote(client, opts.endpoint_name, opts.component.name) if client else None
     plan = build_plan(opts, remote, now or datetime.now(timezone.utc))
     print(format_plan(plan), file=out, flush=True)
     if client is None:

@@ -23,16 +23,7 @@ from .errors import DeployError, InvalidInput
 from .host_ami import choose_ami
 from .images import default_image_uri, device, engine, is_gpu_instance
 from .instances import gpu_count
-from .options import (
-    DeployOptions,
-    autoscale,
-    backlog_target,
-    check_options,
-    copy_range,
-    routing_config,
-    scaling_policy,
-)
-from .options import container_env as user_env
+from .options import DeployOptions, autoscale, check_options, routing_config
 from .package import resolve_model_dir
 from .resources import (
     LEAST_OUTSTANDING,
@@ -92,13 +83,15 @@ class Plan:
 def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -> Plan:
     """Lay out the steps; `remote` is None in a dry run (nothing was asked of AWS)."""
     check_options(opts)
-    image = opts.image_uri or default_image_uri(opts.target, opts.region, opts.instance_type)
+    model, container = opts.model, opts.container
+    target = container.target
+    image = container.image_uri or default_image_uri(target, opts.region, opts.instance_type)
     stamp = now.strftime("%Y%m%d-%H%M%S")
     name = f"{opts.endpoint_name[:47]}-{stamp}"  # <= 63 characters, SageMaker's limit
-    tags = ((f"{TAG_PREFIX}:endpoint", opts.endpoint_name), (f"{TAG_PREFIX}:target", opts.target))
+    tags = ((f"{TAG_PREFIX}:endpoint", opts.endpoint_name), (f"{TAG_PREFIX}:target", target))
     steps: list[Step] = []
     model_tags: tuple[tuple[str, str], ...] = tags
-    compressed = opts.s3_data == "tarball"
+    compressed = model.s3_data == "tarball"
     size: int | None = None
     fetched = fetched_model(opts)
     data: ModelData | None
@@ -109,53 +102,53 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         # their handler in a small tarball (no weights) and fetch the model.
         data = (
             ModelData(fetched.s3_prefix, compressed=False)
-            if fetched.s3_prefix and opts.target == "image"
+            if fetched.s3_prefix and target == "image"
             else None
         )
-    elif opts.model.startswith("s3://"):
-        data = ModelData(opts.model)
+    elif model.source.startswith("s3://"):
+        data = ModelData(model.source)
         served_name = opts.endpoint_name
     else:
-        model_dir = resolve_model_dir(opts.model, opts.cache_dir)
+        model_dir = resolve_model_dir(model.source, model.cache_dir)
         served_name, size = model_dir.name, model_bytes(model_dir)
-    if model_dir is not None or (fetched is not None and opts.target != "image"):
+    if model_dir is not None or (fetched is not None and target != "image"):
         account = remote.account if remote else "<account>"
-        bucket = opts.bucket or f"sagemaker-{opts.region}-{account}"
+        bucket = model.bucket or f"sagemaker-{opts.region}-{account}"
         prefix = f"{TAG_PREFIX}/{opts.endpoint_name}/{DIGEST}/"
         workdir = Path(tempfile.gettempdir()) / f"smoai-{name}"
-        offline = opts.target != "image" and not opts.online_deps
-        wheels = opts.cache_dir if offline else None
+        offline = target != "image" and not model.online_deps
+        wheels = model.cache_dir if offline else None
         steps += [
-            Package(model_dir, opts.target, served_name, workdir, compressed, wheels),
-            Upload(bucket, prefix, create_bucket=opts.bucket is None),
+            Package(model_dir, target, served_name, workdir, compressed, wheels),
+            Upload(bucket, prefix, create_bucket=model.bucket is None),
         ]
         uri = f"s3://{bucket}/{prefix}" + ("model.tar.gz" if compressed else "")
         data = ModelData(uri, compressed)
         model_tags = (*tags, (UPLOADED_TAG, "true"))
     gpu = is_gpu_instance(opts.instance_type)
-    ami, ami_why = choose_ami(opts.inference_ami, image, opts.target, gpu)
+    ami, ami_why = choose_ami(container.inference_ami, image, target, gpu)
     settings = replace(
         variant_settings(
             size,
             opts.instance_type,
             compressed,
-            opts.volume_size_gb,
+            container.volume_size_gb,
             # a fetched model downloads inside the container, within the start-up health check
-            opts.startup_timeout_s or (MAX_TIMEOUT_S if fetched else None),
-            opts.download_timeout_s,
+            container.startup_timeout_s or (MAX_TIMEOUT_S if fetched else None),
+            container.download_timeout_s,
         ),
         ami=ami,
     )
     reqs = _component_requirements(opts, size)
     gpus = reqs.accelerators if reqs else gpu_count(opts.instance_type)
-    env = container_env(opts.target, served_name, gpus, settings.startup_timeout_s, fetched)
-    if opts.async_output:  # an async result is one S3 object: streams are answered whole
+    env = container_env(target, served_name, gpus, settings.startup_timeout_s, fetched)
+    if opts.asynchronous.output:  # an async result is one S3 object: streams are answered whole
         env["SMOAI_ASYNC_ENDPOINT"] = "true"
-    env.update(user_env(opts.env))  # the user's --env wins
+    env.update(container.user_env())  # the user's --env wins
     # hf-dlc reads its handler from /opt/ml/model/code: the prefix's weights mount beside it
-    extra = fetched.s3_prefix if fetched and opts.target == "hf-dlc" else None
+    extra = fetched.s3_prefix if fetched and target == "hf-dlc" else None
     steps.append(CreateModel(name, image, data, opts.role, tuple(env.items()), model_tags, extra))
-    if opts.inference_component:
+    if opts.component.name:
         assert reqs is not None
         keep = data.uri if data else ""
         steps += _component_steps(opts, remote, name, tags, reqs, settings, keep)
@@ -166,7 +159,7 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
                 name,
                 VARIANT,
                 opts.instance_type,
-                opts.instance_count,
+                opts.scaling.instance_count,
                 settings,
                 tags,
                 _async_config(opts),
@@ -175,12 +168,12 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
         )
         steps += _endpoint_steps(opts, remote, name, tags, data.uri if data else "")
     summary = (
-        f"target {opts.target} on {opts.instance_type} ({device(opts.instance_type)}, "
-        f"{describe_gpus(opts.target, gpus, opts.instance_type)}), "
-        f"engine {engine(opts.target, opts.instance_type)}, image {image}, "
+        f"target {target} on {opts.instance_type} ({device(opts.instance_type)}, "
+        f"{describe_gpus(target, gpus, opts.instance_type)}), "
+        f"engine {engine(target, opts.instance_type)}, image {image}, "
         f"host AMI {ami or 'none set'} ({ami_why})"
         + ("" if size is None else f", model {size / 2**30:.2f} GiB")
-        + (f"; {fetched.describe(opts.target)}" if fetched else "")
+        + (f"; {fetched.describe(target)}" if fetched else "")
     )
     return Plan(opts.endpoint_name, opts.region, summary, tuple(steps), dry_run=remote is None)
 
@@ -188,18 +181,18 @@ def build_plan(opts: DeployOptions, remote: RemoteState | None, now: datetime) -
 def fetched_model(opts: DeployOptions) -> Fetched | None:
     """The model the container fetches at start: hf://ORG/NAME or an s3:// prefix (ending /)."""
     try:
-        hub = parse_hub_model(opts.model)
+        hub = parse_hub_model(opts.model.source)
     except ModelFolderError as e:
         raise InvalidInput("--model", str(e)) from None
     if hub is not None:
         return Fetched(hub=hub)
-    if opts.model.startswith("s3://") and opts.model.endswith("/"):
-        return Fetched(s3_prefix=opts.model)
+    if opts.model.source.startswith("s3://") and opts.model.source.endswith("/"):
+        return Fetched(s3_prefix=opts.model.source)
     return None
 
 
 def _component_requirements(opts: DeployOptions, size: int | None) -> ComputeRequirements | None:
-    if not opts.inference_component:
+    if not opts.component.name:
         return None
     try:
         return compute_requirements(opts.instance_type, size or 0)
@@ -235,7 +228,9 @@ def _endpoint_steps(
                 )
             steps.append(DeregisterScalableTarget(resource_id, previous))
         running = sum(v.instance_count for v in current.variants)
-        steps.append(UpdateEndpoint(opts.endpoint_name, config, opts.retain_variants, running))
+        steps.append(
+            UpdateEndpoint(opts.endpoint_name, config, opts.scaling.retain_variants, running)
+        )
     if opts.wait:
         steps.append(WaitInService(opts.endpoint_name, config))
     deregistered = bool(steps) and isinstance(steps[0], DeregisterScalableTarget)
@@ -243,13 +238,13 @@ def _endpoint_steps(
     if min_max:
         kept = None if deregistered else previous
         steps.append(RegisterScalableTarget(resource_id, *min_max, previous=kept))
-        if opts.async_output:
-            steps.append(
-                ScaleOnBacklog(opts.endpoint_name, VARIANT, min_max[0], backlog_target(opts))
-            )
+        if opts.asynchronous.output:
+            backlog = opts.scaling.backlog_target()
+            steps.append(ScaleOnBacklog(opts.endpoint_name, VARIANT, min_max[0], backlog))
         else:
             name = f"{opts.endpoint_name}-target-tracking"
-            steps.append(PutScalingPolicy(name, resource_id, scaling_policy(opts)))
+            policy = opts.scaling.policy(opts.instance_type)
+            steps.append(PutScalingPolicy(name, resource_id, policy))
     elif deregistered and previous:
         steps.append(RegisterScalableTarget(resource_id, previous.min_count, previous.max_count))
         steps += [PutScalingPolicy(n, resource_id, p) for n, p in previous.policies]
@@ -268,10 +263,10 @@ def _component_steps(
     keep_data: str,  # the new model's data: never deleted with the previous model
 ) -> list[Step]:
     """A model-less endpoint (unless it exists), the component created or updated, its copies."""
-    component = opts.inference_component
+    component = opts.component.name
     assert component is not None
     startup = (settings.download_timeout_s, settings.startup_timeout_s)
-    low_high = copy_range(opts)
+    low_high = opts.component.copy_range()
     copies = max(1, low_high[0]) if low_high else 1  # a new component starts serving
     routing = routing_config(opts)
     current = remote.endpoint if remote else None
@@ -282,8 +277,8 @@ def _component_steps(
                 name,
                 opts.role,
                 opts.instance_type,
-                opts.instance_count,
-                opts.max_instances or opts.instance_count,
+                opts.scaling.instance_count,
+                opts.component.max_instances or opts.scaling.instance_count,
                 scale_to_zero=low_high is not None and low_high[0] == 0,
                 tags=tags,
                 routing=routing or LEAST_OUTSTANDING,
@@ -352,8 +347,7 @@ def _kept_routing(opts: DeployOptions, remote: RemoteState | None) -> Routing | 
 
 
 def _async_config(opts: DeployOptions) -> AsyncConfig | None:
-    if opts.async_output is None:
+    asked = opts.asynchronous
+    if asked.output is None:
         return None
-    return AsyncConfig(
-        opts.async_output, opts.async_failure, opts.async_success_topic, opts.async_error_topic
-    )
+    return AsyncConfig(asked.output, asked.failure, asked.success_topic, asked.error_topic)
