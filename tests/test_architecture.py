@@ -28,9 +28,8 @@ RANKS = {
         ("settings", "model_folder", "engines", "answer", "prompt", "conversation", "constraint"),
         2,
     ),
-    **dict.fromkeys(
-        ("streaming", "protocol", "template", "demo", "toolcalls", "reasoning", "bearer"), 1
-    ),
+    **dict.fromkeys(("streaming", "template", "demo", "toolcalls", "reasoning", "bearer"), 1),
+    "protocol": 0.75,  # the request's types, which toolcalls reads; above limits and errors
     "admission": 1.5,  # the request budget: below chat and settings, above errors
     "limits": 0.5,  # body limits, below protocol, above errors
     **dict.fromkeys(("errors", "engines.base", ""), 0),  # "": the package's __init__

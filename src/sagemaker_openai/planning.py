@@ -45,7 +45,7 @@ def check_features(
         refuse("logprobs", "Returning logprobs")
     if request.logit_bias and "logit_bias" not in features:
         refuse("logit_bias", "logit_bias")
-    fmt = (request.response_format or {}).get("type", "text")
+    fmt = request.response_format.type if request.response_format else "text"
     if fmt != "text" and "response_format" not in features:
         refuse("response_format", f"response_format of type '{fmt}'")
     if tools and tools.mode in ("required", "named") and "response_format" not in features:

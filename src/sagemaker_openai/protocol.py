@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import (
@@ -24,6 +25,7 @@ __all__ = ["MAX_BODY_BYTES", "ChatCompletionRequest", "parse_request"]
 log = logging.getLogger(__name__)
 
 MAX_TOOLS = 128  # OpenAI's limit on `tools`
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
 LOGGED_KEYS = 5  # unknown keys named in the log line; the rest are only counted
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -38,29 +40,120 @@ class _Model(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
 
+def check_schema(schema: Any, param: str) -> None:
+    """A 400 naming `param` unless `schema` is a valid JSON schema object."""
+    from jsonschema import exceptions, validators
+
+    if not isinstance(schema, dict):
+        raise InvalidRequest(f"{param} must be a JSON schema object.", param=param)
+    try:
+        validators.validator_for(schema).check_schema(schema)
+    except exceptions.SchemaError as exc:
+        raise InvalidRequest(
+            f"{param} is not a valid JSON schema: {exc.message}.", param=param
+        ) from None
+
+
+class ContentPart(_Model):
+    """One part of a message's content; only "text" parts reach a text model (conversation)."""
+
+    type: str
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _text_has_text(self) -> ContentPart:
+        if self.type == "text" and self.text is None:
+            raise ValueError('a "text" content part needs a string "text"')
+        return self
+
+
+class FunctionCall(_Model):
+    name: str
+    arguments: str = ""  # JSON text, as the model wrote it
+
+
+class ToolCallParam(_Model):
+    """A call on an earlier assistant turn, as the client sends it back."""
+
+    id: str | None = None
+    type: str | None = None
+    function: FunctionCall
+
+
 class ChatCompletionMessage(_Model):
     role: Role
-    content: Any = None  # str | None | [{"type": "text", "text": str}, ...]; checked below
+    content: list[ContentPart] | str | None = None
     name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCallParam] | None = None
     tool_call_id: str | None = None
     # an earlier turn's thinking, under either name (vLLM reads both; `reasoning` wins)
     reasoning: str | None = None
     reasoning_content: str | None = None
 
-    @field_validator("content")
+    @field_validator("content", mode="before")
     @classmethod
     def _content_shape(cls, value: Any) -> Any:
-        if value is None or isinstance(value, str):
-            return value
-        if not isinstance(value, list):
+        # one message for a wrong kind of content, not one per member of the union
+        if value is not None and not isinstance(value, str | list):
             raise ValueError("must be a string, null, or a list of content parts")
-        for part in value:
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise ValueError('each content part must be an object with a "type"')
-            if part["type"] == "text" and not isinstance(part.get("text"), str):
-                raise ValueError('a "text" content part needs a string "text"')
         return value
+
+
+class FunctionDefinition(_Model):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON schema; absent: no arguments
+    strict: bool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, value: str) -> str:
+        if not FUNCTION_NAME.match(value):
+            raise ValueError("must be 1 to 64 letters, digits, '_' or '-'")
+        return value
+
+
+class Tool(_Model):
+    type: Literal["function"]  # the only tool type this endpoint runs
+    function: FunctionDefinition
+
+
+class NamedFunction(_Model):
+    name: str
+
+
+class NamedToolChoice(_Model):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(_Model):
+    name: str | None = None
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Model):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type != "json_schema":
+            return self
+        if self.json_schema is None or self.json_schema.schema_ is None:
+            raise InvalidRequest(
+                "response_format.json_schema.schema must be a JSON schema object.",
+                param="response_format.json_schema",
+            )
+        check_schema(self.json_schema.schema_, "response_format.json_schema.schema")
+        return self
+
+    @property
+    def answer_schema(self) -> dict[str, Any] | None:
+        """The JSON schema answers must match; None for text and json_object."""
+        return self.json_schema.schema_ if self.json_schema and self.type == "json_schema" else None
 
 
 class StreamOptions(_Model):
@@ -89,9 +182,9 @@ class ChatCompletionRequest(_Model):
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
     user: str | None = None
-    response_format: dict[str, Any] | None = None
-    tools: Annotated[list[dict[str, Any]], Field(max_length=MAX_TOOLS)] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+    tools: Annotated[list[Tool], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     chat_template_kwargs: dict[str, Any] | None = None  # vLLM's name: extra template variables
     # Reasoning, with vLLM's names and values: effort goes to the template, the budget ends
@@ -118,6 +211,21 @@ class ChatCompletionRequest(_Model):
                     f"Give '{snake}' or its alias '{camel}', not both.", param=snake
                 )
         return data
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _tool_choice_shape(cls, value: Any) -> Any:
+        # one message for every wrong shape (a union's own errors name its members)
+        if value is None or value in ("none", "auto", "required"):
+            return value
+        try:
+            return NamedToolChoice.model_validate(value)
+        except ValidationError:
+            raise InvalidRequest(
+                "tool_choice must be 'none', 'auto', 'required' or "
+                '{"type": "function", "function": {"name": ...}}.',
+                param="tool_choice",
+            ) from None
 
     @field_validator("stop")
     @classmethod
@@ -158,8 +266,65 @@ class ChatCompletionRequest(_Model):
                 f"min_tokens ({self.min_tokens}) must be at most max_tokens ({limit}).",
                 param="min_tokens",
             )
-        _check_response_format(self.response_format)
+        self._check_tools()
+        self._check_messages()
         return self
+
+    def _check_tools(self) -> None:
+        tools = self.tools or []
+        names = [tool.function.name for tool in tools]
+        for i, tool in enumerate(tools):
+            where = f"tools[{i}].function"
+            if tool.function.name in names[:i]:
+                raise InvalidRequest(
+                    f"Tool names must be unique; {tool.function.name!r} appears twice.",
+                    param=f"{where}.name",
+                )
+            if "parameters" in tool.function.model_fields_set:
+                check_schema(tool.function.parameters, f"{where}.parameters")
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice) and tools and choice.function.name not in names:
+            raise InvalidRequest(
+                f"tool_choice names a function that is not in tools: {choice.function.name!r}.",
+                param="tool_choice",
+            )
+        forced = "named" if isinstance(choice, NamedToolChoice) else choice
+        if forced in ("required", "named") and not tools:
+            raise InvalidRequest(
+                f"tool_choice {forced!r} needs tools; the request has none.", param="tool_choice"
+            )
+        fmt = self.response_format
+        if forced in ("required", "named") and fmt is not None and fmt.type != "text":
+            raise InvalidRequest(
+                "response_format cannot be combined with tool_choice 'required' or a named "
+                "tool: the answer is then a tool call.",
+                param="response_format",
+            )
+
+    def _check_messages(self) -> None:
+        for i, message in enumerate(self.messages):
+            where = f"messages[{i}]"
+            if message.content is None and not (message.role == "assistant" and message.tool_calls):
+                raise InvalidRequest(
+                    f"{where}.content may be null only for an assistant message with tool_calls.",
+                    param=f"{where}.content",
+                )
+            if message.tool_calls is not None and message.role != "assistant":
+                raise InvalidRequest(
+                    f"{where}.tool_calls is allowed only on assistant messages.",
+                    param=f"{where}.tool_calls",
+                )
+            if message.role == "tool" and not message.tool_call_id:
+                raise InvalidRequest(
+                    f"{where} is a tool message without tool_call_id.",
+                    param=f"{where}.tool_call_id",
+                )
+            name = "reasoning" if message.reasoning is not None else "reasoning_content"
+            if getattr(message, name) is not None and message.role != "assistant":
+                raise InvalidRequest(
+                    f"{where}.{name} is allowed only on assistant messages.",
+                    param=f"{where}.{name}",
+                )
 
     @property
     def completion_limit(self) -> int | None:
@@ -172,24 +337,6 @@ class ChatCompletionRequest(_Model):
         if self.stop is None:
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
-
-
-def _check_response_format(response_format: dict[str, Any] | None) -> None:
-    if response_format is None:
-        return
-    fmt = response_format.get("type", "text")
-    if fmt not in ("text", "json_object", "json_schema"):
-        raise InvalidRequest(
-            f"response_format.type must be 'text', 'json_object' or 'json_schema', not {fmt!r}.",
-            param="response_format.type",
-        )
-    if fmt == "json_schema":
-        spec = response_format.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
-            raise InvalidRequest(
-                "response_format.json_schema.schema must be a JSON schema object.",
-                param="response_format.json_schema",
-            )
 
 
 def parse_request(body: bytes) -> ChatCompletionRequest:

@@ -1,6 +1,6 @@
 """Tool calling: the calls' formats, a streaming parser, tool_choice, and the prompt side."""
 
-from .choice import ToolChoice, check_schema, read_tool_choice
+from .choice import ToolChoice, read_tool_choice
 from .formats import (
     FORMATS,
     Format,
@@ -19,7 +19,6 @@ __all__ = [
     "ToolCall",
     "ToolCallStream",
     "ToolChoice",
-    "check_schema",
     "detect_format",
     "fallback_messages",
     "get_format",

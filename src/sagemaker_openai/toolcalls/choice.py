@@ -1,19 +1,17 @@
-"""A request's `tools`, `tool_choice` and `parallel_tool_calls`, validated, and what they ask of
-decoding: for `required` or a named tool, a JSON schema every answer must match (vLLM's choice:
-the named tool's arguments object, or an array of {"name", "parameters"}), and the format that
-reads that constrained answer back as calls."""
+"""A request's `tools`, `tool_choice` and `parallel_tool_calls` (typed and checked by protocol),
+and what they ask of decoding: for `required` or a named tool, a JSON schema every answer must
+match (vLLM's choice: the named tool's arguments object, or an array of {"name", "parameters"}),
+and the format that reads that constrained answer back as calls."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import InvalidRequest
+from ..protocol import NamedToolChoice, Tool
 from .formats import Format, ToolCall, _json_values
 
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
 # Calls one forced answer may hold when parallel_tool_calls is true (one when false): a model
 # that never closes the array (small ones repeat the same call) ends after this many calls.
 MAX_FORCED_CALLS = 8
@@ -22,7 +20,7 @@ EMPTY_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 
 @dataclass(frozen=True)
 class ToolChoice:
-    tools: tuple[dict[str, Any], ...]  # OpenAI tool objects, validated
+    tools: tuple[Tool, ...]
     mode: Literal["none", "auto", "required", "named"]
     name: str | None = None  # the named tool
     parallel: bool = True
@@ -38,7 +36,7 @@ class ToolChoice:
         for tool in self.tools:
             params = dict(_parameters(tool))
             defs.update(params.pop("$defs", {}))  # "#/$defs/..." refs resolve from the root
-            name = tool["function"]["name"]
+            name = tool.function.name
             properties = {"name": {"type": "string", "enum": [name]}, "parameters": params}
             options.append(
                 {"type": "object", "properties": properties, "required": ["name", "parameters"]}
@@ -59,8 +57,13 @@ class ToolChoice:
             return NamedArguments(self.name or "")
         return CallArray() if self.mode == "required" else None
 
-    def _tool(self, name: str | None) -> dict[str, Any]:
-        return next(t for t in self.tools if t["function"]["name"] == name)
+    def template_tools(self) -> list[dict[str, Any]]:
+        """The tools as a chat template (and the fallback prompt) reads them: plain objects
+        with what the client sent (vLLM passes its tools' model_dump too)."""
+        return [tool.model_dump(exclude_unset=True) for tool in self.tools]
+
+    def _tool(self, name: str | None) -> Tool:
+        return next(t for t in self.tools if t.function.name == name)
 
 
 class NamedArguments(Format):
@@ -123,82 +126,18 @@ def _array_items(text: str) -> list[Any]:
 
 
 def read_tool_choice(
-    tools: list[Any] | None, tool_choice: Any, parallel_tool_calls: bool | None
+    tools: list[Tool] | None,
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None,
+    parallel_tool_calls: bool | None,
 ) -> ToolChoice | None:
-    """Validate the three parameters together; None when the request has no tools."""
-    checked = tuple(_check_tool(i, tool) for i, tool in enumerate(tools or []))
-    names = [t["function"]["name"] for t in checked]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            raise InvalidRequest(
-                f"Tool names must be unique; {name!r} appears twice.",
-                param=f"tools[{i}].function.name",
-            )
-    parallel = True if parallel_tool_calls is None else parallel_tool_calls
-    if tool_choice is None:
-        mode, name = ("auto" if checked else "none"), None
-    elif tool_choice in ("none", "auto", "required"):
-        mode, name = tool_choice, None
-    elif isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
-        function = tool_choice.get("function")
-        name = function.get("name") if isinstance(function, dict) else None
-        if name not in names:
-            raise InvalidRequest(
-                f"tool_choice names a function that is not in tools: {name!r}.",
-                param="tool_choice",
-            )
-        mode = "named"
-    else:
-        raise InvalidRequest(
-            "tool_choice must be 'none', 'auto', 'required' or "
-            '{"type": "function", "function": {"name": ...}}.',
-            param="tool_choice",
-        )
-    if not checked:
-        if mode in ("required", "named"):
-            raise InvalidRequest(
-                f"tool_choice {mode!r} needs tools; the request has none.", param="tool_choice"
-            )
+    """The three parameters together; None when the request has no tools."""
+    if not tools:
         return None
-    return ToolChoice(checked, mode, name, parallel)  # type: ignore[arg-type]
+    parallel = True if parallel_tool_calls is None else parallel_tool_calls
+    if isinstance(tool_choice, NamedToolChoice):
+        return ToolChoice(tuple(tools), "named", tool_choice.function.name, parallel)
+    return ToolChoice(tuple(tools), tool_choice or "auto", None, parallel)
 
 
-def _check_tool(index: int, tool: Any) -> dict[str, Any]:
-    where = f"tools[{index}]"
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        raise InvalidRequest(
-            f"{where}.type must be 'function' (the only tool type this endpoint runs).",
-            param=f"{where}.type",
-        )
-    function = tool.get("function")
-    if not isinstance(function, dict):
-        raise InvalidRequest(f"{where}.function must be an object.", param=f"{where}.function")
-    name = function.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvalidRequest(
-            f"{where}.function.name must be 1 to 64 letters, digits, '_' or '-'; got "
-            f"{json.dumps(name)[:70]}.",
-            param=f"{where}.function.name",
-        )
-    if "parameters" in function:
-        check_schema(function["parameters"], f"{where}.function.parameters")
-    return tool
-
-
-def check_schema(schema: Any, param: str) -> None:
-    """A 400 naming `param` unless `schema` is a valid JSON schema object."""
-    from jsonschema import exceptions, validators
-
-    if not isinstance(schema, dict):
-        raise InvalidRequest(f"{param} must be a JSON schema object.", param=param)
-    try:
-        validators.validator_for(schema).check_schema(schema)
-    except exceptions.SchemaError as exc:
-        raise InvalidRequest(
-            f"{param} is not a valid JSON schema: {exc.message}.", param=param
-        ) from None
-
-
-def _parameters(tool: dict[str, Any]) -> dict[str, Any]:
-    params = tool["function"].get("parameters")
-    return params if isinstance(params, dict) and params else EMPTY_PARAMETERS
+def _parameters(tool: Tool) -> dict[str, Any]:
+    return tool.function.parameters or EMPTY_PARAMETERS
