@@ -90,6 +90,9 @@ def test_each_row_samples_with_its_own_settings() -> None:
     ]
     tokens, logprobs = sample(logits, rows)
     assert tokens == [0, 2, 0, 0]  # top_p 0.01 keeps only the most likely token
+    # a top_p float32 holds only as 0 (the fuzz run's 1e-300) still keeps it, as vLLM does
+    tiny = _sequence(SamplingParams(max_tokens=5, temperature=1.0, top_p=1e-300, seed=3))
+    assert sample(logits[:1], [tiny])[0] == [0]
     assert logprobs[0] is None and logprobs[1] is None and logprobs[3] is None
     chosen, top = logprobs[2]
     expected = torch.log_softmax(logits[0], dim=-1)

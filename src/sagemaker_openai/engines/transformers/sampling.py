@@ -99,6 +99,9 @@ def _draw(row: torch.Tensor, seq: Sequence) -> torch.Tensor:
     if p.top_p >= 1.0:
         return torch.multinomial(probs, 1, generator=seq.generator)[0]
     sorted_probs, order = torch.sort(probs / probs.sum(), descending=True)
-    # keep the smallest prefix whose mass reaches top_p (always at least one token)
-    sorted_probs[torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= p.top_p] = 0.0
+    # keep the smallest prefix whose mass reaches top_p, and always the likeliest token (as
+    # vLLM's apply_top_k_top_p): a top_p below float32's range (1e-300) compares as 0
+    beyond = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= p.top_p
+    beyond[0] = False
+    sorted_probs[beyond] = 0.0
     return order[torch.multinomial(sorted_probs, 1, generator=seq.generator)[0]]
