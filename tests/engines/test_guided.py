@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from sagemaker_openai.engines.base import Guided
 from sagemaker_openai.engines.guided import GuidedDecoding, InvalidGuide
+from sagemaker_openai.protocol import NamedToolChoice, Tool
 from sagemaker_openai.template import render_chat
 from sagemaker_openai.toolcalls import read_tool_choice
 
@@ -72,9 +73,10 @@ def test_json_object_is_any_json_object(demo) -> None:
 
 
 def test_named_tool_arguments_match_its_schema(demo) -> None:
-    choice = read_tool_choice(
-        [WEATHER], {"type": "function", "function": {"name": "get_weather"}}, None
+    named = NamedToolChoice.model_validate(
+        {"type": "function", "function": {"name": "get_weather"}}
     )
+    choice = read_tool_choice([Tool.model_validate(WEATHER)], named, None)
     schema = choice.constraint()
     text = generate(demo, "What is the weather in Paris?", Guided(json.dumps(schema)))
     jsonschema.validate(json.loads(text), WEATHER["function"]["parameters"])
@@ -83,7 +85,8 @@ def test_named_tool_arguments_match_its_schema(demo) -> None:
 
 
 def test_required_gives_valid_calls_of_the_offered_tools(demo) -> None:
-    choice = read_tool_choice([WEATHER, TIME], "required", False)
+    tools = [Tool.model_validate(WEATHER), Tool.model_validate(TIME)]
+    choice = read_tool_choice(tools, "required", False)
     text = generate(demo, "What time is it?", Guided(json.dumps(choice.constraint())))
     calls = choice.constrained_format().parse(text)
     assert calls and len(calls) == 1  # parallel_tool_calls false: one call
