@@ -1,159 +1,34 @@
-"""The OpenAI Chat Completions request, validated at the edge. Names follow OpenAI's API."""
+"""The OpenAI Chat Completions request, validated at the edge: every field typed, every rule
+across fields checked, every failure an InvalidRequest naming its parameter."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+
+from ..errors import InvalidRequest
+from ..limits import INT64_MAX, INT64_MIN, decode_json
+from .parts import (
+    ChatCompletionMessage,
+    NamedToolChoice,
+    ResponseFormat,
+    Tool,
+    _Model,
+    check_schema,
 )
-
-from .errors import InvalidRequest
-from .limits import INT64_MAX, INT64_MIN, MAX_BODY_BYTES, decode_json
-
-__all__ = ["MAX_BODY_BYTES", "ChatCompletionRequest", "parse_request"]
 
 log = logging.getLogger(__name__)
 
 MAX_TOOLS = 128  # OpenAI's limit on `tools`
-FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for function names
 LOGGED_KEYS = 5  # unknown keys named in the log line; the rest are only counted
 
-Role = Literal["system", "developer", "user", "assistant", "tool"]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 TokenId = Annotated[int, Field(ge=0, le=INT64_MAX)]
 # vLLM 0.32's values (entrypoints/openai/chat_completion/protocol.py, ChatCompletionRequest)
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
-
-
-class _Model(BaseModel):
-    # Strict values (no "0.5" for a number, no "true" for a boolean), lenient shape.
-    model_config = ConfigDict(strict=True, extra="allow")
-
-
-def check_schema(schema: Any, param: str) -> None:
-    """A 400 naming `param` unless `schema` is a valid JSON schema object."""
-    from jsonschema import exceptions, validators
-
-    if not isinstance(schema, dict):
-        raise InvalidRequest(f"{param} must be a JSON schema object.", param=param)
-    try:
-        validators.validator_for(schema).check_schema(schema)
-    except exceptions.SchemaError as exc:
-        raise InvalidRequest(
-            f"{param} is not a valid JSON schema: {exc.message}.", param=param
-        ) from None
-
-
-class ContentPart(_Model):
-    """One part of a message's content; only "text" parts reach a text model (conversation)."""
-
-    type: str
-    text: str | None = None
-
-    @model_validator(mode="after")
-    def _text_has_text(self) -> ContentPart:
-        if self.type == "text" and self.text is None:
-            raise ValueError('a "text" content part needs a string "text"')
-        return self
-
-
-class FunctionCall(_Model):
-    name: str
-    arguments: str = ""  # JSON text, as the model wrote it
-
-
-class ToolCallParam(_Model):
-    """A call on an earlier assistant turn, as the client sends it back."""
-
-    id: str | None = None
-    type: str | None = None
-    function: FunctionCall
-
-
-class ChatCompletionMessage(_Model):
-    role: Role
-    content: list[ContentPart] | str | None = None
-    name: str | None = None
-    tool_calls: list[ToolCallParam] | None = None
-    tool_call_id: str | None = None
-    # an earlier turn's thinking, under either name (vLLM reads both; `reasoning` wins)
-    reasoning: str | None = None
-    reasoning_content: str | None = None
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content_shape(cls, value: Any) -> Any:
-        # one message for a wrong kind of content, not one per member of the union
-        if value is not None and not isinstance(value, str | list):
-            raise ValueError("must be a string, null, or a list of content parts")
-        return value
-
-
-class FunctionDefinition(_Model):
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None  # a JSON schema; absent: no arguments
-    strict: bool | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name_rule(cls, value: str) -> str:
-        if not FUNCTION_NAME.match(value):
-            raise ValueError("must be 1 to 64 letters, digits, '_' or '-'")
-        return value
-
-
-class Tool(_Model):
-    type: Literal["function"]  # the only tool type this endpoint runs
-    function: FunctionDefinition
-
-
-class NamedFunction(_Model):
-    name: str
-
-
-class NamedToolChoice(_Model):
-    type: Literal["function"]
-    function: NamedFunction
-
-
-class JsonSchemaFormat(_Model):
-    name: str | None = None
-    description: str | None = None
-    schema_: dict[str, Any] | None = Field(None, alias="schema")
-    strict: bool | None = None
-
-
-class ResponseFormat(_Model):
-    type: Literal["text", "json_object", "json_schema"]
-    json_schema: JsonSchemaFormat | None = None
-
-    @model_validator(mode="after")
-    def _schema_given(self) -> ResponseFormat:
-        if self.type != "json_schema":
-            return self
-        if self.json_schema is None or self.json_schema.schema_ is None:
-            raise InvalidRequest(
-                "response_format.json_schema.schema must be a JSON schema object.",
-                param="response_format.json_schema",
-            )
-        check_schema(self.json_schema.schema_, "response_format.json_schema.schema")
-        return self
-
-    @property
-    def answer_schema(self) -> dict[str, Any] | None:
-        """The JSON schema answers must match; None for text and json_object."""
-        return self.json_schema.schema_ if self.json_schema and self.type == "json_schema" else None
 
 
 class StreamOptions(_Model):
@@ -368,54 +243,6 @@ def describe_keys(keys: Any) -> str:
 def _bounded(name: str, limit: int = 40) -> str:
     escaped = name.encode("unicode_escape").decode("ascii")
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
-
-
-# Responses: plain dicts on the wire, typed here with OpenAI's names (key order is wire order).
-
-
-class PromptTokensDetails(TypedDict):
-    cached_tokens: int  # prompt tokens served from the prefix cache
-
-
-class Usage(TypedDict):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    prompt_tokens_details: NotRequired[PromptTokensDetails]  # when part came from the cache
-
-
-class ChatCompletionChoice(TypedDict):
-    index: int
-    message: dict[str, Any]  # {"role": "assistant", "content": str}
-    logprobs: dict[str, Any] | None
-    finish_reason: str
-
-
-class ChatCompletion(TypedDict):
-    id: str
-    object: Literal["chat.completion"]
-    created: int
-    model: str
-    system_fingerprint: str
-    choices: list[ChatCompletionChoice]
-    usage: Usage
-
-
-class ChatCompletionChunkChoice(TypedDict):
-    index: int
-    delta: dict[str, Any]  # {"role"?, "content"}
-    logprobs: dict[str, Any] | None
-    finish_reason: str | None
-
-
-class ChatCompletionChunk(TypedDict):
-    id: str
-    object: Literal["chat.completion.chunk"]
-    created: int
-    model: str
-    system_fingerprint: str
-    usage: NotRequired[Usage]  # the last chunk only, when stream_options.include_usage
-    choices: list[ChatCompletionChunkChoice]
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
