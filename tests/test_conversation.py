@@ -11,7 +11,7 @@ from sagemaker_openai.engines.base import ModelCard
 from sagemaker_openai.errors import InvalidRequest
 from sagemaker_openai.protocol import ChatCompletionRequest
 from sagemaker_openai.template import render_chat
-from sagemaker_openai.toolcalls import read_tool_choice
+from sagemaker_openai.toolcalls import read_tool_choice, template_supports_tools
 
 # The demo model's template (SmolLM2-135M-Instruct): no tool support.
 PLAIN = (
@@ -48,7 +48,7 @@ def prompt(template: str, **body) -> str:
     request = ChatCompletionRequest.model_validate(body)
     tools = read_tool_choice(request.tools, request.tool_choice, request.parallel_tool_calls)
     card = ModelCard(name="m", context_length=2048, chat_template=template, special_tokens={})
-    messages, variables = template_inputs(request, card, tools)
+    messages, variables = template_inputs(request, card, tools, template_supports_tools(template))
     return render_chat(template, messages, variables)
 
 

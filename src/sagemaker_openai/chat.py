@@ -71,10 +71,12 @@ class ChatService:
         self.options = options
         self.literal_content = not options.special_tokens_in_content
         card = engine.card
+        # the template's facts, read once: whether it renders tools, its call format, its thinking
+        self.tool_aware = template_supports_tools(card.chat_template)
         tool_call_parser = options.tool_call_parser
         if tool_call_parser != "auto":
             get_format(tool_call_parser)  # an unknown name fails at start-up, not per request
-        elif template_supports_tools(card.chat_template):
+        elif self.tool_aware:
             tool_call_parser = detect_format(card.chat_template)
         else:
             tool_call_parser = "hermes"  # the fallback prompt asks for Hermes-style calls
@@ -97,7 +99,7 @@ class ChatService:
         planning.check_logit_bias(request.logit_bias, card.vocab_size)
         planning.check_token_ids(request.stop_token_ids, card.vocab_size)
         guided = decoding_constraint(self.engine, request.response_format, tools)
-        messages, variables = template_inputs(request, card, tools)
+        messages, variables = template_inputs(request, card, tools, self.tool_aware)
         chars = sum(len(m["content"]) for m in messages if isinstance(m.get("content"), str))
         planning.check_length_before_encoding(chars, card.context_length, card.max_token_chars)
         rendered = encode_prompt(

@@ -7,17 +7,21 @@ from typing import Any
 from .engines.base import ModelCard
 from .errors import InvalidRequest
 from .protocol import ChatCompletionMessage, ChatCompletionRequest
-from .toolcalls import ToolChoice, fallback_messages, template_messages, template_supports_tools
+from .toolcalls import ToolChoice, fallback_messages, template_messages
 
 # Variables the renderer sets itself; chat_template_kwargs may not replace them.
 _RESERVED = frozenset({"messages", "tools", "add_generation_prompt"})
 
 
 def template_inputs(
-    request: ChatCompletionRequest, card: ModelCard, tool_choice: ToolChoice | None
+    request: ChatCompletionRequest,
+    card: ModelCard,
+    tool_choice: ToolChoice | None,
+    tool_aware: bool,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Messages and extra template variables (tools, chat_template_kwargs) for the model's own
-    template; a template without tool support gets the fallback's plain turns."""
+    template; a template without tool support (`tool_aware`, known at load) gets the
+    fallback's plain turns."""
     messages = [_template_message(i, m) for i, m in enumerate(request.messages)]
     tools = tool_choice.template_tools() if tool_choice and tool_choice.mode != "none" else None
     extra = dict(request.chat_template_kwargs or {})
@@ -32,7 +36,7 @@ def template_inputs(
         # enable_thinking for templates that know only that, unless the kwargs set it
         extra["reasoning_effort"] = request.reasoning_effort
         extra.setdefault("enable_thinking", request.reasoning_effort != "none")
-    if template_supports_tools(card.chat_template):
+    if tool_aware:
         if tools:
             extra["tools"] = tools
         messages = template_messages(messages)
