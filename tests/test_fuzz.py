@@ -4,7 +4,7 @@ truncated JSON, duplicate keys, content parts of wrong types). None may get a 5x
 stream that then carries an error; every error body has OpenAI's shape; /ping stays 200.
 
 Two runs: one with a fixed seed (the same bodies every run; FUZZ_EXAMPLES of them, default
-2,000), and one with a new seed each run, for FUZZ_SECONDS (default 20) of bodies, so every CI
+1,000), and one with a new seed each run, for FUZZ_SECONDS (default 20) of bodies, so every CI
 run tries bodies no run tried before. Its seed is printed (shown by pytest when it fails);
 FUZZ_SEED=N runs that seed again. FUZZ_EMULATOR=1 adds the SageMaker Runtime emulator's routes
 (a server with --emulator-port). The statuses seen, by route, are printed at the end (pytest -s)."""
@@ -26,7 +26,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from live import free_port
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "1000"))
 SECONDS = float(os.environ.get("FUZZ_SECONDS", "20"))  # the new-seed run's time budget
 WITH_EMULATOR = os.environ.get("FUZZ_EMULATOR") == "1"
 

@@ -29,7 +29,9 @@ def _wait_port(url: str, process: subprocess.Popen) -> None:
 def test_serve_with_emulator_port_is_one_local_endpoint(tmp_path, monkeypatch) -> None:
     port = free_port()
     process, url, log = start_server(
-        tmp_path, "--model", "demo", "--emulator-port", str(port), "--endpoint-name", "mine"
+        tmp_path,
+        *("--model", "demo", "--engine", "transformers"),  # the emulator's wiring, any engine
+        *("--emulator-port", str(port), "--endpoint-name", "mine"),
     )
     try:
         wait_ready(process, url, log)
