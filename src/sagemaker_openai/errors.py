@@ -76,10 +76,13 @@ class HTTPStatusError(OpenAIError):
         self.status = status
 
 
-class NotReady(OpenAIError):
-    status = 503
-    type = "server_error"
+class Unavailable(OpenAIError):
+    """503: this instance cannot answer now (loading, draining, or its engine stopped)."""
 
+    status = 503
+
+
+class NotReady(Unavailable):
     def __init__(self, message: str = "The model is still loading; retry once /ping returns 200."):
         super().__init__(message, code="model_not_ready")
 
@@ -99,18 +102,12 @@ class Busy(OpenAIError):
         self.headers = {"Retry-After": str(retry_after_s)}
 
 
-class ShuttingDown(OpenAIError):
-    status = 503
-    type = "server_error"
-
+class ShuttingDown(Unavailable):
     def __init__(self, message: str = "The server is shutting down; retry on another instance."):
         super().__init__(message, code="server_shutting_down")
 
 
-class EngineDead(OpenAIError):
-    status = 503
-    type = "server_error"
-
+class EngineDead(Unavailable):
     def __init__(self) -> None:
         super().__init__(
             "The model engine has stopped; this instance is restarting.", code="engine_dead"
