@@ -134,6 +134,27 @@ def test_an_oversized_head_gets_431_and_a_slow_one_is_closed(demo_server) -> Non
     assert httpx.get(f"{demo_server.url}/ping").status_code == 200
 
 
+def test_one_connection_carries_requests_whose_heads_arrive_in_pieces(demo_server) -> None:
+    """The head guard counts each request's head anew: on one kept-alive connection, a head
+    split across reads (its end in the same read as the body) and a second request both pass."""
+    host, port = demo_server.url.removeprefix("http://").split(":")
+    body = json.dumps({"messages": COUNT, "max_tokens": 2, "temperature": 0}).encode()
+    head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        reader = sock.makefile("rb")
+        for _ in range(2):
+            sock.sendall(head[:20])
+            time.sleep(0.3)
+            sock.sendall(head[20:] + body)
+            assert reader.readline().startswith(b"HTTP/1.1 200"), "a split head was refused"
+            length = 0
+            while (line := reader.readline()) != b"\r\n":
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            assert json.loads(reader.read(length))["object"] == "chat.completion"
+
+
 def test_a_dead_vllm_engine_core_turns_ping_503_and_exits_non_zero(tmp_path: Path) -> None:
     if "vllm" not in available_engines():
         pytest.skip("vllm is not installed")

@@ -10,9 +10,8 @@ import signal
 from types import FrameType
 from typing import Any
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..errors import HeadTooLarge
 from .runtime import Runtime
@@ -24,12 +23,14 @@ MAX_HEADERS = 100
 HEAD_TIMEOUT_S = 10.0  # from a request's first byte to the end of its headers
 
 
-class GuardedH11(H11Protocol):
-    """h11 with a bound on the request head (size and count: 431) and a deadline for it: a
-    peer that trickles its headers, or connects and sends nothing, is disconnected."""
+class GuardedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol (llhttp, as `vllm serve` runs) with a bound on the request
+    head (size and line count: 431) and a deadline for it: a peer that trickles its headers, or
+    connects and sends nothing, is disconnected. llhttp itself bounds neither."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._reading_head = True  # between requests, or inside a request line and headers
         self._head = 0  # bytes of the current request head so far
         self._lines = 0
         self._tail = b""  # the last bytes seen, to find a head's end across two reads
@@ -37,7 +38,7 @@ class GuardedH11(H11Protocol):
         self._arm(self.timeout_keep_alive)  # connected but silent: an idle connection
 
     def data_received(self, data: bytes) -> None:
-        if self.conn.their_state is h11.IDLE:  # reading a request line and headers
+        if self._reading_head:
             if self._head == 0:
                 self._arm(HEAD_TIMEOUT_S)
             # Count the head only: the body may arrive in the same read.
@@ -51,10 +52,17 @@ class GuardedH11(H11Protocol):
                 self._refuse_head()
                 return
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE and self._head:
-            self._head = self._lines = 0
-            self._tail = b""
-            self._disarm()
+
+    def on_headers_complete(self) -> None:
+        self._reading_head = False
+        self._head = self._lines = 0
+        self._tail = b""
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading_head = True  # the next request's head, if any, is read from here
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -71,7 +79,7 @@ class GuardedH11(H11Protocol):
 
     def _expire(self) -> None:
         self._deadline = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._reading_head and not self.transport.is_closing():
             if self._head:
                 log.info("closing a connection whose request head took over %.0f s", HEAD_TIMEOUT_S)
             self.transport.close()
@@ -115,15 +123,14 @@ class DrainingServer(uvicorn.Server):
 
 
 def uvicorn_config(app: Any, *, host: str, port: int, log_level: str, keep_alive_s: float) -> Any:
-    """The one uvicorn configuration: our h11 protocol and its limits."""
+    """The one uvicorn configuration: our guarded httptools protocol and its limits."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
         access_log=False,
-        http=GuardedH11,
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES + 1024,  # ours answers 431 first
+        http=GuardedHttpTools,
         timeout_keep_alive=int(keep_alive_s),
         timeout_graceful_shutdown=2,  # after our drain: only idle connections are left
     )
