@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--levels", help="concurrency levels, comma-separated [1,4,16,64]")
     p.add_argument(
+        "--passes", type=int, default=1,
+        help="measure every system this many times, the order reversed every other pass; each "
+        "figure is the median over the passes [1]",
+    )  # fmt: skip
+    p.add_argument(
         "--slo-ttft-ms", type=float, default=SLO.ttft_ms,
         help=f"goodput: time to first token at most this [{SLO.ttft_ms:g}]",
     )  # fmt: skip
@@ -55,6 +60,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
     """Options from the command line; a user's mistake raises ValueError with one line."""
     from .hardware import resolve_device
 
+    if args.passes < 1:
+        raise ValueError(f"--passes {args.passes}: give 1 or more")
     known = {s.key for s in SYSTEMS}
     defaults = sorted(s.key for s in SYSTEMS if s.default)
     systems = tuple(args.systems.split(",")) if args.systems else tuple(defaults)
@@ -78,6 +85,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         rates=tuple(rates),
         slo=Slo(ttft_ms=args.slo_ttft_ms, tpot_ms=args.slo_tpot_ms),
     )
+    options = replace(options, passes=args.passes)
     if args.quick:
         options = quick(options)
     if args.levels:

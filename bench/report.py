@@ -48,6 +48,12 @@ def describe(record: dict[str, Any]) -> str:
         f"{record['max_tokens']}, greedy, {record['prompts']} prompts of mixed length, each level "
         f"measured for {record['window_s']:g} s"
         + (
+            f"; each figure the median of {record['passes']} passes, the systems' order "
+            "reversed every other pass"
+            if record.get("passes", 1) > 1
+            else ""
+        )  # fmt: skip
+        + (
             f"; open loop at {', '.join(f'{r:g}' for r in record['rates'])} requests/s"
             if record.get("rates")
             else ""

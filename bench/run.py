@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -54,6 +55,7 @@ class BenchOptions:
     systems: tuple[str, ...] = tuple(s.key for s in SYSTEMS)
     rates: tuple[float, ...] = ()  # open-loop request rates, each measured for window_s
     slo: Slo = SLO  # what a request must meet to count toward goodput
+    passes: int = 1  # every system this many times, the order reversed every other pass
 
 
 def quick(options: BenchOptions) -> BenchOptions:
@@ -65,25 +67,32 @@ def run_bench(options: BenchOptions) -> Path:
     """Run every chosen system at every level; write JSON, Markdown and PNG; return the JSON."""
     prompts = json.loads(options.prompts.read_text())["prompts"]
     device = describe_device(options.device)
-    results: dict[str, Any] = {}
     skipped: dict[str, str] = {}
+    chosen = []
     for system in SYSTEMS:
         if system.key not in options.systems:
             continue
         if system.needs_vllm and importlib.util.find_spec("vllm") is None:
             skipped[system.key] = "vLLM is not installed"
             log.warning("bench: %s left out: vLLM is not installed", system.label)
-            continue
-        if system.kind == "aiperf" and not aiperf.installed():
+        elif system.kind == "aiperf" and not aiperf.installed():
             skipped[system.key] = "AIPerf is not installed (make install-aiperf)"
             log.warning("bench: %s left out: AIPerf is not installed", system.label)
-            continue
-        log.info("bench: %s on %s", system.label, device["name"])
-        began = time.perf_counter()
-        with _gpu_sampled(options.device) as gpu:
-            results[system.key] = _bench_system(system, prompts, options)
-        results[system.key].update(label=system.label, gpu=gpu or None)
-        log.info("bench: %s done in %.0f s", system.key, time.perf_counter() - began)
+        else:
+            chosen.append(system)
+    runs: dict[str, list[dict[str, Any]]] = {s.key: [] for s in chosen}
+    for n in range(options.passes):
+        # reversed every other pass, so that no system is always measured last (ABBA)
+        for system in chosen if n % 2 == 0 else chosen[::-1]:
+            log.info("bench: %s on %s (pass %d of %d)", system.label, device["name"], n + 1,
+                     options.passes)  # fmt: skip
+            began = time.perf_counter()
+            with _gpu_sampled(options.device) as gpu:
+                result = _bench_system(system, prompts, options)
+            result.update(label=system.label, gpu=gpu or None)
+            runs[system.key].append(result)
+            log.info("bench: %s done in %.0f s", system.key, time.perf_counter() - began)
+    results = {key: median_of_passes(passes) for key, passes in runs.items()}
     record = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "device": device,
@@ -95,6 +104,7 @@ def run_bench(options: BenchOptions) -> Path:
         "model": options.model_dir.name,
         "max_tokens": MAX_TOKENS,
         "window_s": options.window_s,
+        "passes": options.passes,
         "levels": list(options.levels),
         "rates": list(options.rates),
         "slo": {"ttft_ms": options.slo.ttft_ms, "tpot_ms": options.slo.tpot_ms},
@@ -104,6 +114,40 @@ def run_bench(options: BenchOptions) -> Path:
         "systems": results,
     }
     return write_reports(record, options.results_dir, options.readme)
+
+
+def median_of_passes(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One system's result from its passes: each level's and rate's figures the median over
+    the passes (the mean of two), start-up the median, peak memory the highest; each pass's
+    own figures kept under `passes`. One pass is returned as it is."""
+    if len(passes) == 1:
+        return passes[0]
+    result = dict(passes[0])
+    for part in ("levels", "rates"):
+        result[part] = {
+            key: _median_figures([p[part][key] for p in passes]) for key in passes[0][part]
+        }
+    result["startup_s"] = round(statistics.median(p["startup_s"] for p in passes), 1)
+    result["peak_memory_mib"] = max(p["peak_memory_mib"] for p in passes)
+    result["passes"] = [{"levels": p["levels"], "rates": p["rates"]} for p in passes]
+    return result
+
+
+def _median_figures(figures: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of each number a pass has (a figure missing from a pass is left out of
+    its median; none anywhere stays None); other values (the SLO, a tool's name) as in the
+    first pass."""
+    merged: dict[str, Any] = {}
+    for key, first in figures[0].items():
+        numbers = [
+            f[key] for f in figures
+            if isinstance(f.get(key), (int, float)) and not isinstance(f.get(key), bool)
+        ]  # fmt: skip
+        if isinstance(first, (int, float, type(None))) and not isinstance(first, bool):
+            merged[key] = round(statistics.median(numbers), 3) if numbers else None
+        else:
+            merged[key] = first
+    return merged
 
 
 @contextmanager

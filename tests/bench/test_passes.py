@@ -1,0 +1,65 @@
+"""Several passes per system: the order reversed every other pass, each figure the median."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.run
+from bench.__main__ import main
+from bench.run import BenchOptions, median_of_passes, run_bench
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pass(tps: float, ttft: float | None, startup: float, memory: int) -> dict[str, Any]:
+    level = {"output_tokens_per_s": tps, "ttft_p50_ms": 100.0, "ttft_p99_ms": ttft,
+             "slo": {"ttft_ms": 2000.0}}  # fmt: skip
+    return {"label": "(e) x", "levels": {"16": level}, "rates": {"2": dict(level)},
+            "startup_s": startup, "peak_memory_mib": memory}  # fmt: skip
+
+
+def test_each_figure_is_the_median_over_the_passes() -> None:
+    merged = median_of_passes([_pass(200, 900, 40, 7000), _pass(260, None, 50, 7200),
+                               _pass(230, 700, 45, 7100)])  # fmt: skip
+    level = merged["levels"]["16"]
+    assert level["output_tokens_per_s"] == 230
+    assert level["ttft_p99_ms"] == 800  # the pass without the figure is left out: (900 + 700) / 2
+    assert level["slo"] == {"ttft_ms": 2000.0}
+    assert merged["rates"]["2"]["output_tokens_per_s"] == 230
+    assert (merged["startup_s"], merged["peak_memory_mib"]) == (45, 7200)
+    assert [p["levels"]["16"]["output_tokens_per_s"] for p in merged["passes"]] == [200, 260, 230]
+    one = _pass(200, 900, 40, 7000)
+    assert median_of_passes([one]) is one  # one pass: as measured, no `passes`
+
+
+def test_every_other_pass_runs_the_systems_in_reverse(tmp_path: Path, monkeypatch) -> None:
+    order: list[str] = []
+
+    def measured(system: Any, prompts: Any, options: Any) -> dict[str, Any]:
+        order.append(system.key)  # this test is about the harness's order, not any figure
+        return _pass(100.0 + len(order), 500.0, 30.0, 1000)
+
+    monkeypatch.setattr(bench.run, "_bench_system", measured)
+    options = BenchOptions(
+        model_dir=tmp_path / "demo", prompts=REPO / "bench/prompts.json", results_dir=tmp_path,
+        readme=None, systems=("transformers_serial", "runtime_transformers"), passes=3,
+    )  # fmt: skip
+    record = json.loads(run_bench(options).read_text())
+    first, second = "transformers_serial", "runtime_transformers"
+    assert order == [first, second, second, first, first, second]
+    assert record["passes"] == 3
+    # transformers_serial measured 1st, 4th, 5th: 101, 104, 105 -> 104
+    assert record["systems"][first]["levels"]["16"]["output_tokens_per_s"] == 104
+    table = (tmp_path / "latest-cpu.md").read_text()
+    assert "the median of 3 passes, the systems' order reversed every other pass" in table
+
+
+@pytest.mark.parametrize("passes", ["0", "-1"])
+def test_passes_below_one_is_one_line(passes: str, capsys) -> None:
+    assert main(["--passes", passes]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: --passes {passes}: give 1 or more\n"
