@@ -84,8 +84,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         systems=systems,
         rates=tuple(rates),
         slo=Slo(ttft_ms=args.slo_ttft_ms, tpot_ms=args.slo_tpot_ms),
+        passes=args.passes,
     )
-    options = replace(options, passes=args.passes)
     if args.quick:
         options = quick(options)
     if args.levels:

@@ -118,8 +118,9 @@ def run_bench(options: BenchOptions) -> Path:
 
 def median_of_passes(passes: list[dict[str, Any]]) -> dict[str, Any]:
     """One system's result from its passes: each level's and rate's figures the median over
-    the passes (the mean of two), start-up the median, peak memory the highest; each pass's
-    own figures kept under `passes`. One pass is returned as it is."""
+    the passes (the mean of two), start-up the median, peak memory the highest, the label and
+    GPU utilisation as in the first pass; each pass's own figures kept under `passes`. One
+    pass is returned as it is."""
     if len(passes) == 1:
         return passes[0]
     result = dict(passes[0])
@@ -134,20 +135,20 @@ def median_of_passes(passes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _median_figures(figures: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median of each number a pass has (a figure missing from a pass is left out of
-    its median; none anywhere stays None); other values (the SLO, a tool's name) as in the
-    first pass."""
+    """The median of each figure over the passes that have it (None where none has it);
+    values that are not figures (the SLO, a tool's name) as in the first pass."""
     merged: dict[str, Any] = {}
     for key, first in figures[0].items():
-        numbers = [
-            f[key] for f in figures
-            if isinstance(f.get(key), (int, float)) and not isinstance(f.get(key), bool)
-        ]  # fmt: skip
-        if isinstance(first, (int, float, type(None))) and not isinstance(first, bool):
-            merged[key] = round(statistics.median(numbers), 3) if numbers else None
-        else:
+        if first is not None and not _is_number(first):
             merged[key] = first
+            continue
+        numbers = [f[key] for f in figures if _is_number(f.get(key))]
+        merged[key] = round(statistics.median(numbers), 3) if numbers else None
     return merged
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @contextmanager
