@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from .base import ModelCard
@@ -56,9 +57,31 @@ def eos_ids(*values: object) -> set[int]:
     return ids
 
 
-def encode(tokenizer: Any, text: str, special: bool = True) -> list[int]:
-    """Token ids of templated text; special=False tokenizes special-token text as text."""
-    return list(tokenizer.encode(text, add_special_tokens=False, split_special_tokens=not special))
+class Encoder:
+    """Token ids of templated text, one encoding at a time; special=False tokenizes
+    special-token text as text.
+
+    Prompts are planned in worker threads, several at once. A Hugging Face fast tokenizer is
+    not safe to share between them: `split_special_tokens` is a flag it sets on its one Rust
+    tokenizer before encoding (transformers 5.19, tokenization_utils_tokenizers.py,
+    `_encode_plus`), so a prompt encoded while another thread encodes literal content can have
+    its special tokens split, or the content's joined. vLLM shares its tokenizer through a pool
+    (vllm/tokenizers/hf.py, 0.32.0, `maybe_make_thread_pool`: `renderer_num_workers` + 1
+    copies) that deep-copies the tokenizer whenever a borrow finds it empty, under the GIL:
+    0.13-0.66 s per copy for the demo model's, and up to asyncio's default executor's thread
+    count of them in the first burst of requests after start-up. One lock serializes ours:
+    encoding is the Rust tokenizer's work, short beside the rest of planning."""
+
+    def __init__(self, tokenizer: Any):
+        self._tokenizer = tokenizer
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str, special: bool = True) -> list[int]:
+        with self._lock:
+            ids = self._tokenizer.encode(
+                text, add_special_tokens=False, split_special_tokens=not special
+            )
+        return list(ids)
 
 
 def special_texts(tokenizer: Any) -> frozenset[str]:

@@ -28,7 +28,7 @@ from .base import (
 from .hardware import pick_dtype
 from .parallel import default_tensor_parallel_size
 from .token_bytes import token_bytes_table
-from .tokenizer import encode, eos_ids, model_card
+from .tokenizer import Encoder, eos_ids, model_card
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ class VllmEngine:
         # The engine core is a child process that outlives a server stopped by SIGTERM otherwise.
         atexit.register(self.close)
         self._tokenizer = llm.tokenizer
+        self._encode = Encoder(self._tokenizer)
         self.card = model_card(
             self._tokenizer,
             name=served_name,
@@ -190,7 +191,7 @@ class VllmEngine:
         self._eos = eos_ids(self._tokenizer.eos_token_id, getattr(hf_config, "eos_token_id", None))
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
-        return encode(self._tokenizer, text, special)
+        return self._encode(text, special)
 
     @property
     def running(self) -> int:

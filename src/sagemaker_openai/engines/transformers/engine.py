@@ -26,7 +26,7 @@ from ..base import (
 )
 from ..hardware import pick_device, pick_dtype
 from ..token_bytes import token_bytes_table
-from ..tokenizer import encode, eos_ids, model_card
+from ..tokenizer import Encoder, eos_ids, model_card
 from .lora import LoraAdapters, no_adapters
 from .sequence import LogitsProcessor, Sequence
 
@@ -175,6 +175,7 @@ class TransformersEngine:
         self.device = device
         self.dtype = str(model.dtype).removeprefix("torch.")
         self._tokenizer = tokenizer
+        self._encode = Encoder(tokenizer)
         self._eos = eos_ids(
             getattr(model.generation_config, "eos_token_id", None),
             model.config.eos_token_id,
@@ -188,7 +189,7 @@ class TransformersEngine:
         self._thinking = (self.encode(start), self.encode(end))
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
-        return encode(self._tokenizer, text, special)
+        return self._encode(text, special)
 
     @property
     def running(self) -> int:
