@@ -60,17 +60,16 @@ class Replay:
         from transformers import AutoTokenizer
 
         from sagemaker_openai.engines.base import Step
-        from sagemaker_openai.engines.tokenizer import model_card
+        from sagemaker_openai.engines.tokenizer import Encoder, model_card
 
         self._tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self._encode = Encoder(self._tokenizer)
         self._steps = {k: [Step(*s) for s in v] for k, v in steps.items()}
         self.card = model_card(self._tokenizer, name="demo", context_length=8192)
         self.adapters, self.running, self.alive = None, 0, True
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
-        from sagemaker_openai.engines.tokenizer import encode
-
-        return encode(self._tokenizer, text, special)
+        return self._encode(text, special)
 
     async def generate(self, prompt: list[int], params: Any) -> AsyncIterator[Any]:
         for step in self._steps[_key(prompt)]:
