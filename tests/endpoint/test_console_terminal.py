@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -33,6 +34,10 @@ def console(demo_server) -> Iterator[pexpect.spawn]:
             encoding="utf-8",
             timeout=120,
             dimensions=(40, 200),
+            # Ctrl-C must reach it as in a person's shell: a runner started in the background of
+            # a non-interactive shell passes SIGINT on ignored (POSIX, asynchronous lists), and
+            # Python then leaves it ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         child.expect("chatting with demo")
         child.expect_exact(PROMPT)
