@@ -8,8 +8,9 @@ the harness's max_tokens), one after another with a second between them; the ser
 turns, `--rounds` times. The first burst after start-up is what a deployment's first busy
 moment sees; the later ones are the warm figure.
 Run: .venv/bin/python -m bench.burst [--systems runtime_vllm,vllm_serve] [--streams 16]
-(writes bench/results/burst-<time>-<device>.json). Another checkout's runtime is measured with
-PYTHONPATH=<checkout>/src, which the server inherits.
+(writes bench/results/burst-<time>-cpu.json: its servers run as the harness's CPU rows).
+Another checkout's runtime is measured with PYTHONPATH=<checkout>/src, which the server
+inherits.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.__main__ import _model_dir
-from bench.measure import Timing, closed_loop, http_sender
+from bench.measure import Timing, http_sender, warm_up
 from bench.systems import REPO, SYSTEMS, free_port, running_server, server_command
 
 SERVERS = {s.key: s for s in SYSTEMS if s.kind == "server"}
@@ -41,7 +42,7 @@ async def bursts(
     limits = httpx.Limits(max_connections=streams + 4)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(300.0)) as client:
         send = http_sender(url, path, prompts, client)
-        await closed_loop(send, 1, 2.0, len(prompts))  # the harness's warm-up
+        await warm_up(send, len(prompts))
 
         async def one(index: int) -> tuple[float, float]:
             timing = Timing(start=time.perf_counter())
@@ -98,12 +99,13 @@ def main() -> None:
     summary = {
         key: {
             "first_burst_ttft_max_ms": [r[0]["ttft_ms"][-1] for r in rounds],
-            "later_bursts_ttft_max_ms_median": statistics.median(
-                b["ttft_ms"][-1] for r in rounds for b in r[1:]
+            "later_bursts_ttft_max_ms_median": (
+                statistics.median(b["ttft_ms"][-1] for r in rounds for b in r[1:])
+                if args.bursts > 1
+                else None
             ),
         }
         for key, rounds in runs.items()
-        if args.bursts > 1  # the later bursts' median needs one
     }
     record = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -41,6 +41,12 @@ class Slo:
 
 
 SLO = Slo()
+WARM_UP_S = 2.0  # one stream, before any measured level: not recorded
+
+
+async def warm_up(send: Send, prompts: int) -> None:
+    """What every server gets before it is measured: one stream for WARM_UP_S seconds."""
+    await closed_loop(send, 1, WARM_UP_S, prompts)
 
 
 async def closed_loop(

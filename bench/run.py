@@ -23,7 +23,16 @@ import httpx
 
 from . import aiperf
 from .hardware import GpuSampler, cpu_info, describe_device
-from .measure import MAX_TOKENS, SLO, Slo, closed_loop, http_sender, open_loop, poisson_arrivals
+from .measure import (
+    MAX_TOKENS,
+    SLO,
+    Slo,
+    closed_loop,
+    http_sender,
+    open_loop,
+    poisson_arrivals,
+    warm_up,
+)
 from .report import write_reports
 from .systems import (
     REPO,
@@ -253,7 +262,7 @@ async def _drive(
     timeout = httpx.Timeout(300.0)
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         send = http_sender(url, path, prompts, client)
-        await closed_loop(send, 1, 2.0, len(prompts))  # warm-up, not recorded
+        await warm_up(send, len(prompts))
         levels, rates = {}, {}
         for level in options.levels:
             levels[str(level)] = await closed_loop(
