@@ -95,7 +95,9 @@ def command(
         "--tokenizer", str(model_dir),
         *load,
         "--benchmark-duration", f"{window_s:g}",  # and AIPerf's grace period (30 s) for the last
-        "--warmup-request-count", "2",
+        # one request per stream, at the level's concurrency (AIPerf's default for its warm-up
+        # phase), as the harness warms a level (measure.warm_level); two before a rate
+        "--warmup-request-count", str(concurrency or 2),
         "--goodput", f"time_to_first_token:{slo.ttft_ms:g} inter_token_latency:{slo.tpot_ms:g}",
         "--random-seed", "0", "--ui-type", "none", "--no-gpu-telemetry", "--no-server-metrics",
         "--output-artifact-dir", str(out),

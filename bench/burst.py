@@ -1,12 +1,13 @@
 """Bursts of simultaneous streams at an idle server: every request's time to first token.
 
-The harness's closed loop opens each concurrency level with all its streams at once, right
-after a warm-up at one stream, and at 16 streams its TTFT p99 is that opening burst. This
-measures the burst alone: each server is started, warmed as the harness warms it (one stream
-for 2 s), then sent `--bursts` bursts of `--streams` streams (the harness's prompts, greedy,
-the harness's max_tokens), one after another with a second between them; the servers take
-turns, `--rounds` times. The first burst after start-up is what a deployment's first busy
-moment sees; the later ones are the warm figure.
+The harness's closed loop opens each concurrency level with all its streams at once; before
+2026-12-03 it did so right after a warm-up at one stream, and at 16 streams its TTFT p99 was
+that opening burst (each level is now warmed at its own concurrency: measure.warm_level). This
+measures the burst alone: each server is started, warmed as the harness warms it before its
+first level (one stream for 2 s), then sent `--bursts` bursts of `--streams` streams (the
+harness's prompts, greedy, the harness's max_tokens), one after another with a second between
+them; the servers take turns, `--rounds` times. The first burst after start-up is what a
+deployment's first busy moment sees; the later ones are the warm figure.
 Run: .venv/bin/python -m bench.burst [--systems runtime_vllm,vllm_serve] [--streams 16]
 (writes bench/results/burst-<time>-cpu.json: its servers run as the harness's CPU rows).
 Another checkout's runtime is measured with PYTHONPATH=<checkout>/src, which the server

@@ -49,6 +49,18 @@ async def warm_up(send: Send, prompts: int) -> None:
     await closed_loop(send, 1, WARM_UP_S, prompts)
 
 
+async def warm_level(send: Send, concurrency: int, prompts: int) -> None:
+    """What every level gets before it is measured: one request per stream, all at once, each
+    to its end, not recorded. AIPerf's warm-up phase runs at the profiled concurrency
+    (--warmup-concurrency defaults to --concurrency: aiperf 0.13.0,
+    config/flags/_converter_warmup.py); without it a level's opening burst is the engine's
+    first sight of that batch size, the same cost in every system (bench/README.md, "The
+    opening burst"), and at 16 streams it alone is TTFT p99."""
+    await asyncio.gather(
+        *(send(i % prompts, Timing(start=time.perf_counter())) for i in range(concurrency))
+    )
+
+
 async def closed_loop(
     send: Send, concurrency: int, window_s: float, prompts: int, slo: Slo = SLO
 ) -> dict[str, Any]:

@@ -57,6 +57,10 @@ def run_vllm(
     params = VllmParams(max_tokens=MAX_TOKENS, temperature=0, output_kind=RequestOutputKind.DELTA)
     results = {}
     for level in levels:
+        for i in range(level):  # warmed as the harness warms a level (measure.warm_level)
+            engine.add_request(uuid.uuid4().hex, tokens_input(prompts[i % len(prompts)]), params)
+        while engine.has_unfinished_requests():
+            engine.step()
         timings: dict[str, Timing] = {}
         finished: list[Timing] = []
         next_prompt = 0
@@ -133,6 +137,9 @@ def run_transformers(
     started = time.perf_counter()
     tokenizer, model, dtype = _load(model_dir, device)
     load_s = time.perf_counter() - started
+    with torch.inference_mode():  # the level's warm-up (measure.warm_level): one request
+        ids = torch.tensor([prompts[0]], device=device)
+        model.generate(input_ids=ids, max_new_tokens=MAX_TOKENS, do_sample=False)
     timings: list[Timing] = []
     begin = time.perf_counter()
     deadline = begin + window_s
@@ -171,26 +178,30 @@ def run_static(
     eos = model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos])
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_ids)
+
+    def generate(batch: list[list[int]]) -> Any:
+        width = max(map(len, batch))
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device)
+        with torch.inference_mode():
+            out = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=MAX_TOKENS,
+                do_sample=False, pad_token_id=pad,
+            )  # fmt: skip
+        return out[:, width:].tolist()
+
     results, index = {}, 0
     for level in levels:
+        generate([prompts[i % len(prompts)] for i in range(level)])  # the level's warm-up
         timings: list[Timing] = []
         begin = time.perf_counter()
         while time.perf_counter() < begin + window_s:  # the last batch may end past the window
             batch = [prompts[(index + i) % len(prompts)] for i in range(level)]
             index += level
-            width = max(map(len, batch))
-            ids = torch.tensor([[pad] * (width - len(p)) + p for p in batch], device=device)
-            mask = torch.tensor(
-                [[0] * (width - len(p)) + [1] * len(p) for p in batch], device=device
-            )
             start = time.perf_counter()
-            with torch.inference_mode():
-                out = model.generate(
-                    input_ids=ids, attention_mask=mask, max_new_tokens=MAX_TOKENS,
-                    do_sample=False, pad_token_id=pad,
-                )  # fmt: skip
+            rows = generate(batch)
             end = time.perf_counter()
-            for row in out[:, width:].tolist():
+            for row in rows:
                 tokens = next((i for i, t in enumerate(row) if t in eos_ids), len(row))
                 timings.append(Timing(start=start, arrivals=[(end, tokens)], end=end))
         results[str(level)] = summarize(timings, begin, time.perf_counter())
@@ -236,6 +247,15 @@ def run_cb(
     results, index = {}, 0
     try:
         for level in levels:
+            warming = {f"warm{level}-{i}": prompts[i % len(prompts)] for i in range(level)}
+            for rid, prompt in warming.items():  # as measure.warm_level
+                manager.add_request(prompt, rid)
+            while warming:
+                output = manager.get_result(timeout=300)
+                if output is None:
+                    raise RuntimeError("continuous batching: no warm-up result in 300 s")
+                if output.is_finished():
+                    warming.pop(output.request_id, None)
             timings: dict[str, Timing] = {}
             seen: dict[str, int] = {}  # tokens already counted per request
             finished: list[Timing] = []

@@ -31,6 +31,7 @@ from .measure import (
     http_sender,
     open_loop,
     poisson_arrivals,
+    warm_level,
     warm_up,
 )
 from .report import write_reports
@@ -256,7 +257,8 @@ def _bench_aiperf(
 async def _drive(
     url: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Each concurrency level (closed loop), then each request rate (open loop)."""
+    """Each concurrency level (closed loop, warmed at its concurrency first), then each
+    request rate (open loop)."""
     # an open loop can hold many requests at once: connections are not what limits it
     limits = httpx.Limits(max_connections=max(options.levels) + 4 + 256 * bool(options.rates))
     timeout = httpx.Timeout(300.0)
@@ -265,6 +267,7 @@ async def _drive(
         await warm_up(send, len(prompts))
         levels, rates = {}, {}
         for level in options.levels:
+            await warm_level(send, level, len(prompts))
             levels[str(level)] = await closed_loop(
                 send, level, options.window_s, len(prompts), options.slo
             )

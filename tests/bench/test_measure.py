@@ -6,7 +6,16 @@ import asyncio
 
 import pytest
 
-from bench.measure import Slo, Timing, open_loop, percentile, poisson_arrivals, summarize
+from bench.measure import (
+    Send,
+    Slo,
+    Timing,
+    open_loop,
+    percentile,
+    poisson_arrivals,
+    summarize,
+    warm_level,
+)
 
 
 def test_percentiles_interpolate_between_ranks_as_numpy_does() -> None:
@@ -68,18 +77,31 @@ def test_poisson_arrivals_are_seeded_and_average_the_rate() -> None:
     assert sum(gaps) / len(gaps) == pytest.approx(0.25, rel=0.1)
 
 
-def test_open_loop_starts_every_request_without_waiting_for_the_last() -> None:
+def gated(count: int) -> tuple[Send, list[int]]:
+    """A sender whose requests each deliver one token, none before `count` have started (one
+    run after another would hang), and the prompt indexes it was sent, in order."""
     started: list[int] = []
     release = asyncio.Event()
 
     async def send(index: int, timing: Timing) -> None:
         started.append(index)
-        if len(started) == 3:
+        if len(started) == count:
             release.set()
-        await release.wait()  # no request ends before all three have started
+        await release.wait()
         timing.arrivals.append((timing.start, 1))
 
+    return send, started
+
+
+def test_open_loop_starts_every_request_without_waiting_for_the_last() -> None:
+    send, started = gated(3)
     figures = asyncio.run(open_loop(send, [0.0, 0.01, 0.02], 30.0, prompts=2))
     assert started == [0, 1, 0]  # prompts cycle in arrival order
     assert figures["requests_sent"] == 3 and figures["requests_completed"] == 3
     assert figures["window_s"] == 30.0
+
+
+def test_a_level_is_warmed_by_one_request_per_stream_all_at_once() -> None:
+    send, started = gated(5)
+    asyncio.run(asyncio.wait_for(warm_level(send, 5, prompts=3), 10.0))
+    assert started == [0, 1, 2, 0, 1]
