@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .measure import SLO, Slo
-from .run import RATES, BenchOptions, quick, run_bench
+from .measure import SLO, Slo, Windows
+from .run import RATES, WINDOWS, BenchOptions, quick, run_bench
 from .systems import REPO, SYSTEMS
 
 
@@ -29,7 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the models run [auto: cuda when torch sees one]")  # fmt: skip
-    p.add_argument("--window", type=float, help="seconds measured per system and level [45]")
+    p.add_argument(
+        "--window",
+        help="seconds measured per system and level, and LEVEL=SECONDS for a level's own "
+        "[cpu: 45,64=135; cuda: 45]",
+    )
     p.add_argument(
         "--systems", help="comma-separated subset of: " + ", ".join(s.key for s in SYSTEMS)
     )
@@ -62,6 +66,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
 
     if args.passes < 1:
         raise ValueError(f"--passes {args.passes}: give 1 or more")
+    windows = Windows.parse(args.window) if args.window else None
     known = {s.key for s in SYSTEMS}
     defaults = sorted(s.key for s in SYSTEMS if s.default)
     systems = tuple(args.systems.split(",")) if args.systems else tuple(defaults)
@@ -85,12 +90,13 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         rates=tuple(rates),
         slo=Slo(ttft_ms=args.slo_ttft_ms, tpot_ms=args.slo_tpot_ms),
         passes=args.passes,
+        windows=WINDOWS[device],
     )
     if args.quick:
         options = quick(options)
     if args.levels:
         options = replace(options, levels=tuple(int(v) for v in _numbers("--levels", args.levels)))
-    return replace(options, window_s=args.window) if args.window else options
+    return replace(options, windows=windows) if windows else options
 
 
 def _numbers(flag: str, text: str) -> list[float]:

@@ -44,6 +44,40 @@ SLO = Slo()
 WARM_UP_S = 2.0  # one stream, before any measured level: not recorded
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Seconds measured per concurrency level: `default`, or a level's own. Written `45` or
+    `45,64=135` (the --window of `python -m bench` and of bench/offline.py)."""
+
+    default: float = 45.0
+    levels: tuple[tuple[int, float], ...] = ()  # (level, seconds)
+
+    def at(self, level: int) -> float:
+        return dict(self.levels).get(level, self.default)
+
+    def __str__(self) -> str:
+        return ",".join([f"{self.default:g}", *(f"{c}={s:g}" for c, s in self.levels)])
+
+    @classmethod
+    def parse(cls, text: str, default: float = 45.0) -> Windows:
+        """`45`, `64=135` or `45,64=135`; a user's mistake raises ValueError with one line."""
+        levels: dict[int, float] = {}
+        try:
+            for part in filter(None, (p.strip() for p in text.split(","))):
+                level, _, seconds = part.rpartition("=")
+                if level:
+                    levels[int(level)] = float(seconds)
+                else:
+                    default = float(seconds)
+        except ValueError:
+            raise ValueError(
+                f"--window {text!r}: give seconds, and LEVEL=SECONDS for a level's own"
+            ) from None
+        if default <= 0 or any(c < 1 or s <= 0 for c, s in levels.items()):
+            raise ValueError(f"--window {text!r}: levels and seconds must be above 0")
+        return cls(default, tuple(sorted(levels.items())))
+
+
 async def warm_up(send: Send, prompts: int) -> None:
     """What every server gets before it is measured: one stream for WARM_UP_S seconds."""
     await closed_loop(send, 1, WARM_UP_S, prompts)

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .measure import MAX_TOKENS, Timing, poisson_arrivals, summarize
+from .measure import MAX_TOKENS, Timing, Windows, poisson_arrivals, summarize
 
 GIB = 1 << 30
 
@@ -30,7 +30,7 @@ def run_vllm(
     model_dir: str,
     prompts: list[list[int]],
     levels: list[int],
-    window_s: float,
+    windows: Windows,
     dtype: str = "bfloat16",
     enforce_eager: bool = False,
     device: str = "cpu",
@@ -65,7 +65,7 @@ def run_vllm(
         finished: list[Timing] = []
         next_prompt = 0
         begin = time.perf_counter()
-        deadline = begin + window_s
+        deadline = begin + windows.at(level)
         while time.perf_counter() < deadline:
             while len(timings) < level:  # refill: closed loop, like `level` HTTP clients
                 rid = uuid.uuid4().hex
@@ -79,10 +79,10 @@ def run_vllm(
         results[str(level)] = summarize([*finished, *timings.values()], begin, deadline)
     by_rate = {}
     for rate in rates or []:  # open loop: requests join at Poisson arrival times
-        offsets = poisson_arrivals(rate, window_s)
+        offsets = poisson_arrivals(rate, windows.default)
         timings, finished = {}, []
         begin = time.perf_counter()
-        deadline = begin + window_s
+        deadline = begin + windows.default
         while time.perf_counter() < deadline:
             while offsets and begin + offsets[0] <= time.perf_counter():
                 offsets.pop(0)
@@ -129,7 +129,7 @@ def _load(model_dir: str, device: str) -> tuple[Any, Any, str]:
 
 
 def run_transformers(
-    model_dir: str, prompts: list[list[int]], window_s: float, device: str = "cpu"
+    model_dir: str, prompts: list[list[int]], windows: Windows, device: str = "cpu"
 ) -> dict[str, Any]:
     import torch
     from transformers import TextIteratorStreamer
@@ -142,7 +142,7 @@ def run_transformers(
         model.generate(input_ids=ids, max_new_tokens=MAX_TOKENS, do_sample=False)
     timings: list[Timing] = []
     begin = time.perf_counter()
-    deadline = begin + window_s
+    deadline = begin + windows.at(1)
     index = 0
     while time.perf_counter() < deadline:
         timing = Timing(start=time.perf_counter())
@@ -167,7 +167,7 @@ def run_transformers(
 
 
 def run_static(
-    model_dir: str, prompts: list[list[int]], levels: list[int], window_s: float, device: str
+    model_dir: str, prompts: list[list[int]], levels: list[int], windows: Windows, device: str
 ) -> dict[str, Any]:
     """Batches of `level` prompts through one `generate` each, until the window is spent."""
     import torch
@@ -195,7 +195,7 @@ def run_static(
         generate([prompts[i % len(prompts)] for i in range(level)])  # the level's warm-up
         timings: list[Timing] = []
         begin = time.perf_counter()
-        while time.perf_counter() < begin + window_s:  # the last batch may end past the window
+        while time.perf_counter() < begin + windows.at(level):  # the last batch may end past it
             batch = [prompts[(index + i) % len(prompts)] for i in range(level)]
             index += level
             start = time.perf_counter()
@@ -212,7 +212,7 @@ def run_cb(
     model_dir: str,
     prompts: list[list[int]],
     levels: list[int],
-    window_s: float,
+    windows: Windows,
     device: str,
     kv_cache_gib: float = 1.0,
 ) -> dict[str, Any]:
@@ -260,7 +260,7 @@ def run_cb(
             seen: dict[str, int] = {}  # tokens already counted per request
             finished: list[Timing] = []
             begin = time.perf_counter()
-            deadline = begin + window_s
+            deadline = begin + windows.at(level)
             while time.perf_counter() < deadline:
                 while len(timings) < level:  # closed loop, like `level` HTTP clients
                     rid = f"r{index}"
@@ -317,7 +317,7 @@ def main() -> None:
     parser.add_argument("prompts")
     parser.add_argument("out")
     parser.add_argument("--levels", default="1,4,16,64")
-    parser.add_argument("--window", type=float, default=45.0)
+    parser.add_argument("--window", type=Windows.parse, default=Windows(), help="45,64=135")
     parser.add_argument("--dtype", default="bfloat16", help="vllm only: to compare settings")
     parser.add_argument("--eager", action="store_true", help="vllm only: no torch.compile")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -47,6 +47,10 @@ def describe(record: dict[str, Any]) -> str:
         f"Benchmark of {record['date']}: {record['model']} on {where}, streaming, max_tokens "
         f"{record['max_tokens']}, greedy, {record['prompts']} prompts of mixed length, each level "
         f"measured for {record['window_s']:g} s"
+        + "".join(
+            f" ({level} streams: {seconds:g} s)"
+            for level, seconds in record.get("level_windows", {}).items()
+        )
         + (
             f"; each figure the median of {record['passes']} passes, the systems' order "
             "reversed every other pass"

@@ -27,6 +27,7 @@ from .measure import (
     MAX_TOKENS,
     SLO,
     Slo,
+    Windows,
     closed_loop,
     http_sender,
     open_loop,
@@ -51,6 +52,10 @@ log = logging.getLogger(__name__)
 LEVELS = (1, 4, 16, 64)
 # Open-loop request rates (requests/s): on 2 CPU cores the runtime completes about 4/s
 RATES = {"cpu": (1.0, 2.0, 4.0), "cuda": (4.0, 16.0, 64.0)}
+# Measured seconds per level. On 2 CPU cores a request at 64 streams lives 21-27 s, so 45 s
+# held under two lifetimes and the level's figures were mostly its opening burst of 64
+# (bench/README.md, "Windows at 64 streams"); 135 s holds five or more. On GPUs it lives ~2 s.
+WINDOWS = {"cpu": Windows(45.0, ((64, 135.0),)), "cuda": Windows(45.0)}
 
 
 @dataclass(frozen=True)
@@ -61,16 +66,16 @@ class BenchOptions:
     readme: Path | None  # README.md whose benchmark section is replaced; None: leave it
     device: str = "cpu"  # cpu or cuda (resolved from --device before this point)
     levels: tuple[int, ...] = LEVELS
-    window_s: float = 45.0  # measured seconds per system and concurrency level
+    windows: Windows = WINDOWS["cpu"]  # measured seconds per system and concurrency level
     systems: tuple[str, ...] = tuple(s.key for s in SYSTEMS)
-    rates: tuple[float, ...] = ()  # open-loop request rates, each measured for window_s
+    rates: tuple[float, ...] = ()  # open-loop request rates, each for windows.default
     slo: Slo = SLO  # what a request must meet to count toward goodput
     passes: int = 1  # every system this many times, the order reversed every other pass
 
 
 def quick(options: BenchOptions) -> BenchOptions:
     """A smoke run: three levels, short windows (figures are rough)."""
-    return replace(options, levels=(1, 4, 16), window_s=8.0, rates=options.rates[:1])
+    return replace(options, levels=(1, 4, 16), windows=Windows(8.0), rates=options.rates[:1])
 
 
 def run_bench(options: BenchOptions) -> Path:
@@ -113,7 +118,8 @@ def run_bench(options: BenchOptions) -> Path:
         },
         "model": options.model_dir.name,
         "max_tokens": MAX_TOKENS,
-        "window_s": options.window_s,
+        "window_s": options.windows.default,
+        "level_windows": {str(c): s for c, s in options.windows.levels},
         "passes": options.passes,
         "levels": list(options.levels),
         "rates": list(options.rates),
@@ -239,11 +245,19 @@ def _bench_aiperf(
         log_file = Path(tmp) / f"{key}.log"
         with running_server(command, log_file, _server_env(base, options.device)) as server:
             url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
-            args = (url, path, options.model_dir, prompts, options.window_s, options.slo)
+            args = (url, path, options.model_dir, prompts)
             levels = {
-                str(c): aiperf.run(*args, concurrency=c, api_key=token) for c in options.levels
+                str(c): aiperf.run(
+                    *args, options.windows.at(c), options.slo, concurrency=c, api_key=token
+                )
+                for c in options.levels
             }
-            rates = {f"{r:g}": aiperf.run(*args, rate=r, api_key=token) for r in options.rates}
+            rates = {
+                f"{r:g}": aiperf.run(
+                    *args, options.windows.default, options.slo, rate=r, api_key=token
+                )
+                for r in options.rates
+            }
             log.info("bench:   %s %s %s", key, levels, rates)
             return {
                 "startup_s": round(server.startup_s, 1),
@@ -269,13 +283,13 @@ async def _drive(
         for level in options.levels:
             await warm_level(send, level, len(prompts))
             levels[str(level)] = await closed_loop(
-                send, level, options.window_s, len(prompts), options.slo
+                send, level, options.windows.at(level), len(prompts), options.slo
             )
             log.info("bench:   c=%d %s", level, levels[str(level)])
         for rate in options.rates:
-            offsets = poisson_arrivals(rate, options.window_s)
+            offsets = poisson_arrivals(rate, options.windows.default)
             rates[f"{rate:g}"] = await open_loop(
-                send, offsets, options.window_s, len(prompts), options.slo
+                send, offsets, options.windows.default, len(prompts), options.slo
             )
             log.info("bench:   rate=%g/s %s", rate, rates[f"{rate:g}"])
             await _settle(client, url)
@@ -299,7 +313,7 @@ def _bench_offline(key: str, options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         command = offline_command(
-            key, options.model_dir, options.prompts, out, levels, options.window_s, options.device
+            key, options.model_dir, options.prompts, out, levels, options.windows, options.device
         )
         if key == "engine_alone" and options.rates:  # the others have no request-rate mode
             command += ["--rates", ",".join(f"{r:g}" for r in options.rates)]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from .measure import Windows
+
 READY_TIMEOUT_S = 600
 KV_CACHE_GIB = 4  # the runtime's vllm engine default on CPU; vllm serve gets the same
 EMULATOR_ROUTE = "/endpoints/demo/openai/v1/chat/completions"  # SageMaker's OpenAI route
@@ -110,12 +112,12 @@ def server_command(key: str, model_dir: Path, port: int, device: str = "cpu") ->
 
 
 def offline_command(key: str, model_dir: Path, prompts: Path, out: Path, levels: list[int],
-                    window_s: float, device: str = "cpu") -> list[str]:  # fmt: skip
+                    windows: Windows, device: str = "cpu") -> list[str]:  # fmt: skip
     """Run with cwd=REPO, so that `bench` is importable wherever the harness was started."""
     return [
         sys.executable, "-m", "bench.offline", OFFLINE_ENGINES[key], str(model_dir.resolve()),
         str(prompts.resolve()), str(out.resolve()), "--levels", ",".join(map(str, levels)),
-        "--window", str(window_s), "--device", device,
+        "--window", str(windows), "--device", device,
     ]  # fmt: skip
 
 

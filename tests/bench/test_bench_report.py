@@ -93,6 +93,7 @@ def test_tables_show_tails_and_the_open_loop(tmp_path: Path) -> None:
     rate = {**record["systems"]["runtime_transformers"]["levels"]["1"], "requests_sent": 31}
     record["systems"]["runtime_transformers"]["rates"] = {"2": rate}
     record |= {"rates": [2.0], "slo": {"ttft_ms": 2000.0, "tpot_ms": 200.0}}
+    record["level_windows"] = {"64": 135.0}
     readme = tmp_path / "README.md"
     readme.write_text(f"{README_BEGIN}\n{README_END}\n")
     write_reports(record, tmp_path / "results", readme)
@@ -101,6 +102,7 @@ def test_tables_show_tails_and_the_open_loop(tmp_path: Path) -> None:
     assert "Open loop (Poisson arrivals; goodput: TTFT <= 2000 ms and TPOT <= 200 ms)" in table
     assert "| (d) runtime | 2 | 31 | 10 |" in table
     assert "open loop at 2 requests/s" in table
+    assert "each level measured for 8 s (64 streams: 135 s);" in table
     cell = readme.read_text()
     assert "| tok/s | TTFT p50 ms | TTFT p99 ms | TPOT p50 ms | E2E p99 ms |" in cell
     assert "| (d) runtime | 1 | 10 | 5 | 77.5 | 12.5 | 900 |" in cell

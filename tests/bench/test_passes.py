@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ import pytest
 
 import bench.run
 from bench.__main__ import main
-from bench.run import BenchOptions, median_of_passes, run_bench
+from bench.measure import Windows
+from bench.run import WINDOWS, BenchOptions, median_of_passes, run_bench
+from bench.systems import offline_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +66,44 @@ def test_passes_below_one_is_one_line(passes: str, capsys) -> None:
     assert main(["--passes", passes]) == 1
     err = capsys.readouterr().err
     assert err == f"error: --passes {passes}: give 1 or more\n"
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ("45,64=", "give seconds, and LEVEL=SECONDS for a level's own"),
+        ("fast", "give seconds, and LEVEL=SECONDS for a level's own"),
+        ("45,0=90", "levels and seconds must be above 0"),
+        ("-5", "levels and seconds must be above 0"),
+    ],
+)
+def test_a_bad_window_is_one_line(window: str, message: str, capsys) -> None:
+    assert main(["--window", window]) == 1
+    assert capsys.readouterr().err == f"error: --window {window!r}: {message}\n"
+
+
+def test_a_levels_own_window_reaches_its_loop(tmp_path: Path, monkeypatch) -> None:
+    windows = Windows.parse("30,64=90")
+    assert (windows.at(16), windows.at(64), str(windows)) == (30.0, 90.0, "30,64=90")
+    assert Windows.parse(str(windows)) == windows  # what bench/offline.py is handed back
+    assert WINDOWS["cpu"].at(64) > WINDOWS["cpu"].at(16) == WINDOWS["cuda"].at(64)
+    command = offline_command("engine_alone", tmp_path, tmp_path, tmp_path, [16, 64], windows)
+    assert command[command.index("--window") + 1] == "30,64=90"
+    seen: list[tuple[int, float]] = []
+
+    async def closed(send: Any, level: int, window_s: float, *rest: Any) -> dict[str, Any]:
+        seen.append((level, window_s))  # what each level was measured for, not a figure
+        return {}
+
+    async def warmed(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(bench.run, "closed_loop", closed)
+    monkeypatch.setattr(bench.run, "warm_up", warmed)
+    monkeypatch.setattr(bench.run, "warm_level", warmed)
+    options = BenchOptions(
+        model_dir=tmp_path, prompts=REPO / "bench/prompts.json", results_dir=tmp_path,
+        readme=None, levels=(16, 64), windows=windows,
+    )  # fmt: skip
+    asyncio.run(bench.run._drive("http://127.0.0.1:1", "/invocations", [{}], options))
+    assert seen == [(16, 30.0), (64, 90.0)]
