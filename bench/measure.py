@@ -59,9 +59,9 @@ class Windows:
         return ",".join([f"{self.default:g}", *(f"{c}={s:g}" for c, s in self.levels)])
 
     @classmethod
-    def parse(cls, text: str, default: float = 45.0) -> Windows:
+    def parse(cls, text: str) -> Windows:
         """`45`, `64=135` or `45,64=135`; a user's mistake raises ValueError with one line."""
-        levels: dict[int, float] = {}
+        default, levels = cls.default, {}
         try:
             for part in filter(None, (p.strip() for p in text.split(","))):
                 level, _, seconds = part.rpartition("=")
