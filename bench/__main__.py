@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "figure is the median over the passes [1]",
     )  # fmt: skip
     p.add_argument(
+        "--interleave", action="store_true",
+        help="start the servers' systems once, keep them all up together and measure them in "
+        "turn, one window each, so that systems next to each other are minutes apart at most "
+        "(the offline systems and the emulator's run before, as usual)",
+    )  # fmt: skip
+    p.add_argument(
         "--slo-ttft-ms", type=float, default=SLO.ttft_ms,
         help=f"goodput: time to first token at most this [{SLO.ttft_ms:g}]",
     )  # fmt: skip
@@ -90,6 +96,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         rates=tuple(rates),
         slo=Slo(ttft_ms=args.slo_ttft_ms, tpot_ms=args.slo_tpot_ms),
         passes=args.passes,
+        interleave=args.interleave,
         windows=WINDOWS[device],
     )
     if args.quick:

@@ -58,6 +58,12 @@ def describe(record: dict[str, Any]) -> str:
             else ""
         )  # fmt: skip
         + (
+            f"; {', '.join(record['interleaved'])} with their servers up together, measured in "
+            "turn one window each"
+            if record.get("interleaved")
+            else ""
+        )  # fmt: skip
+        + (
             f"; open loop at {', '.join(f'{r:g}' for r in record['rates'])} requests/s"
             if record.get("rates")
             else ""

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,13 @@ from .systems import (
     REPO,
     SYSTEMS,
     PeakMemory,
+    Running,
     System,
     free_port,
     offline_command,
     running_server,
     server_command,
+    tree_cpu_s,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class BenchOptions:
     rates: tuple[float, ...] = ()  # open-loop request rates, each for windows.default
     slo: Slo = SLO  # what a request must meet to count toward goodput
     passes: int = 1  # every system this many times, the order reversed every other pass
+    # the servers' systems with their servers all up at once, driven in turn window by window
+    interleave: bool = False
 
 
 def quick(options: BenchOptions) -> BenchOptions:
@@ -96,9 +100,13 @@ def run_bench(options: BenchOptions) -> Path:
         else:
             chosen.append(system)
     runs: dict[str, list[dict[str, Any]]] = {s.key: [] for s in chosen}
+    together = [s for s in chosen if options.interleave and _shares_a_server(s)]
+    if together:
+        runs.update(_bench_interleaved(together, prompts, options))
+    alone = [s for s in chosen if s not in together]
     for n in range(options.passes):
         # reversed every other pass, so that no system is always measured last (ABBA)
-        for system in chosen if n % 2 == 0 else chosen[::-1]:
+        for system in alone if n % 2 == 0 else alone[::-1]:
             log.info("bench: %s on %s (pass %d of %d)", system.label, device["name"], n + 1,
                      options.passes)  # fmt: skip
             began = time.perf_counter()
@@ -121,6 +129,7 @@ def run_bench(options: BenchOptions) -> Path:
         "window_s": options.windows.default,
         "level_windows": {str(c): s for c, s in options.windows.levels},
         "passes": options.passes,
+        "interleaved": [s.key for s in together],
         "levels": list(options.levels),
         "rates": list(options.rates),
         "slo": {"ttft_ms": options.slo.ttft_ms, "tpot_ms": options.slo.tpot_ms},
@@ -245,17 +254,12 @@ def _bench_aiperf(
         log_file = Path(tmp) / f"{key}.log"
         with running_server(command, log_file, _server_env(base, options.device)) as server:
             url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
-            args = (url, path, options.model_dir, prompts)
             levels = {
-                str(c): aiperf.run(
-                    *args, options.windows.at(c), options.slo, concurrency=c, api_key=token
-                )
+                str(c): _aiperf_window(url, path, prompts, options, ("level", c), token)
                 for c in options.levels
             }
             rates = {
-                f"{r:g}": aiperf.run(
-                    *args, options.windows.default, options.slo, rate=r, api_key=token
-                )
+                f"{r:g}": _aiperf_window(url, path, prompts, options, ("rate", r), token)
                 for r in options.rates
             }
             log.info("bench:   %s %s %s", key, levels, rates)
@@ -268,32 +272,172 @@ def _bench_aiperf(
             }
 
 
+# A measured load: ("level", concurrency) in a closed loop, or ("rate", requests/s) in an open one
+Load = tuple[str, float]
+
+
+def _loads(options: BenchOptions) -> list[Load]:
+    return [("level", c) for c in options.levels] + [("rate", r) for r in options.rates]
+
+
+def _load_key(load: Load) -> tuple[str, str]:
+    """Where a load's figures go in a result: ("levels", "16") or ("rates", "2")."""
+    part, value = load
+    return (part + "s", str(int(value)) if part == "level" else f"{value:g}")
+
+
+def _client(options: BenchOptions) -> httpx.AsyncClient:
+    # an open loop can hold many requests at once: connections are not what limits it
+    limits = httpx.Limits(max_connections=max(options.levels) + 4 + 256 * bool(options.rates))
+    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(300.0))
+
+
 async def _drive(
     url: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each concurrency level (closed loop, warmed at its concurrency first), then each
     request rate (open loop)."""
-    # an open loop can hold many requests at once: connections are not what limits it
-    limits = httpx.Limits(max_connections=max(options.levels) + 4 + 256 * bool(options.rates))
-    timeout = httpx.Timeout(300.0)
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    async with _client(options) as client:
         send = http_sender(url, path, prompts, client)
         await warm_up(send, len(prompts))
-        levels, rates = {}, {}
-        for level in options.levels:
-            await warm_level(send, level, len(prompts))
-            levels[str(level)] = await closed_loop(
-                send, level, options.windows.at(level), len(prompts), options.slo
-            )
-            log.info("bench:   c=%d %s", level, levels[str(level)])
-        for rate in options.rates:
-            offsets = poisson_arrivals(rate, options.windows.default)
-            rates[f"{rate:g}"] = await open_loop(
-                send, offsets, options.windows.default, len(prompts), options.slo
-            )
-            log.info("bench:   rate=%g/s %s", rate, rates[f"{rate:g}"])
-            await _settle(client, url)
-        return levels, rates
+        figures: dict[str, dict[str, Any]] = {"levels": {}, "rates": {}}
+        for load in _loads(options):
+            part, key = _load_key(load)
+            figures[part][key] = await _harness_window(client, url, path, prompts, options, load)
+        return figures["levels"], figures["rates"]
+
+
+async def _harness_window(
+    client: httpx.AsyncClient,
+    url: str,
+    path: str,
+    prompts: list[dict[str, Any]],
+    options: BenchOptions,
+    load: Load,
+) -> dict[str, Any]:
+    """One load measured by the harness: a level warmed at its concurrency first, then its
+    closed loop; a rate's open loop, then the wait until its cut requests have left."""
+    send = http_sender(url, path, prompts, client)
+    part, value = load
+    if part == "level":
+        level = int(value)
+        await warm_level(send, level, len(prompts))
+        figures = await closed_loop(
+            send, level, options.windows.at(level), len(prompts), options.slo
+        )
+    else:
+        window = options.windows.default
+        offsets = poisson_arrivals(value, window)
+        figures = await open_loop(send, offsets, window, len(prompts), options.slo)
+        await _settle(client, url)
+    log.info("bench:   %s=%g %s", part, value, figures)
+    return figures
+
+
+def _aiperf_window(
+    url: str,
+    path: str,
+    prompts: list[dict[str, Any]],
+    options: BenchOptions,
+    load: Load,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """One load measured by AIPerf (its own warm-up first: bench/aiperf.py)."""
+    part, value = load
+    args = (url, path, options.model_dir, prompts)
+    if part == "level":
+        level = int(value)
+        return aiperf.run(
+            *args, options.windows.at(level), options.slo, concurrency=level, api_key=token
+        )
+    return aiperf.run(*args, options.windows.default, options.slo, rate=value, api_key=token)
+
+
+def _shares_a_server(system: System) -> bool:
+    """Driven over HTTP on a server of its own (not through the emulator, which needs its
+    own port beside its server): such systems can keep one server each up together."""
+    return system.kind == "server" or (system.kind == "aiperf" and "emulator" not in system.key)
+
+
+def _bench_interleaved(
+    systems: list[System], prompts: list[dict[str, Any]], options: BenchOptions
+) -> dict[str, list[dict[str, Any]]]:
+    """`--interleave`: every system's server started once and all kept up together (a system
+    driven by AIPerf shares its server with the harness's row); then each load measured one
+    system at a time, one window each, the systems' order reversed every other pass. Two
+    systems next to each other are then minutes apart at most, so the machine's own drift
+    (a server moved 10% between measurements minutes apart here: bench/README.md) weighs on
+    their ratio less than when each system runs all its loads in a fresh start of its own.
+
+    Each window's figures get `others_cpu_s`: the CPU seconds the servers not being measured
+    used meanwhile (what an idle server took from the one measured)."""
+    runs: dict[str, list[dict[str, Any]]] = {
+        s.key: [{"levels": {}, "rates": {}} for _ in range(options.passes)] for s in systems
+    }
+    bases = {s.key: s.key.removeprefix("aiperf_") for s in systems}
+    with (
+        _gpu_sampled(options.device) as gpu,
+        tempfile.TemporaryDirectory() as tmp,
+        ExitStack() as stack,
+    ):
+        servers: dict[str, Running] = {}
+        for base in dict.fromkeys(bases.values()):
+            log.info("bench: starting %s (kept up with the others)", base)
+            command = server_command(base, options.model_dir, free_port(), options.device)
+            log_file = Path(tmp) / f"{base}.log"
+            try:
+                servers[base] = stack.enter_context(
+                    running_server(command, log_file, _server_env(base, options.device))
+                )
+            except RuntimeError:
+                log.error("bench: %s failed:\n%s", base, log_file.read_text()[-4000:])
+                raise
+        for system in systems:  # what every server gets before it is measured
+            if system.kind == "server":
+                asyncio.run(_warmed(servers[bases[system.key]].url, system.path, prompts))
+        for load in _loads(options):
+            part, key = _load_key(load)
+            for n in range(options.passes):
+                for system in systems if n % 2 == 0 else systems[::-1]:
+                    server = servers[bases[system.key]]
+                    others = [s.memory.pid for b, s in servers.items() if b != bases[system.key]]
+                    log.info("bench: %s, %s %s (pass %d of %d)", system.key, part[:-1], key,
+                             n + 1, options.passes)  # fmt: skip
+                    idle = sum(tree_cpu_s(pid) for pid in others)
+                    if system.kind == "aiperf":
+                        figures = _aiperf_window(server.url, system.path, prompts, options, load)
+                    else:
+                        figures = asyncio.run(
+                            _window(server.url, system.path, prompts, options, load)
+                        )
+                    figures["others_cpu_s"] = round(
+                        sum(tree_cpu_s(pid) for pid in others) - idle, 1
+                    )
+                    runs[system.key][n][part][key] = figures
+        for system in systems:
+            server = servers[bases[system.key]]
+            for run in runs[system.key]:
+                run.update(
+                    startup_s=round(server.startup_s, 1),
+                    peak_memory_mib=round(server.memory.peak / 2**20),
+                    label=system.label,
+                    **({"tool": f"aiperf {aiperf.version()}"} if system.kind == "aiperf" else {}),
+                )
+    for run in (r for system_runs in runs.values() for r in system_runs):
+        run["gpu"] = gpu or None  # GPU utilisation over all the systems' windows together
+    return runs
+
+
+async def _warmed(url: str, path: str, prompts: list[dict[str, Any]]) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(300.0)) as client:
+        await warm_up(http_sender(url, path, prompts, client), len(prompts))
+
+
+async def _window(
+    url: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions, load: Load
+) -> dict[str, Any]:
+    async with _client(options) as client:
+        return await _harness_window(client, url, path, prompts, options, load)
 
 
 async def _settle(client: httpx.AsyncClient, url: str) -> None:

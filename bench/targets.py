@@ -61,15 +61,39 @@ def _check(target: dict[str, Any], level: int | None, systems: dict[str, Any]) -
     versus = (
         f"{value:g} vs {reference:g} ({value / reference:.2f}x, " if reference else f"{value:g} ("
     )
-    return (
+    line = (
         f"- {where}{target['name']}: {versus}target {BOUNDS[bound]} {factor:g}"
         f"{'x' if reference else ''}) {'met' if ok else 'MISSED'}"
     )
+    if of is not None and level is not None:
+        line += _per_pass(systems, target, of, level)
+    return line
+
+
+def _per_pass(
+    systems: dict[str, Any], target: dict[str, Any], of: dict[str, Any], level: int
+) -> str:
+    """The ratio pass by pass, where both sides were measured in the same passes: with the
+    systems measured in turn (--interleave), each pass's two figures are minutes apart."""
+    sides: list[list[float | None]] = []
+    for key, at in ((target["system"], level), (of.get("system", target["system"]),
+                                               of.get("level", level))):  # fmt: skip
+        passes = systems.get(key, {}).get("passes")
+        if not passes:
+            return ""
+        metric = of.get("metric", target["metric"]) if sides else target["metric"]
+        sides.append([_figure(p, at, metric) for p in passes])
+    ratios = [f"{a / b:.2f}" if a is not None and b else "-" for a, b in zip(*sides, strict=False)]
+    return f" (per pass: {' / '.join(ratios)})" if len(sides[0]) == len(sides[1]) else ""
 
 
 def _metric(systems: dict[str, Any], key: str, level: int | None, name: str) -> float | None:
     """A level's figure, or (level None) the system's own: `gpu.util_max_pct`."""
-    node: Any = systems.get(key, {})
+    return _figure(systems.get(key, {}), level, name)
+
+
+def _figure(node: Any, level: int | None, name: str) -> float | None:
+    """A figure of one result (a system's, or one of its passes')."""
     if level is not None:
         node = node.get("levels", {}).get(str(level), {})
     for part in name.split("."):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,7 +16,7 @@ import bench.run
 from bench.__main__ import main
 from bench.measure import Windows
 from bench.run import WINDOWS, BenchOptions, median_of_passes, run_bench
-from bench.systems import offline_command
+from bench.systems import Running, offline_command
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,3 +110,75 @@ def test_a_levels_own_window_reaches_its_loop(tmp_path: Path, monkeypatch) -> No
     )  # fmt: skip
     asyncio.run(bench.run._drive("http://127.0.0.1:1", "/invocations", [{}], options))
     assert seen == [(16, 30.0), (64, 90.0)]
+
+
+def test_interleave_keeps_the_servers_up_and_measures_them_in_turn(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """--interleave: one start per server (a row driven by AIPerf shares the harness row's),
+    each load measured system by system, the order reversed every other pass; the offline
+    systems after, as usual. This test is about the harness's order and record, not figures:
+    the servers, windows and CPU readings are stand-ins."""
+    started: list[str] = []
+    order: list[tuple[str, str]] = []
+    pids = iter(range(1000, 2000))
+
+    @contextmanager
+    def server(command: list[str], log: Path, env: Any = None) -> Iterator[Running]:
+        started.append(command[command.index("--engine") + 1])
+        memory = SimpleNamespace(pid=next(pids), peak=3 << 20)
+        port = command[command.index("--port") + 1]
+        yield Running(f"http://127.0.0.1:{port}", 12.0, memory)  # type: ignore[arg-type]
+
+    def window(url: str, path: str, prompts: Any, options: Any, load: Any, *rest: Any) -> Any:
+        return {"output_tokens_per_s": 100.0 + len(order), "ttft_p50_ms": 50.0}
+
+    async def harness(*args: Any) -> dict[str, Any]:
+        return window(*args)
+
+    async def warmed(*args: Any) -> None:
+        return None
+
+    def measured(what: str, tool: Any) -> Any:
+        def recorded(url: str, path: str, prompts: Any, options: Any, load: Any) -> Any:
+            order.append((what, f"{load[0]}={load[1]:g}"))
+            return tool(url, path, prompts, options, load)
+
+        return recorded
+
+    monkeypatch.setattr(bench.run, "running_server", server)
+    monkeypatch.setattr(bench.run, "_warmed", warmed)
+    monkeypatch.setattr(bench.run, "_window", measured("harness", harness))
+    monkeypatch.setattr(bench.run, "_aiperf_window", measured("aiperf", window))
+    monkeypatch.setattr(bench.run, "tree_cpu_s", lambda pid: float(len(order)))
+    monkeypatch.setattr(bench.run.aiperf, "installed", lambda: True)
+    offline: list[str] = []
+
+    def alone(system: Any, prompts: Any, options: Any) -> dict[str, Any]:
+        offline.append(system.key)
+        return _pass(90.0, 500.0, 30.0, 1000)
+
+    monkeypatch.setattr(bench.run, "_bench_system", alone)
+    options = BenchOptions(
+        model_dir=tmp_path, prompts=REPO / "bench/prompts.json", results_dir=tmp_path,
+        readme=None, levels=(16,), rates=(2.0,), passes=2, interleave=True,
+        systems=("transformers_serial", "runtime_transformers", "aiperf_runtime_transformers"),
+    )  # fmt: skip
+    record = json.loads(run_bench(options).read_text())
+    assert started == ["transformers"]  # one server for both rows
+    assert order == [
+        ("harness", "level=16"), ("aiperf", "level=16"),  # pass 1
+        ("aiperf", "level=16"), ("harness", "level=16"),  # pass 2, reversed
+        ("harness", "rate=2"), ("aiperf", "rate=2"),
+        ("aiperf", "rate=2"), ("harness", "rate=2"),
+    ]  # fmt: skip
+    assert offline == ["transformers_serial", "transformers_serial"]
+    assert record["interleaved"] == ["runtime_transformers", "aiperf_runtime_transformers"]
+    runtime = record["systems"]["runtime_transformers"]
+    # measured 1st and 4th: 101 and 104 -> 102.5; no other server, so no other server's CPU
+    assert runtime["levels"]["16"]["output_tokens_per_s"] == 102.5
+    assert runtime["passes"][1]["levels"]["16"]["others_cpu_s"] == 0
+    assert (runtime["startup_s"], runtime["peak_memory_mib"]) == (12.0, 3)
+    assert record["systems"]["aiperf_runtime_transformers"]["tool"].startswith("aiperf ")
+    table = (tmp_path / "latest-cpu.md").read_text()
+    assert "aiperf_runtime_transformers with their servers up together" in table

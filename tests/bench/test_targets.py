@@ -53,6 +53,19 @@ def test_relative_and_absolute_targets_met_and_missed() -> None:
     assert check_targets(gpu, targets[2:]) == ["- gpu busy: 0 (target > 0) MISSED"]
 
 
+def test_the_ratio_pass_by_pass_beside_the_verdict() -> None:
+    """With passes, the line shows each pass's own ratio; the verdict stays the medians'."""
+    target = {"name": "vs serve", "system": "a", "levels": [16], "metric": "tps",
+              "at_least": 1.03, "of": {"system": "b"}}  # fmt: skip
+    a = {**_levels(c16={"tps": 110.0}), "passes": [_levels(c16={"tps": v}) for v in (110, 99, 120)]}
+    b = {**_levels(c16={"tps": 100.0}), "passes": [_levels(c16={"tps": v}) for v in (100, 100, 0)]}
+    assert check_targets(_record(a=a, b=b), [target]) == [
+        "- c=16 vs serve: 110 vs 100 (1.10x, target >= 1.03x) met (per pass: 1.10 / 0.99 / -)"
+    ]
+    one = _levels(c16={"tps": 100.0})  # measured once: no passes to show
+    assert check_targets(_record(a=a, b=one), [target])[0].endswith(") met")
+
+
 def test_cpu_flag_condition_and_missing_figures() -> None:
     target = {"name": "t", "system": "a", "levels": [16, 64], "metric": "tps", "at_least": 1.5,
               "of": {"system": "b"}, "cpu_lacks": ["avx512_bf16", "amx"]}  # fmt: skip
