@@ -42,6 +42,7 @@ from .systems import (
     PeakMemory,
     Running,
     System,
+    cpu_s,
     free_port,
     offline_command,
     running_server,
@@ -262,7 +263,6 @@ def _bench_aiperf(
                 f"{r:g}": _aiperf_window(url, path, prompts, options, ("rate", r), token)
                 for r in options.rates
             }
-            log.info("bench:   %s %s %s", key, levels, rates)
             return {
                 "startup_s": round(server.startup_s, 1),
                 "peak_memory_mib": round(server.memory.peak / 2**20),
@@ -347,10 +347,13 @@ def _aiperf_window(
     args = (url, path, options.model_dir, prompts)
     if part == "level":
         level = int(value)
-        return aiperf.run(
+        figures = aiperf.run(
             *args, options.windows.at(level), options.slo, concurrency=level, api_key=token
         )
-    return aiperf.run(*args, options.windows.default, options.slo, rate=value, api_key=token)
+    else:
+        figures = aiperf.run(*args, options.windows.default, options.slo, rate=value, api_key=token)
+    log.info("bench:   AIPerf %s=%g %s", part, value, figures)
+    return figures
 
 
 def _shares_a_server(system: System) -> bool:
@@ -369,8 +372,10 @@ def _bench_interleaved(
     (a server moved 10% between measurements minutes apart here: bench/README.md) weighs on
     their ratio less than when each system runs all its loads in a fresh start of its own.
 
-    Each window's figures get `others_cpu_s`: the CPU seconds the servers not being measured
-    used meanwhile (what an idle server took from the one measured)."""
+    Each window's figures get `server_cpu_s`, the CPU seconds of the measured server's own
+    process (its HTTP and API work: vLLM's engine core is a child process, left out), and
+    `others_cpu_s`, those the servers not being measured used meanwhile (what an idle server
+    took from the one measured); both over the whole window, its warm-up included."""
     runs: dict[str, list[dict[str, Any]]] = {
         s.key: [{"levels": {}, "rates": {}} for _ in range(options.passes)] for s in systems
     }
@@ -404,6 +409,7 @@ def _bench_interleaved(
                     log.info("bench: %s, %s %s (pass %d of %d)", system.key, part[:-1], key,
                              n + 1, options.passes)  # fmt: skip
                     idle = sum(tree_cpu_s(pid) for pid in others)
+                    own = cpu_s(server.memory.pid)
                     if system.kind == "aiperf":
                         figures = _aiperf_window(server.url, system.path, prompts, options, load)
                     else:
@@ -413,6 +419,7 @@ def _bench_interleaved(
                     figures["others_cpu_s"] = round(
                         sum(tree_cpu_s(pid) for pid in others) - idle, 1
                     )
+                    figures["server_cpu_s"] = round(cpu_s(server.memory.pid) - own, 1)
                     runs[system.key][n][part][key] = figures
         for system in systems:
             server = servers[bases[system.key]]

@@ -171,13 +171,16 @@ def tree_rss(root: int) -> int:
 
 def tree_cpu_s(root: int) -> float:
     """CPU seconds (user and system) used so far by a process and its living descendants."""
-    ticks = 0
-    for pid in _tree(root):
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime: proc(5) fields 14 and 15
+    return sum(cpu_s(pid) for pid in _tree(root))
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user and system, all its threads) used so far by one process; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: proc(5) fields 14 and 15
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

@@ -151,6 +151,7 @@ def test_interleave_keeps_the_servers_up_and_measures_them_in_turn(
     monkeypatch.setattr(bench.run, "_window", measured("harness", harness))
     monkeypatch.setattr(bench.run, "_aiperf_window", measured("aiperf", window))
     monkeypatch.setattr(bench.run, "tree_cpu_s", lambda pid: float(len(order)))
+    monkeypatch.setattr(bench.run, "cpu_s", lambda pid: 2.0 * len(order))  # 2 s per window
     monkeypatch.setattr(bench.run.aiperf, "installed", lambda: True)
     offline: list[str] = []
 
@@ -178,6 +179,7 @@ def test_interleave_keeps_the_servers_up_and_measures_them_in_turn(
     # measured 1st and 4th: 101 and 104 -> 102.5; no other server, so no other server's CPU
     assert runtime["levels"]["16"]["output_tokens_per_s"] == 102.5
     assert runtime["passes"][1]["levels"]["16"]["others_cpu_s"] == 0
+    assert runtime["passes"][1]["levels"]["16"]["server_cpu_s"] == 2.0
     assert (runtime["startup_s"], runtime["peak_memory_mib"]) == (12.0, 3)
     assert record["systems"]["aiperf_runtime_transformers"]["tool"].startswith("aiperf ")
     table = (tmp_path / "latest-cpu.md").read_text()
