@@ -221,55 +221,58 @@ def _server_env(key: str, device: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def _started(
+    key: str, options: BenchOptions, tmp: str, port: int | None = None
+) -> Iterator[Running]:
+    """The server of system `key` (an AIPerf row's key starts the harness row's server, and the
+    emulator in front of it where the key says so), on `port` or a free one; the last lines of
+    its log are logged when it fails to start or while it is measured."""
+    base = key.removeprefix("aiperf_").removeprefix("emulator_")
+    command = server_command(key, options.model_dir, port or free_port(), options.device)
+    log_file = Path(tmp) / f"{key}.log"
+    try:
+        with running_server(command, log_file, _server_env(base, options.device)) as server:
+            yield server
+    except RuntimeError:
+        log.error("bench: %s failed:\n%s", key, log_file.read_text()[-4000:])
+        raise
+
+
+def _server_figures(server: Running) -> dict[str, Any]:
+    return {
+        "startup_s": round(server.startup_s, 1),
+        "peak_memory_mib": round(server.memory.peak / 2**20),
+    }
+
+
 def _bench_server(
     key: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
 ) -> dict[str, Any]:
-    port = free_port()
-    command = server_command(key, options.model_dir, port, options.device)
-    with tempfile.TemporaryDirectory() as tmp:
-        log_file = Path(tmp) / f"{key}.log"
-        try:
-            with running_server(command, log_file, _server_env(key, options.device)) as server:
-                levels, rates = asyncio.run(_drive(server.url, path, prompts, options))
-                return {
-                    "startup_s": round(server.startup_s, 1),
-                    "peak_memory_mib": round(server.memory.peak / 2**20),
-                    "levels": levels,
-                    "rates": rates,
-                }
-        except RuntimeError:
-            log.error("bench: %s failed:\n%s", key, log_file.read_text()[-4000:])
-            raise
+    with tempfile.TemporaryDirectory() as tmp, _started(key, options, tmp) as server:
+        levels, rates = asyncio.run(_drive(server.url, path, prompts, options))
+        return {**_server_figures(server), "levels": levels, "rates": rates}
 
 
 def _bench_aiperf(
     key: str, path: str, prompts: list[dict[str, Any]], options: BenchOptions
 ) -> dict[str, Any]:
     """The server started as for the harness's own row, each level and rate driven by AIPerf."""
-    port = free_port(pair="emulator" in key)
-    command = server_command(key, options.model_dir, port, options.device)
-    base = key.removeprefix("aiperf_").removeprefix("emulator_")
     via_emulator = "emulator" in key  # AIPerf talks to the emulator, one port up
+    port = free_port(pair=via_emulator)
     token = aiperf.emulator_token() if via_emulator else None
-    with tempfile.TemporaryDirectory() as tmp:
-        log_file = Path(tmp) / f"{key}.log"
-        with running_server(command, log_file, _server_env(base, options.device)) as server:
-            url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
-            levels = {
-                str(c): _aiperf_window(url, path, prompts, options, ("level", c), token)
-                for c in options.levels
-            }
-            rates = {
-                f"{r:g}": _aiperf_window(url, path, prompts, options, ("rate", r), token)
-                for r in options.rates
-            }
-            return {
-                "startup_s": round(server.startup_s, 1),
-                "peak_memory_mib": round(server.memory.peak / 2**20),
-                "levels": levels,
-                "rates": rates,
-                "tool": f"aiperf {aiperf.version()}",
-            }
+    with tempfile.TemporaryDirectory() as tmp, _started(key, options, tmp, port) as server:
+        url = f"http://127.0.0.1:{port + 1}" if via_emulator else server.url
+        levels = {
+            str(c): _aiperf_window(url, path, prompts, options, ("level", c), token)
+            for c in options.levels
+        }
+        rates = {
+            f"{r:g}": _aiperf_window(url, path, prompts, options, ("rate", r), token)
+            for r in options.rates
+        }
+        return {**_server_figures(server), "levels": levels, "rates": rates,
+                "tool": f"aiperf {aiperf.version()}"}  # fmt: skip
 
 
 # A measured load: ("level", concurrency) in a closed loop, or ("rate", requests/s) in an open one
@@ -388,15 +391,7 @@ def _bench_interleaved(
         servers: dict[str, Running] = {}
         for base in dict.fromkeys(bases.values()):
             log.info("bench: starting %s (kept up with the others)", base)
-            command = server_command(base, options.model_dir, free_port(), options.device)
-            log_file = Path(tmp) / f"{base}.log"
-            try:
-                servers[base] = stack.enter_context(
-                    running_server(command, log_file, _server_env(base, options.device))
-                )
-            except RuntimeError:
-                log.error("bench: %s failed:\n%s", base, log_file.read_text()[-4000:])
-                raise
+            servers[base] = stack.enter_context(_started(base, options, tmp))
         for system in systems:  # what every server gets before it is measured
             if system.kind == "server":
                 asyncio.run(_warmed(servers[bases[system.key]].url, system.path, prompts))
@@ -424,12 +419,9 @@ def _bench_interleaved(
         for system in systems:
             server = servers[bases[system.key]]
             for run in runs[system.key]:
-                run.update(
-                    startup_s=round(server.startup_s, 1),
-                    peak_memory_mib=round(server.memory.peak / 2**20),
-                    label=system.label,
-                    **({"tool": f"aiperf {aiperf.version()}"} if system.kind == "aiperf" else {}),
-                )
+                run.update(_server_figures(server), label=system.label)
+                if system.kind == "aiperf":
+                    run["tool"] = f"aiperf {aiperf.version()}"
     for run in (r for system_runs in runs.values() for r in system_runs):
         run["gpu"] = gpu or None  # GPU utilisation over all the systems' windows together
     return runs

@@ -47,12 +47,11 @@ def _check(target: dict[str, Any], level: int | None, systems: dict[str, Any]) -
     ((bound, factor),) = ((k, target[k]) for k in BOUNDS if k in target)
     value = _metric(systems, target["system"], level, target["metric"])
     of = target.get("of")
-    reference = None
-    if of is not None:
-        reference = _metric(
-            systems, of.get("system", target["system"]), of.get("level", level),
-            of.get("metric", target["metric"]),
-        )  # fmt: skip
+    reference, theirs = None, None
+    if of is not None:  # (system, level, metric): the target's own where `of` names none
+        theirs = (of.get("system", target["system"]), of.get("level", level),
+                  of.get("metric", target["metric"]))  # fmt: skip
+        reference = _metric(systems, *theirs)
     if value is None or (of is not None and not reference):
         return None
     limit = factor * reference if reference else factor
@@ -65,26 +64,25 @@ def _check(target: dict[str, Any], level: int | None, systems: dict[str, Any]) -
         f"- {where}{target['name']}: {versus}target {BOUNDS[bound]} {factor:g}"
         f"{'x' if reference else ''}) {'met' if ok else 'MISSED'}"
     )
-    if of is not None and level is not None:
-        line += _per_pass(systems, target, of, level)
+    if theirs is not None and level is not None:
+        line += _per_pass(systems, (target["system"], level, target["metric"]), theirs)
     return line
 
 
-def _per_pass(
-    systems: dict[str, Any], target: dict[str, Any], of: dict[str, Any], level: int
-) -> str:
+Figure = tuple[str, int | None, str]  # (system, level, metric)
+
+
+def _per_pass(systems: dict[str, Any], mine: Figure, theirs: Figure) -> str:
     """The ratio pass by pass, where both sides were measured in the same passes: with the
     systems measured in turn (--interleave), each pass's two figures are minutes apart."""
-    sides: list[list[float | None]] = []
-    for key, at in ((target["system"], level), (of.get("system", target["system"]),
-                                               of.get("level", level))):  # fmt: skip
-        passes = systems.get(key, {}).get("passes")
-        if not passes:
-            return ""
-        metric = of.get("metric", target["metric"]) if sides else target["metric"]
-        sides.append([_figure(p, at, metric) for p in passes])
-    ratios = [f"{a / b:.2f}" if a is not None and b else "-" for a, b in zip(*sides, strict=False)]
-    return f" (per pass: {' / '.join(ratios)})" if len(sides[0]) == len(sides[1]) else ""
+    passes = [systems.get(key, {}).get("passes") for key, _, _ in (mine, theirs)]
+    if not passes[0] or not passes[1] or len(passes[0]) != len(passes[1]):
+        return ""
+    ratios = []
+    for p, q in zip(*passes, strict=True):
+        a, b = _figure(p, *mine[1:]), _figure(q, *theirs[1:])
+        ratios.append(f"{a / b:.2f}" if a is not None and b else "-")
+    return f" (per pass: {' / '.join(ratios)})"
 
 
 def _metric(systems: dict[str, Any], key: str, level: int | None, name: str) -> float | None:
