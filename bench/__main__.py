@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interleave", action="store_true",
         help="start the servers' systems once, keep them all up together and measure them in "
         "turn, one window each, so that systems next to each other are minutes apart at most "
-        "(the offline systems and the emulator's run before, as usual)",
+        "(the offline systems and the emulator's rows run after them, as usual)",
     )  # fmt: skip
     p.add_argument(
         "--slo-ttft-ms", type=float, default=SLO.ttft_ms,
